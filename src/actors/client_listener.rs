@@ -1,0 +1,143 @@
+//! ClientListener: accepts client sockets, enforces maxClientCnxns per IP, and starts one
+//! ClientConnection per socket on one of the IO arbiters.
+
+use super::client_connection::ClientConnection;
+use super::data_tree::DataTreeActor;
+use super::session_tracker::SessionTracker;
+use crate::codec::jute::frame::FrameCodec;
+use actix::io::FramedWrite;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::net::TcpListener;
+use tokio_util::codec::FramedRead;
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnClosed(pub IpAddr);
+
+pub struct ClientListener {
+    listener: Option<TcpListener>,
+    tree: Addr<DataTreeActor>,
+    tracker: Option<Addr<SessionTracker>>,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: usize,
+    per_ip: HashMap<IpAddr, u32>,
+    max_per_ip: u32,
+    max_buffer: u32,
+    tick_ms: u64,
+}
+
+impl ClientListener {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        listener: TcpListener,
+        tree: Addr<DataTreeActor>,
+        tracker: Option<Addr<SessionTracker>>,
+        arbiters: Vec<ArbiterHandle>,
+        max_per_ip: u32,
+        max_buffer: u32,
+        tick_ms: u64,
+    ) -> Self {
+        ClientListener {
+            listener: Some(listener),
+            tree,
+            tracker,
+            arbiters,
+            next_arbiter: 0,
+            per_ip: HashMap::new(),
+            max_per_ip,
+            max_buffer,
+            tick_ms,
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Accepted(std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)>);
+
+impl Actor for ClientListener {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(l) = self.listener.take() {
+            let accepts = futures::stream::unfold(l, |l| async move {
+                let r = l.accept().await;
+                Some((Accepted(r), l))
+            });
+            ctx.add_stream(accepts);
+        }
+    }
+}
+
+impl StreamHandler<Accepted> for ClientListener {
+    fn handle(&mut self, item: Accepted, ctx: &mut Context<Self>) {
+        let (stream, peer) = match item.0 {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                return;
+            }
+        };
+        let ip = peer.ip();
+        let count = self.per_ip.entry(ip).or_insert(0);
+        if self.max_per_ip > 0 && *count >= self.max_per_ip {
+            tracing::warn!(
+                "too many connections from {ip} - max is {} (server.max_client_cnxns)",
+                self.max_per_ip
+            );
+            drop(stream);
+            return;
+        }
+        *count += 1;
+        let _ = stream.set_nodelay(true);
+        let std_stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot hand over connection from {peer}: {e}");
+                return;
+            }
+        };
+        let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let tree = self.tree.clone();
+        let tracker = self.tracker.clone();
+        let me = ctx.address().recipient();
+        let max = self.max_buffer;
+        let tick = self.tick_ms;
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len().max(1)];
+        self.next_arbiter += 1;
+        arbiter.spawn_fn(move || {
+            // Register the socket with this arbiter's reactor.
+            let stream = match tokio::net::TcpStream::from_std(std_stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("cannot register connection from {peer}: {e}");
+                    me.do_send(ConnClosed(peer.ip()));
+                    return;
+                }
+            };
+            let (r, w) = stream.into_split();
+            ClientConnection::create(move |ctx| {
+                ctx.add_stream(FramedRead::new(r, FrameCodec::new(max)));
+                let writer = FramedWrite::new(w, FrameCodec::new(max), ctx);
+                ClientConnection::new(id, peer, tree, tracker, me, writer, tick)
+            });
+        });
+    }
+}
+
+impl Handler<ConnClosed> for ClientListener {
+    type Result = ();
+    fn handle(&mut self, m: ConnClosed, _: &mut Context<Self>) {
+        if let Some(c) = self.per_ip.get_mut(&m.0) {
+            *c = c.saturating_sub(1);
+            if *c == 0 {
+                self.per_ip.remove(&m.0);
+            }
+        }
+    }
+}

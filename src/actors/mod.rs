@@ -1,0 +1,8 @@
+//! Thin actix shells around the pure machines; one actor per file, each file owns the messages
+//! it receives.
+pub mod client_connection;
+pub mod client_listener;
+pub mod data_tree;
+pub mod persister;
+pub mod session_tracker;
+pub mod server;

@@ -1,0 +1,56 @@
+//! Wiring of a standalone server: the tree actor (with its session tracker and persister) on its
+//! own arbiter, the listener and connections on IO arbiters.
+
+use super::client_listener::ClientListener;
+use super::data_tree::{now_ms, DataTreeActor, GetTracker};
+use super::session_tracker::SessionTracker;
+use crate::engine::{Engine, EngineConfig};
+use crate::settings::Settings;
+use actix::prelude::*;
+use tokio::net::TcpListener;
+
+pub fn engine_config(s: &Settings) -> EngineConfig {
+    EngineConfig {
+        server_id: s.server.id,
+        min_session_timeout: s.min_session_timeout_ms(),
+        max_session_timeout: s.max_session_timeout_ms(),
+        super_digest: s.server.super_digest.clone(),
+        extended_types: s.server.extended_types_enabled,
+    }
+}
+
+/// Start a standalone server inside the running actix System. Returns the bound address.
+pub async fn start_standalone(settings: Settings) -> std::io::Result<std::net::SocketAddr> {
+    let bind = format!("{}:{}", settings.client.address, settings.client.port);
+    let listener = TcpListener::bind(&bind).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot listen on {bind} (client.address, client.port): {e}"))
+    })?;
+    let local = listener.local_addr()?;
+    let engine = Engine::new(engine_config(&settings), now_ms());
+    let tree_arbiter = Arbiter::new();
+    let tick = settings.server.tick_time;
+    let s2 = settings.clone();
+    let tree = DataTreeActor::start_in_arbiter(&tree_arbiter.handle(), move |ctx| {
+        let tracker = SessionTracker::new(tick, ctx.address(), now_ms()).start();
+        DataTreeActor::new(engine, s2, tracker)
+    });
+    let tracker = tree.send(GetTracker).await.ok().flatten();
+    let io_threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let mut arbiters = Vec::new();
+    for _ in 0..io_threads {
+        arbiters.push(Arbiter::new().handle());
+    }
+    ClientListener::new(
+        listener,
+        tree,
+        tracker,
+        arbiters,
+        settings.server.max_client_cnxns,
+        settings.server.jute_max_buffer,
+        tick,
+    )
+    .start();
+    // The arbiters live as long as the process.
+    std::mem::forget(tree_arbiter);
+    Ok(local)
+}

@@ -1,0 +1,2 @@
+//! Wire codecs. `jute`: the ZooKeeper client protocol.
+pub mod jute;

@@ -1,0 +1,213 @@
+//! ACL schemes (world, auth, digest, ip, super) and permission checks.
+
+use crate::codec::jute::{perms, Acl, Id};
+use crate::error::Code;
+use base64::Engine;
+use sha1::{Digest, Sha1};
+use std::net::IpAddr;
+
+/// `user:password` -> `user:base64(sha1(user:password))`.
+pub fn digest(user_password: &str) -> String {
+    let user = user_password.split(':').next().unwrap_or("");
+    let hash = Sha1::digest(user_password.as_bytes());
+    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
+}
+
+/// Who a connection is: its ids (ip always, digest after addauth) and whether it is super.
+#[derive(Debug, Clone, Default)]
+pub struct AuthInfo {
+    pub ids: Vec<Id>,
+    pub is_super: bool,
+}
+
+impl AuthInfo {
+    pub fn for_ip(ip: &str) -> Self {
+        AuthInfo {
+            ids: vec![Id::new("ip", ip)],
+            is_super: false,
+        }
+    }
+
+    /// Handle an AuthPacket. Unknown schemes fail (the server then closes the connection).
+    pub fn add(&mut self, scheme: &str, auth: &[u8], super_digest: &str) -> Result<(), Code> {
+        match scheme {
+            "digest" => {
+                let text = String::from_utf8_lossy(auth);
+                let id = digest(&text);
+                if !super_digest.is_empty() && id == super_digest {
+                    self.is_super = true;
+                    self.push(Id::new("super", ""));
+                }
+                self.push(Id::new("digest", &id));
+                Ok(())
+            }
+            "ip" => Ok(()),
+            _ => Err(Code::AuthFailed),
+        }
+    }
+
+    fn push(&mut self, id: Id) {
+        if !self.ids.contains(&id) {
+            self.ids.push(id);
+        }
+    }
+}
+
+fn ip_matches(acl_id: &str, addr: &str) -> bool {
+    let (net, bits) = match acl_id.split_once('/') {
+        Some((n, b)) => (n, b.parse::<u32>().ok()),
+        None => (acl_id, None),
+    };
+    let (Ok(net), Ok(addr)) = (net.parse::<IpAddr>(), addr.parse::<IpAddr>()) else {
+        return false;
+    };
+    match (net, addr) {
+        (IpAddr::V4(n), IpAddr::V4(a)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            (u32::from(n) & mask) == (u32::from(a) & mask)
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            (u128::from(n) & mask) == (u128::from(a) & mask)
+        }
+        _ => false,
+    }
+}
+
+fn valid_ip_id(id: &str) -> bool {
+    let (net, bits) = match id.split_once('/') {
+        Some((n, b)) => (n, Some(b)),
+        None => (id, None),
+    };
+    let Ok(addr) = net.parse::<IpAddr>() else {
+        return false;
+    };
+    match bits {
+        None => true,
+        Some(b) => match b.parse::<u32>() {
+            Ok(n) => n <= if addr.is_ipv4() { 32 } else { 128 },
+            Err(_) => false,
+        },
+    }
+}
+
+/// Whether the caller holds `perm` on a node with `acl`.
+pub fn check(acl: &[Acl], perm: i32, auth: &AuthInfo) -> bool {
+    if auth.is_super || acl.is_empty() {
+        return true;
+    }
+    acl.iter().any(|a| {
+        (a.perms & perm) != 0
+            && ((a.id.scheme == "world" && a.id.id == "anyone")
+                || auth.ids.iter().any(|id| {
+                    id.scheme == a.id.scheme
+                        && match a.id.scheme.as_str() {
+                            "ip" => ip_matches(&a.id.id, &id.id),
+                            _ => a.id.id == id.id,
+                        }
+                }))
+    })
+}
+
+/// Validate an ACL list for create/setACL: drop duplicates, expand `auth`, refuse invalid ids.
+pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, Code> {
+    if acl.is_empty() {
+        return Err(Code::InvalidAcl);
+    }
+    let mut out: Vec<Acl> = Vec::with_capacity(acl.len());
+    let mut push = |a: Acl| {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    };
+    for a in acl {
+        match a.id.scheme.as_str() {
+            "world" if a.id.id == "anyone" => push(a.clone()),
+            "auth" => {
+                let mut any = false;
+                for id in auth.ids.iter().filter(|id| id.scheme != "ip" && id.scheme != "super") {
+                    any = true;
+                    push(Acl {
+                        perms: a.perms,
+                        id: id.clone(),
+                    });
+                }
+                if !any {
+                    return Err(Code::InvalidAcl);
+                }
+            }
+            "digest" if a.id.id.matches(':').count() == 1 => push(a.clone()),
+            "ip" if valid_ip_id(&a.id.id) => push(a.clone()),
+            _ => return Err(Code::InvalidAcl),
+        }
+    }
+    Ok(out)
+}
+
+/// getACL without ADMIN shows digest ids as `user:x`.
+pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
+    acl.iter()
+        .map(|a| {
+            if a.id.scheme == "digest" {
+                let user = a.id.id.split(':').next().unwrap_or("");
+                Acl {
+                    perms: a.perms,
+                    id: Id::new("digest", &format!("{user}:x")),
+                }
+            } else {
+                a.clone()
+            }
+        })
+        .collect()
+}
+
+pub fn read_unsafe() -> Vec<Acl> {
+    vec![Acl::new(perms::READ, "world", "anyone")]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_matches_zookeeper() {
+        // Known pair from ZooKeeper's documentation and tooling.
+        assert_eq!(digest("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+    }
+
+    #[test]
+    fn checks() {
+        let auth = AuthInfo::for_ip("10.1.2.3");
+        assert!(check(&Acl::world_all(), perms::READ, &auth));
+        assert!(check(&[Acl::new(perms::READ, "ip", "10.1.0.0/16")], perms::READ, &auth));
+        assert!(!check(&[Acl::new(perms::READ, "ip", "10.2.0.0/16")], perms::READ, &auth));
+        assert!(!check(&[Acl::new(perms::WRITE, "world", "anyone")], perms::READ, &auth));
+        let mut a = auth.clone();
+        a.add("digest", b"u:p", "").unwrap();
+        assert!(check(&[Acl::new(perms::ALL, "digest", &digest("u:p"))], perms::DELETE, &a));
+        assert!(a.add("kerberos", b"x", "").is_err());
+        let mut s = AuthInfo::default();
+        s.add("digest", b"super:test", "super:D/InIHSb7yEEbrWz8b9l71RjZJU=").unwrap();
+        assert!(check(&[Acl::new(perms::READ, "digest", "x:y")], perms::ADMIN, &s));
+    }
+
+    #[test]
+    fn fixup_rules() {
+        let none = AuthInfo::for_ip("127.0.0.1");
+        assert_eq!(fixup(&[], &none), Err(Code::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(31, "auth", "")], &none), Err(Code::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(31, "world", "bob")], &none), Err(Code::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(31, "digest", "nocolon")], &none), Err(Code::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(31, "ip", "300.1.1.1")], &none), Err(Code::InvalidAcl));
+        assert_eq!(fixup(&[Acl::new(31, "foo", "bar")], &none), Err(Code::InvalidAcl));
+        let two = [Acl::new(31, "world", "anyone"), Acl::new(31, "world", "anyone")];
+        assert_eq!(fixup(&two, &none).unwrap().len(), 1);
+        let mut a = none.clone();
+        a.add("digest", b"u:p", "").unwrap();
+        let f = fixup(&[Acl::new(5, "auth", "")], &a).unwrap();
+        assert_eq!(f, vec![Acl::new(5, "digest", &digest("u:p"))]);
+        assert_eq!(mask_digests(&f)[0].id.id, "u:x");
+    }
+}

@@ -1,0 +1,906 @@
+//! The replicated state: znodes, sessions and their ephemerals. `prep_*` validate a write against
+//! the current tree and return a txn; `apply` executes a txn. Both are pure and deterministic.
+
+use super::acl::{self, AuthInfo};
+use super::node::{Node, NodeKind, StatPersisted, CONTAINER_OWNER, MAX_TTL, TTL_MARK};
+use super::path;
+use super::txn::{Txn, TxnOp};
+use crate::codec::jute::{op, perms, Acl, Stat, WriteOp};
+use crate::error::Code;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Paths that cannot be deleted.
+const SPECIAL: &[&str] = &["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
+
+/// A watch trigger produced by applying a txn: event type on a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trigger {
+    pub path: String,
+    pub event: i32,
+}
+
+/// Outcome of one applied operation, enough to build its reply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OpResult {
+    Created { path: String, stat: Stat, opcode: i32 },
+    Deleted,
+    SetData { stat: Stat },
+    SetAcl { stat: Stat },
+    Checked,
+    Error(i32),
+    SessionCreated,
+    SessionClosed,
+    Multi(Vec<OpResult>),
+}
+
+/// Who asks, for ACL checks and ephemeral ownership.
+pub struct Caller<'a> {
+    pub session: i64,
+    pub auth: &'a AuthInfo,
+}
+
+/// Settings that change how writes are validated.
+#[derive(Debug, Clone, Default)]
+pub struct TreeConfig {
+    pub extended_types: bool,
+}
+
+/// Reverts one applied op (multi rollback during prep).
+enum Undo {
+    Created { path: String, parent_cversion: i32, parent_pzxid: i64 },
+    Deleted { path: String, node: Node, parent_pzxid: i64 },
+    Changed { path: String, data: Option<Vec<u8>>, acl: Arc<Vec<Acl>>, stat: StatPersisted },
+    Nothing,
+}
+
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    sessions: HashMap<i64, i32>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    pub last_zxid: i64,
+    pub config: TreeConfig,
+    approx_data_size: i64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new(TreeConfig::default())
+    }
+}
+
+impl DataTree {
+    pub fn new(config: TreeConfig) -> Self {
+        let mut t = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            sessions: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            last_zxid: 0,
+            config,
+            approx_data_size: 0,
+        };
+        let world = Arc::new(Acl::world_all());
+        // The built-in nodes hold empty (not null) data, as in ZooKeeper.
+        let mut root = Node::new(Some(Vec::new()), world.clone(), StatPersisted::default());
+        root.children.insert("zookeeper".into());
+        let mut zk = Node::new(Some(Vec::new()), world.clone(), StatPersisted::default());
+        zk.children.insert("quota".into());
+        zk.children.insert("config".into());
+        t.nodes.insert("/".into(), root);
+        t.nodes.insert("/zookeeper".into(), zk);
+        t.nodes
+            .insert("/zookeeper/quota".into(), Node::new(Some(Vec::new()), world, StatPersisted::default()));
+        // ZooKeeper creates the config node with aversion -1.
+        let config_stat = StatPersisted {
+            aversion: -1,
+            ..Default::default()
+        };
+        t.nodes.insert(
+            "/zookeeper/config".into(),
+            Node::new(Some(Vec::new()), Arc::new(acl::read_unsafe()), config_stat),
+        );
+        t
+    }
+
+    // ---------- reads ----------
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn approximate_data_size(&self) -> i64 {
+        self.approx_data_size
+    }
+
+    pub fn sessions(&self) -> &HashMap<i64, i32> {
+        &self.sessions
+    }
+
+    pub fn has_session(&self, id: i64) -> bool {
+        self.sessions.contains_key(&id)
+    }
+
+    pub fn ephemerals(&self) -> &HashMap<i64, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    pub fn ephemerals_of(&self, session: i64, prefix: &str) -> Vec<String> {
+        let Some(set) = self.ephemerals.get(&session) else {
+            return Vec::new();
+        };
+        if prefix.is_empty() || prefix == "/" {
+            return set.iter().cloned().collect();
+        }
+        set.iter().filter(|p| p.starts_with(prefix)).cloned().collect()
+    }
+
+    /// Number of nodes below `path`, not counting it.
+    pub fn descendants(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(n) = self.nodes.get(&p) {
+                for c in &n.children {
+                    count += 1;
+                    stack.push(path::join(&p, c));
+                }
+            }
+        }
+        count
+    }
+
+    /// Containers and TTL nodes that the reaper should delete now.
+    pub fn reapable(&self, now: i64) -> Vec<String> {
+        let mut out = Vec::new();
+        for p in &self.containers {
+            if let Some(n) = self.nodes.get(p) {
+                if n.children.is_empty() && n.stat.cversion > 0 {
+                    out.push(p.clone());
+                }
+            }
+        }
+        if self.config.extended_types {
+            for p in &self.ttls {
+                if let Some(n) = self.nodes.get(p) {
+                    if let NodeKind::Ttl(ttl) = n.kind(true) {
+                        if n.children.is_empty() && now - n.stat.mtime > ttl {
+                            out.push(p.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// All nodes, for snapshots and dumps.
+    pub fn nodes(&self) -> impl Iterator<Item = (&String, &Node)> {
+        self.nodes.iter()
+    }
+
+    // ---------- prep: validate a write against the tree ----------
+
+    fn check_perm(&self, node: &Node, perm: i32, caller: &Caller) -> Result<(), Code> {
+        if acl::check(&node.acl, perm, caller.auth) {
+            Ok(())
+        } else {
+            Err(Code::NoAuth)
+        }
+    }
+
+    fn node(&self, p: &str) -> Result<&Node, Code> {
+        self.nodes.get(p).ok_or(Code::NoNode)
+    }
+
+    fn check_version(current: i32, expected: i32) -> Result<i32, Code> {
+        if expected != -1 && expected != current {
+            return Err(Code::BadVersion);
+        }
+        Ok(current.wrapping_add(1))
+    }
+
+    /// Validate one write operation and produce its txn op.
+    pub fn prep_op(&self, w: &WriteOp, caller: &Caller) -> Result<TxnOp, Code> {
+        match w {
+            WriteOp::Create(c) => {
+                let (ephemeral, sequential, container, ttl_mode) = match c.flags {
+                    0 => (false, false, false, false),
+                    1 => (true, false, false, false),
+                    2 => (false, true, false, false),
+                    3 => (true, true, false, false),
+                    4 => (false, false, true, false),
+                    5 => (false, false, false, true),
+                    6 => (false, true, false, true),
+                    _ => return Err(Code::BadArguments),
+                };
+                if ttl_mode && !self.config.extended_types {
+                    return Err(Code::Unimplemented);
+                }
+                if ttl_mode {
+                    if c.ttl <= 0 || c.ttl > MAX_TTL {
+                        return Err(Code::BadArguments);
+                    }
+                } else if c.ttl >= 0 && c.opcode == op::CREATE_TTL {
+                    return Err(Code::BadArguments);
+                }
+                let parent_path = match c.path.rfind('/') {
+                    Some(0) => "/",
+                    Some(i) => &c.path[..i],
+                    None => return Err(Code::BadArguments),
+                };
+                if c.path.contains('\0') {
+                    return Err(Code::BadArguments);
+                }
+                let acl = acl::fixup(&c.acl, caller.auth)?;
+                let parent = self.node(parent_path)?;
+                self.check_perm(parent, perms::CREATE, caller)?;
+                let parent_cversion = parent.stat.cversion;
+                let full = if sequential {
+                    format!("{}{:010}", c.path, parent_cversion)
+                } else {
+                    c.path.clone()
+                };
+                path::validate(&full).map_err(|_| Code::BadArguments)?;
+                if self.nodes.contains_key(&full) {
+                    return Err(Code::NodeExists);
+                }
+                if let NodeKind::Ephemeral(_) = parent.kind(self.config.extended_types) {
+                    return Err(Code::NoChildrenForEphemerals);
+                }
+                let ephemeral_owner = if ephemeral {
+                    caller.session
+                } else if container {
+                    CONTAINER_OWNER
+                } else if ttl_mode {
+                    TTL_MARK | c.ttl
+                } else {
+                    0
+                };
+                // The txn's type follows the mode, as ZooKeeper's txn types do.
+                let opcode = if container {
+                    op::CREATE_CONTAINER
+                } else if ttl_mode {
+                    op::CREATE_TTL
+                } else if c.opcode == op::CREATE_CONTAINER || c.opcode == op::CREATE_TTL {
+                    op::CREATE2
+                } else {
+                    c.opcode
+                };
+                Ok(TxnOp::Create {
+                    path: full,
+                    data: c.data.clone(),
+                    acl,
+                    ephemeral_owner,
+                    parent_cversion: parent_cversion.wrapping_add(1),
+                    opcode,
+                })
+            }
+            WriteOp::Delete { path: p, version } => {
+                let parent_path = path::parent(p).ok_or(Code::BadArguments)?;
+                if p.contains('\0') || SPECIAL.contains(&p.as_str()) {
+                    return Err(Code::BadArguments);
+                }
+                let parent = self.node(parent_path)?;
+                self.check_perm(parent, perms::DELETE, caller)?;
+                let node = self.node(p)?;
+                Self::check_version(node.stat.version, *version)?;
+                if !node.children.is_empty() {
+                    return Err(Code::NotEmpty);
+                }
+                Ok(TxnOp::Delete { path: p.clone() })
+            }
+            WriteOp::SetData { path: p, data, version } => {
+                path::validate(p).map_err(|_| Code::BadArguments)?;
+                let node = self.node(p)?;
+                self.check_perm(node, perms::WRITE, caller)?;
+                let v = Self::check_version(node.stat.version, *version)?;
+                Ok(TxnOp::SetData {
+                    path: p.clone(),
+                    data: data.clone(),
+                    version: v,
+                })
+            }
+            WriteOp::SetAcl { path: p, acl: a, version } => {
+                path::validate(p).map_err(|_| Code::BadArguments)?;
+                let fixed = acl::fixup(a, caller.auth)?;
+                let node = self.node(p)?;
+                self.check_perm(node, perms::ADMIN, caller)?;
+                let v = Self::check_version(node.stat.aversion, *version)?;
+                Ok(TxnOp::SetAcl {
+                    path: p.clone(),
+                    acl: fixed,
+                    version: v,
+                })
+            }
+            WriteOp::Check { path: p, version } => {
+                path::validate(p).map_err(|_| Code::BadArguments)?;
+                let node = self.node(p)?;
+                self.check_perm(node, perms::READ, caller)?;
+                let v = Self::check_version(node.stat.version, *version)?;
+                Ok(TxnOp::Check {
+                    path: p.clone(),
+                    version: v,
+                })
+            }
+        }
+    }
+
+    /// Prepare and apply one client write at `zxid`. A failed validation yields an error txn
+    /// (which changes nothing). Returns the txn to log, the result and the watch triggers.
+    pub fn execute_write(
+        &mut self,
+        w: &WriteOp,
+        caller: &Caller,
+        zxid: i64,
+        cxid: i32,
+        time: i64,
+    ) -> (Txn, OpResult, Vec<Trigger>) {
+        let mut triggers = Vec::new();
+        let (op, result) = match self.prep_op(w, caller) {
+            Ok(op) => {
+                let r = self
+                    .apply_op(&op, zxid, time, &mut triggers, None)
+                    .unwrap_or_else(|c| OpResult::Error(c.as_i32()));
+                (op, r)
+            }
+            Err(c) => (TxnOp::Error { err: c.as_i32() }, OpResult::Error(c.as_i32())),
+        };
+        self.last_zxid = self.last_zxid.max(zxid);
+        let txn = Txn {
+            session: caller.session,
+            cxid,
+            zxid,
+            time,
+            op,
+        };
+        (txn, result, triggers)
+    }
+
+    /// Prepare and apply a multi atomically: each op is validated against the tree as the
+    /// earlier ops left it; if one fails, everything is rolled back.
+    pub fn execute_multi(
+        &mut self,
+        ops: &[WriteOp],
+        caller: &Caller,
+        zxid: i64,
+        cxid: i32,
+        time: i64,
+    ) -> (Txn, OpResult, Vec<Trigger>) {
+        let mut triggers = Vec::new();
+        let mut undo = Vec::new();
+        let mut txn_ops = Vec::new();
+        let mut results = Vec::new();
+        let mut failed: Option<(usize, Code)> = None;
+        for (i, w) in ops.iter().enumerate() {
+            let r = self
+                .prep_op(w, caller)
+                .and_then(|op| self.apply_op(&op, zxid, time, &mut triggers, Some(&mut undo)).map(|r| (op, r)));
+            match r {
+                Ok((op, res)) => {
+                    txn_ops.push(op);
+                    results.push(res);
+                }
+                Err(c) => {
+                    failed = Some((i, c));
+                    break;
+                }
+            }
+        }
+        self.last_zxid = self.last_zxid.max(zxid);
+        let (op, result) = if let Some((k, code)) = failed {
+            while let Some(u) = undo.pop() {
+                self.undo(u);
+            }
+            triggers.clear();
+            let errs: Vec<i32> = (0..ops.len())
+                .map(|i| match i.cmp(&k) {
+                    std::cmp::Ordering::Less => 0,
+                    std::cmp::Ordering::Equal => code.as_i32(),
+                    std::cmp::Ordering::Greater => Code::RuntimeInconsistency.as_i32(),
+                })
+                .collect();
+            (
+                TxnOp::Multi(errs.iter().map(|&err| TxnOp::Error { err }).collect()),
+                OpResult::Multi(errs.into_iter().map(OpResult::Error).collect()),
+            )
+        } else {
+            (TxnOp::Multi(txn_ops), OpResult::Multi(results))
+        };
+        let txn = Txn {
+            session: caller.session,
+            cxid,
+            zxid,
+            time,
+            op,
+        };
+        (txn, result, triggers)
+    }
+
+    /// Internal deletion of an empty container or expired TTL node (deleteContainer).
+    pub fn prep_reap(&self, p: &str, now: i64) -> Option<TxnOp> {
+        let n = self.nodes.get(p)?;
+        if !n.children.is_empty() {
+            return None;
+        }
+        match n.kind(self.config.extended_types) {
+            NodeKind::Container if n.stat.cversion > 0 => Some(TxnOp::Delete { path: p.to_string() }),
+            NodeKind::Ttl(ttl) if now - n.stat.mtime > ttl => Some(TxnOp::Delete { path: p.to_string() }),
+            _ => None,
+        }
+    }
+
+    // ---------- apply ----------
+
+    /// Apply a logged or replicated txn. Errors (e.g. replaying a create that is already there)
+    /// are tolerated and reported in the result.
+    pub fn apply(&mut self, txn: &Txn) -> (OpResult, Vec<Trigger>) {
+        let mut triggers = Vec::new();
+        let r = match &txn.op {
+            TxnOp::CreateSession { timeout } => {
+                self.sessions.insert(txn.session, *timeout);
+                OpResult::SessionCreated
+            }
+            TxnOp::CloseSession => {
+                self.close_session(txn.session, txn.zxid, &mut triggers);
+                OpResult::SessionClosed
+            }
+            op => self
+                .apply_op(op, txn.zxid, txn.time, &mut triggers, None)
+                .unwrap_or_else(|c| OpResult::Error(c.as_i32())),
+        };
+        self.last_zxid = self.last_zxid.max(txn.zxid);
+        (r, triggers)
+    }
+
+    /// Remove a session and its ephemerals; returns the deleted paths' triggers.
+    pub fn close_session(&mut self, session: i64, zxid: i64, triggers: &mut Vec<Trigger>) {
+        self.sessions.remove(&session);
+        if let Some(paths) = self.ephemerals.remove(&session) {
+            for p in paths.iter().rev() {
+                let _ = self.delete_node(p, zxid, triggers);
+            }
+        }
+        self.last_zxid = self.last_zxid.max(zxid);
+    }
+
+    pub fn create_session(&mut self, session: i64, timeout: i32, zxid: i64) {
+        self.sessions.insert(session, timeout);
+        self.last_zxid = self.last_zxid.max(zxid);
+    }
+
+    fn apply_op(
+        &mut self,
+        op: &TxnOp,
+        zxid: i64,
+        time: i64,
+        triggers: &mut Vec<Trigger>,
+        undo: Option<&mut Vec<Undo>>,
+    ) -> Result<OpResult, Code> {
+        let (result, u) = match op {
+            TxnOp::Create {
+                path: p,
+                data,
+                acl,
+                ephemeral_owner,
+                parent_cversion,
+                opcode,
+            } => {
+                let parent_path = path::parent(p).ok_or(Code::BadArguments)?;
+                if self.nodes.contains_key(p) {
+                    return Err(Code::NodeExists);
+                }
+                let parent = self.nodes.get_mut(parent_path).ok_or(Code::NoNode)?;
+                let u = Undo::Created {
+                    path: p.clone(),
+                    parent_cversion: parent.stat.cversion,
+                    parent_pzxid: parent.stat.pzxid,
+                };
+                parent.children.insert(path::name(p).to_string());
+                if *parent_cversion > parent.stat.cversion {
+                    parent.stat.cversion = *parent_cversion;
+                    parent.stat.pzxid = zxid;
+                }
+                let stat = StatPersisted {
+                    czxid: zxid,
+                    mzxid: zxid,
+                    ctime: time,
+                    mtime: time,
+                    version: 0,
+                    cversion: 0,
+                    aversion: 0,
+                    ephemeral_owner: *ephemeral_owner,
+                    pzxid: zxid,
+                };
+                let node = Node::new(data.clone(), Arc::new(acl.clone()), stat);
+                let client = node.client_stat();
+                self.approx_data_size += (p.len() + node.data_len() as usize) as i64;
+                self.index(p, *ephemeral_owner);
+                self.nodes.insert(p.clone(), node);
+                triggers.push(Trigger {
+                    path: p.clone(),
+                    event: crate::codec::jute::event::NODE_CREATED,
+                });
+                triggers.push(Trigger {
+                    path: parent_path.to_string(),
+                    event: crate::codec::jute::event::NODE_CHILDREN_CHANGED,
+                });
+                (
+                    OpResult::Created {
+                        path: p.clone(),
+                        stat: client,
+                        opcode: *opcode,
+                    },
+                    u,
+                )
+            }
+            TxnOp::Delete { path: p } => {
+                let parent_pzxid = path::parent(p)
+                    .and_then(|pp| self.nodes.get(pp))
+                    .map(|n| n.stat.pzxid)
+                    .ok_or(Code::NoNode)?;
+                let node = self.delete_node(p, zxid, triggers)?;
+                (
+                    OpResult::Deleted,
+                    Undo::Deleted {
+                        path: p.clone(),
+                        node,
+                        parent_pzxid,
+                    },
+                )
+            }
+            TxnOp::SetData { path: p, data, version } => {
+                let n = self.nodes.get_mut(p).ok_or(Code::NoNode)?;
+                let u = Undo::Changed {
+                    path: p.clone(),
+                    data: n.data.clone(),
+                    acl: n.acl.clone(),
+                    stat: n.stat,
+                };
+                self.approx_data_size += data.as_ref().map_or(0, |d| d.len() as i64) - n.data_len() as i64;
+                n.data = data.clone();
+                n.stat.version = *version;
+                n.stat.mzxid = zxid;
+                n.stat.mtime = time;
+                let stat = n.client_stat();
+                triggers.push(Trigger {
+                    path: p.clone(),
+                    event: crate::codec::jute::event::NODE_DATA_CHANGED,
+                });
+                (OpResult::SetData { stat }, u)
+            }
+            TxnOp::SetAcl { path: p, acl, version } => {
+                let n = self.nodes.get_mut(p).ok_or(Code::NoNode)?;
+                let u = Undo::Changed {
+                    path: p.clone(),
+                    data: n.data.clone(),
+                    acl: n.acl.clone(),
+                    stat: n.stat,
+                };
+                n.acl = Arc::new(acl.clone());
+                n.stat.aversion = *version;
+                (OpResult::SetAcl { stat: n.client_stat() }, u)
+            }
+            TxnOp::Check { .. } => (OpResult::Checked, Undo::Nothing),
+            TxnOp::Error { err } => (OpResult::Error(*err), Undo::Nothing),
+            TxnOp::Multi(ops) => {
+                let mut rs = Vec::with_capacity(ops.len());
+                for o in ops {
+                    rs.push(
+                        self.apply_op(o, zxid, time, triggers, None)
+                            .unwrap_or_else(|c| OpResult::Error(c.as_i32())),
+                    );
+                }
+                (OpResult::Multi(rs), Undo::Nothing)
+            }
+            TxnOp::CreateSession { .. } | TxnOp::CloseSession => return Err(Code::BadArguments),
+        };
+        if let Some(undo) = undo {
+            undo.push(u);
+        }
+        Ok(result)
+    }
+
+    fn index(&mut self, p: &str, owner: i64) {
+        match NodeKind::from_owner(owner, self.config.extended_types) {
+            NodeKind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(p.to_string());
+            }
+            NodeKind::Container => {
+                self.containers.insert(p.to_string());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(p.to_string());
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    fn unindex(&mut self, p: &str, owner: i64) {
+        match NodeKind::from_owner(owner, self.config.extended_types) {
+            NodeKind::Ephemeral(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(p);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(p);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(p);
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    fn delete_node(&mut self, p: &str, zxid: i64, triggers: &mut Vec<Trigger>) -> Result<Node, Code> {
+        let parent_path = path::parent(p).ok_or(Code::BadArguments)?;
+        if SPECIAL.contains(&p) {
+            return Err(Code::BadArguments);
+        }
+        let node = self.nodes.remove(p).ok_or(Code::NoNode)?;
+        if let Some(parent) = self.nodes.get_mut(parent_path) {
+            parent.children.remove(path::name(p));
+            if zxid > parent.stat.pzxid {
+                parent.stat.pzxid = zxid;
+            }
+        }
+        self.approx_data_size -= (p.len() + node.data_len() as usize) as i64;
+        self.unindex(p, node.stat.ephemeral_owner);
+        triggers.push(Trigger {
+            path: p.to_string(),
+            event: crate::codec::jute::event::NODE_DELETED,
+        });
+        triggers.push(Trigger {
+            path: parent_path.to_string(),
+            event: crate::codec::jute::event::NODE_CHILDREN_CHANGED,
+        });
+        Ok(node)
+    }
+
+    fn undo(&mut self, u: Undo) {
+        match u {
+            Undo::Created {
+                path: p,
+                parent_cversion,
+                parent_pzxid,
+            } => {
+                if let Some(node) = self.nodes.remove(&p) {
+                    self.approx_data_size -= (p.len() + node.data_len() as usize) as i64;
+                    self.unindex(&p, node.stat.ephemeral_owner);
+                }
+                if let Some(parent) = path::parent(&p).and_then(|pp| self.nodes.get_mut(pp)) {
+                    parent.children.remove(path::name(&p));
+                    parent.stat.cversion = parent_cversion;
+                    parent.stat.pzxid = parent_pzxid;
+                }
+            }
+            Undo::Deleted {
+                path: p,
+                node,
+                parent_pzxid,
+            } => {
+                if let Some(parent) = path::parent(&p).and_then(|pp| self.nodes.get_mut(pp)) {
+                    parent.children.insert(path::name(&p).to_string());
+                    parent.stat.pzxid = parent_pzxid;
+                }
+                self.approx_data_size += (p.len() + node.data_len() as usize) as i64;
+                self.index(&p, node.stat.ephemeral_owner);
+                self.nodes.insert(p, node);
+            }
+            Undo::Changed { path: p, data, acl, stat } => {
+                if let Some(n) = self.nodes.get_mut(&p) {
+                    self.approx_data_size += data.as_ref().map_or(0, |d| d.len() as i64) - n.data_len() as i64;
+                    n.data = data;
+                    n.acl = acl;
+                    n.stat = stat;
+                }
+            }
+            Undo::Nothing => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::jute::CreateRequest;
+
+    fn create(path: &str, flags: i32) -> WriteOp {
+        WriteOp::Create(CreateRequest {
+            opcode: op::CREATE2,
+            path: path.into(),
+            data: Some(b"d".to_vec()),
+            acl: Acl::world_all(),
+            flags,
+            ttl: -1,
+        })
+    }
+
+    fn run(t: &mut DataTree, w: &WriteOp, zxid: i64) -> OpResult {
+        let auth = AuthInfo::for_ip("127.0.0.1");
+        let c = Caller { session: 7, auth: &auth };
+        t.execute_write(w, &c, zxid, 1, 1000).1
+    }
+
+    #[test]
+    fn fresh_tree_matches_zookeeper() {
+        let t = DataTree::default();
+        assert_eq!(t.node_count(), 4);
+        assert_eq!(t.get("/").unwrap().client_stat().cversion, -1);
+        assert_eq!(t.get("/zookeeper").unwrap().client_stat().num_children, 2);
+        assert_eq!(t.descendants("/"), 3);
+    }
+
+    #[test]
+    fn create_stat_and_parent() {
+        let mut t = DataTree::default();
+        match run(&mut t, &create("/a", 0), 5) {
+            OpResult::Created { path, stat, .. } => {
+                assert_eq!(path, "/a");
+                assert_eq!((stat.czxid, stat.mzxid, stat.pzxid), (5, 5, 5));
+                assert_eq!(stat.data_length, 1);
+            }
+            r => panic!("{r:?}"),
+        }
+        let root = t.get("/").unwrap().client_stat();
+        assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 5, 2));
+        assert_eq!(run(&mut t, &create("/a", 0), 6), OpResult::Error(Code::NodeExists.as_i32()));
+        assert_eq!(run(&mut t, &create("/x/y", 0), 7), OpResult::Error(Code::NoNode.as_i32()));
+        assert_eq!(run(&mut t, &create("/a/", 0), 8), OpResult::Error(Code::BadArguments.as_i32()));
+        assert_eq!(run(&mut t, &create("/a", 9), 8), OpResult::Error(Code::BadArguments.as_i32()));
+    }
+
+    #[test]
+    fn sequential_names_use_parent_cversion() {
+        let mut t = DataTree::default();
+        run(&mut t, &create("/q", 0), 1);
+        run(&mut t, &create("/q/other", 0), 2);
+        match run(&mut t, &create("/q/n-", 2), 3) {
+            OpResult::Created { path, .. } => assert_eq!(path, "/q/n-0000000001"),
+            r => panic!("{r:?}"),
+        }
+        match run(&mut t, &create("/q/", 2), 4) {
+            OpResult::Created { path, .. } => assert_eq!(path, "/q/0000000002"),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn ephemerals_and_sessions() {
+        let mut t = DataTree::default();
+        t.create_session(7, 30000, 1);
+        run(&mut t, &create("/e", 1), 2);
+        assert_eq!(t.get("/e").unwrap().client_stat().ephemeral_owner, 7);
+        assert_eq!(run(&mut t, &create("/e/c", 0), 3), OpResult::Error(Code::NoChildrenForEphemerals.as_i32()));
+        assert_eq!(t.ephemerals_of(7, "/"), vec!["/e".to_string()]);
+        let mut trig = Vec::new();
+        t.close_session(7, 4, &mut trig);
+        assert!(t.get("/e").is_none());
+        assert_eq!(trig[0], Trigger { path: "/e".into(), event: 2 });
+        assert!(!t.has_session(7));
+    }
+
+    #[test]
+    fn delete_rules() {
+        let mut t = DataTree::default();
+        run(&mut t, &create("/a", 0), 1);
+        run(&mut t, &create("/a/b", 0), 2);
+        let del = |p: &str, v| WriteOp::Delete { path: p.into(), version: v };
+        assert_eq!(run(&mut t, &del("/a", -1), 3), OpResult::Error(Code::NotEmpty.as_i32()));
+        assert_eq!(run(&mut t, &del("/a/b", 5), 4), OpResult::Error(Code::BadVersion.as_i32()));
+        assert_eq!(run(&mut t, &del("/a/b", 0), 5), OpResult::Deleted);
+        assert_eq!(run(&mut t, &del("/zookeeper", -1), 6), OpResult::Error(Code::BadArguments.as_i32()));
+        let a = t.get("/a").unwrap().client_stat();
+        assert_eq!((a.cversion, a.pzxid, a.num_children), (2, 5, 0));
+    }
+
+    #[test]
+    fn set_data_versions() {
+        let mut t = DataTree::default();
+        run(&mut t, &create("/a", 0), 1);
+        let set = |v| WriteOp::SetData { path: "/a".into(), data: None, version: v };
+        assert_eq!(run(&mut t, &set(3), 2), OpResult::Error(Code::BadVersion.as_i32()));
+        match run(&mut t, &set(0), 3) {
+            OpResult::SetData { stat } => assert_eq!((stat.version, stat.mzxid, stat.data_length), (1, 3, 0)),
+            r => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn multi_is_atomic() {
+        let mut t = DataTree::default();
+        let auth = AuthInfo::for_ip("127.0.0.1");
+        let c = Caller { session: 7, auth: &auth };
+        let ops = vec![create("/m", 0), create("/m/1", 0), WriteOp::Check { path: "/m".into(), version: 5 }];
+        let before = t.get("/").unwrap().clone();
+        let (_, r, trig) = t.execute_multi(&ops, &c, 3, 1, 0);
+        assert_eq!(
+            r,
+            OpResult::Multi(vec![OpResult::Error(0), OpResult::Error(0), OpResult::Error(-103)])
+        );
+        assert!(trig.is_empty());
+        assert!(t.get("/m").is_none());
+        assert_eq!(t.get("/").unwrap(), &before);
+        let ops = vec![create("/m", 0), create("/m/1", 0), WriteOp::Check { path: "/m".into(), version: 0 }];
+        let (_, r, _) = t.execute_multi(&ops, &c, 4, 1, 0);
+        assert!(matches!(r, OpResult::Multi(ref v) if v.len() == 3 && v[2] == OpResult::Checked));
+        assert!(t.get("/m/1").is_some());
+    }
+
+    #[test]
+    fn replay_is_idempotent() {
+        let mut a = DataTree::default();
+        let auth = AuthInfo::for_ip("127.0.0.1");
+        let c = Caller { session: 7, auth: &auth };
+        let (t1, _, _) = a.execute_write(&create("/a", 0), &c, 1, 1, 0);
+        let (t2, _, _) = a.execute_write(&create("/a/b", 2), &c, 2, 2, 0);
+        let mut b = DataTree::default();
+        for t in [&t1, &t2, &t1, &t2] {
+            b.apply(t);
+        }
+        assert_eq!(a.get("/a").unwrap(), b.get("/a").unwrap());
+        assert_eq!(a.node_count(), b.node_count());
+    }
+
+    #[test]
+    fn containers_and_ttl_reaping() {
+        let mut t = DataTree::new(TreeConfig { extended_types: true });
+        let mut c = match create("/c", 4) {
+            WriteOp::Create(c) => c,
+            _ => unreachable!(),
+        };
+        c.opcode = op::CREATE_CONTAINER;
+        run(&mut t, &WriteOp::Create(c), 1);
+        assert!(t.reapable(0).is_empty());
+        run(&mut t, &create("/c/x", 0), 2);
+        run(&mut t, &WriteOp::Delete { path: "/c/x".into(), version: -1 }, 3);
+        assert_eq!(t.reapable(0), vec!["/c".to_string()]);
+        let ttl = WriteOp::Create(CreateRequest {
+            opcode: op::CREATE_TTL,
+            path: "/t".into(),
+            data: None,
+            acl: Acl::world_all(),
+            flags: 5,
+            ttl: 100,
+        });
+        run(&mut t, &ttl, 4);
+        assert_eq!(t.get("/t").unwrap().client_stat().ephemeral_owner, 0);
+        assert!(!t.reapable(1050).contains(&"/t".to_string()));
+        assert!(t.reapable(1101).contains(&"/t".to_string()));
+        let mut off = DataTree::default();
+        assert_eq!(run(&mut off, &ttl, 1), OpResult::Error(Code::Unimplemented.as_i32()));
+    }
+
+    #[test]
+    fn acl_enforced() {
+        let mut t = DataTree::default();
+        let ro = WriteOp::Create(CreateRequest {
+            opcode: op::CREATE,
+            path: "/ro".into(),
+            data: None,
+            acl: vec![Acl::new(perms::READ, "world", "anyone")],
+            flags: 0,
+            ttl: -1,
+        });
+        run(&mut t, &ro, 1);
+        assert_eq!(run(&mut t, &create("/ro/x", 0), 2), OpResult::Error(Code::NoAuth.as_i32()));
+        let set = WriteOp::SetData { path: "/ro".into(), data: None, version: -1 };
+        assert_eq!(run(&mut t, &set, 3), OpResult::Error(Code::NoAuth.as_i32()));
+    }
+}

@@ -1,0 +1,21 @@
+//! Keeper: a coordination service that speaks the Apache ZooKeeper client protocol.
+//!
+//! Module map:
+//! - `settings`   layered configuration (defaults < default.toml < file < env < --set), zoo.cfg
+//! - `error`      API errors (ZooKeeper codes) and fatal errors
+//! - `codec`      bytes <-> frames <-> typed records (jute client protocol)
+//! - `datatree`   pure replicated state machine: znodes, Stat, ACLs, watches, txns
+//! - `proto`      pure protocol machines (session expiry)
+//! - `engine`     pure standalone request pipeline: requests in, ordered replies and txns out
+//! - `fourlw`     four-letter-word answers
+//! - `actors`     thin actix shells that do the IO around the pure machines
+//! - `cli`        `keeper cli`, a zkCli-like client
+pub mod actors;
+pub mod cli;
+pub mod codec;
+pub mod datatree;
+pub mod engine;
+pub mod error;
+pub mod fourlw;
+pub mod proto;
+pub mod settings;

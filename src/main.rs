@@ -1,0 +1,125 @@
+//! `keeper`: parse the command line, load settings, start logging, start the actors.
+
+use clap::{Args, Parser, Subcommand};
+use keeper::settings::{self, LoadOptions, Loaded};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "keeper", version, about = "A coordination service that speaks the ZooKeeper protocol")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// A Keeper TOML file or a ZooKeeper zoo.cfg.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one setting, e.g. `--set client.port=2182` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a server.
+    Server(ConfigArgs),
+    /// Print the effective configuration, each value with the layer it came from.
+    Config(ConfigArgs),
+    /// A zkCli.sh-like client: `keeper cli -server host:port [command args...]`.
+    #[command(disable_help_flag = true)]
+    Cli {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn load(args: &ConfigArgs) -> Result<Loaded, ExitCode> {
+    let opts = LoadOptions {
+        config_file: args.config.clone(),
+        sets: args.set.clone(),
+        env: std::env::vars().collect(),
+    };
+    settings::load(&opts).map_err(|e| {
+        eprintln!("keeper: configuration error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn init_logging(level: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn serve(args: ConfigArgs) -> ExitCode {
+    let loaded = match load(&args) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    init_logging(&loaded.settings.telemetry.log_level);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let s = loaded.settings;
+    if !s.quorum.members.is_empty() {
+        eprintln!(
+            "keeper: the configuration lists {} quorum members (server.N / quorum.members), but quorum mode is not available in this build; remove them to run standalone",
+            s.quorum.members.len()
+        );
+        return ExitCode::from(2);
+    }
+    if let Err(e) = std::fs::create_dir_all(&s.storage.data_dir) {
+        eprintln!("keeper: cannot create data directory {} (storage.data_dir): {e}", s.storage.data_dir);
+        return ExitCode::from(2);
+    }
+    let sys = actix_rt::System::new();
+    let started = sys.block_on(async move {
+        match keeper::actors::server::start_standalone(s).await {
+            Ok(addr) => {
+                tracing::info!(
+                    "keeper {} serving as a standalone server on {addr} (in-memory persistence: data does not survive a restart)",
+                    env!("CARGO_PKG_VERSION")
+                );
+                true
+            }
+            Err(e) => {
+                eprintln!("keeper: {e}");
+                false
+            }
+        }
+    });
+    if !started {
+        return ExitCode::from(1);
+    }
+    match sys.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keeper: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Server(a) => serve(a),
+        Cmd::Config(a) => match load(&a) {
+            Ok(l) => {
+                for w in &l.warnings {
+                    eprintln!("warning: {w}");
+                }
+                print!("{}", settings::render_effective(&l));
+                ExitCode::SUCCESS
+            }
+            Err(c) => c,
+        },
+        Cmd::Cli { args } => ExitCode::from(keeper::cli::main(args).clamp(0, 255) as u8),
+    }
+}
