@@ -75,9 +75,22 @@ pub struct Stats {
     pub total_latency: i64,
     pub count: u64,
     pub auth_failed: u64,
+    /// Sizes of replies in bytes (-1 until the first one).
+    pub last_response_size: i64,
+    pub min_response_size: i64,
+    pub max_response_size: i64,
 }
 
 impl Stats {
+    pub fn new() -> Self {
+        Stats {
+            last_response_size: -1,
+            min_response_size: -1,
+            max_response_size: -1,
+            ..Default::default()
+        }
+    }
+
     pub fn avg_latency(&self) -> f64 {
         if self.count == 0 {
             0.0
@@ -171,7 +184,7 @@ impl Engine {
             next_session,
             durable,
             queue: VecDeque::new(),
-            stats: Stats::default(),
+            stats: Stats::new(),
         }
     }
 
@@ -215,8 +228,15 @@ impl Engine {
                 break;
             }
             let Some(p) = self.queue.pop_front() else { break };
-            if let Out::Send(..) = p.out {
+            if let Out::Send(_, b) = &p.out {
                 self.stats.sent += 1;
+                if p.reply.is_some() {
+                    let n = b.len() as i64 - 4;
+                    let s = &mut self.stats;
+                    s.last_response_size = n;
+                    s.min_response_size = if s.min_response_size < 0 { n } else { s.min_response_size.min(n) };
+                    s.max_response_size = s.max_response_size.max(n);
+                }
             }
             if let Some((conn, arrived)) = p.reply {
                 let at = if now >= 0 { now } else { arrived };
@@ -336,6 +356,17 @@ impl Engine {
             return outs;
         }
         let id = req.session_id;
+        // As ZooKeeper does, a reconnect first closes the session's other connection on this
+        // server, whether or not the password then proves right.
+        if let Some(old) = self.owner.remove(&id) {
+            if old != conn {
+                self.watches.remove_conn(old);
+                if let Some(c) = self.conns.get_mut(&old) {
+                    c.session = 0;
+                }
+                self.push(last, Out::Close(old), None, &mut outs);
+            }
+        }
         let valid = req.passwd.as_slice() == session_password(id) && self.tree.has_session(id);
         if !valid {
             tracing::info!("invalid session 0x{id:x} for client, probably expired");
@@ -345,16 +376,7 @@ impl Engine {
             self.push(last, Out::Close(conn), None, &mut outs);
             return outs;
         }
-        if let Some(old) = self.owner.insert(id, conn) {
-            if old != conn {
-                // The session moved to this connection: the old one must not serve it any more.
-                self.watches.remove_conn(old);
-                if let Some(c) = self.conns.get_mut(&old) {
-                    c.session = 0;
-                }
-                self.push(last, Out::Close(old), None, &mut outs);
-            }
-        }
+        self.owner.insert(id, conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = id;
             c.timeout = timeout;
@@ -497,14 +519,15 @@ impl Engine {
                     .map(|c| c.auth.add(&scheme, &data, &self.cfg.super_digest))
                     .unwrap_or(Ok(()));
                 match res {
+                    // The reply echoes the request's xid (-4 from most clients, not all).
                     Ok(()) => {
-                        let r = reply(xid::AUTH, 0, 0, |_| {});
+                        let r = reply(xid, 0, 0, |_| {});
                         self.push(last, Out::Send(conn, r), arrived, &mut outs);
                     }
                     Err(code) => {
                         self.stats.auth_failed += 1;
                         tracing::info!("authentication with unknown scheme `{scheme}` failed; closing the connection");
-                        let r = reply(xid::AUTH, 0, code.as_i32(), |_| {});
+                        let r = reply(xid, 0, code.as_i32(), |_| {});
                         self.push(last, Out::Send(conn, r), arrived, &mut outs);
                         self.push(last, Out::Close(conn), None, &mut outs);
                     }
@@ -519,8 +542,21 @@ impl Engine {
             Request::Unsupported(code) => {
                 let last = self.tree.last_zxid;
                 if code == op::RECONFIG {
-                    let r = reply(xid, last, Code::ReconfigDisabled.as_i32(), |_| {});
-                    self.push(last, Out::Send(conn, r), arrived, &mut outs);
+                    // A refused reconfig is still a write: it becomes an error txn with a zxid.
+                    let zxid = self.next_zxid();
+                    let txn = Txn {
+                        session,
+                        cxid: xid,
+                        zxid,
+                        time: now,
+                        op: TxnOp::Error {
+                            err: Code::ReconfigDisabled.as_i32(),
+                        },
+                    };
+                    self.tree.apply(&txn);
+                    outs.push(Out::Persist(txn));
+                    let r = reply(xid, zxid, Code::ReconfigDisabled.as_i32(), |_| {});
+                    self.push(zxid, Out::Send(conn, r), arrived, &mut outs);
                 } else {
                     tracing::info!("unsupported opcode {code} from {}; closing the connection", self.conns[&conn].addr);
                     // ZooKeeper answers an unknown opcode with zxid -1.
@@ -584,7 +620,7 @@ impl Engine {
         let err = |c: Code| reply(xid, last, c.as_i32(), |_| {});
         let readable = |n: &crate::datatree::node::Node| acl::check(&n.acl, perms::READ, auth);
         match req {
-            Request::Ping => reply(xid::PING, last, 0, |_| {}),
+            Request::Ping => reply(xid, last, 0, |_| {}),
             // exists needs no permission in ZooKeeper 3.8.0.
             Request::Exists { path, watch } => match self.tree.get(&path) {
                 Some(n) => {
@@ -688,7 +724,7 @@ impl Engine {
                 self.watches.add_persistent(&path, conn, mode == 1);
                 reply(xid, last, 0, |w| w.put_i32(0))
             }
-            Request::CheckWatches { kind, .. } | Request::RemoveWatches { kind, .. } if !(1..=3).contains(&kind) => {
+            Request::CheckWatches { kind, .. } | Request::RemoveWatches { kind, .. } if !(1..=5).contains(&kind) => {
                 err(Code::MarshallingError)
             }
             Request::CheckWatches { path, kind } => {
@@ -718,9 +754,8 @@ impl Engine {
                 }
             },
             Request::WhoAmI => {
-                let ids: Vec<(String, String)> = auth
-                    .ids
-                    .iter()
+                let ids: Vec<(String, String)> = acl::java_set_order(&auth.ids)
+                    .into_iter()
                     .map(|id| {
                         let user = if id.scheme == "digest" {
                             id.id.split(':').next().unwrap_or("").to_string()
@@ -751,11 +786,7 @@ impl Engine {
     }
 
     pub fn reset_stats(&mut self) {
-        self.stats = Stats {
-            received: 0,
-            sent: 0,
-            ..Default::default()
-        };
+        self.stats = Stats::new();
     }
 }
 

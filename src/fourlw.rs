@@ -234,6 +234,23 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
                 }
             }
             out.push_str("Connections dump:\n");
+            // Connections expire with their sessions: group them by their session's bucket.
+            let mut sets: std::collections::BTreeMap<i64, Vec<(String, i64)>> = Default::default();
+            for (_, c) in sorted_conns(e) {
+                let deadline = info
+                    .buckets
+                    .iter()
+                    .find(|(_, ids)| ids.contains(&c.session))
+                    .map_or(info.now_ms, |(d, _)| *d);
+                sets.entry(deadline).or_default().push((c.addr.clone(), c.session));
+            }
+            let _ = writeln!(out, "Connections Sets ({})/({}):", sets.len(), e.conns.len());
+            for (deadline, conns) in sets {
+                let _ = writeln!(out, "{} expire at {}:", conns.len(), java_date(deadline));
+                for (addr, sid) in conns {
+                    let _ = writeln!(out, "\tip: /{addr} sessionId: 0x{sid:x}");
+                }
+            }
         }
         "dirs" => {
             out.push_str("datadir_size: 0\nlogdir_size: 0\n");
@@ -262,7 +279,13 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
                 ("zk_open_file_descriptor_count", open_fds().to_string()),
                 ("zk_max_file_descriptor_count", max_fds().to_string()),
                 ("zk_connection_drop_probability", "0.0".into()),
+                ("zk_last_client_response_size", s.last_response_size.to_string()),
+                ("zk_max_client_response_size", s.max_response_size.to_string()),
+                ("zk_min_client_response_size", s.min_response_size.to_string()),
+                ("zk_outstanding_tls_handshake", "0".into()),
                 ("zk_auth_failed_count", s.auth_failed.to_string()),
+                ("zk_non_mtls_remote_conn_count", "0".into()),
+                ("zk_non_mtls_local_conn_count", "0".into()),
                 ("zk_resident_memory_bytes", rss_bytes().to_string()),
             ];
             for (k, v) in rows {

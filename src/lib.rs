@@ -11,6 +11,7 @@
 //! - `actors`     thin actix shells that do the IO around the pure machines
 //! - `cli`        `keeper cli`, a zkCli-like client
 pub mod actors;
+pub mod bench;
 pub mod cli;
 pub mod codec;
 pub mod datatree;

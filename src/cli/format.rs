@@ -417,10 +417,16 @@ mod tests {
             java_date(1_795_277_359_000, 0, "UTC"),
             "Sat Nov 21 16:09:19 UTC 2026"
         );
-        assert_eq!(java_date(951_782_400_000, 0, "UTC"), "Tue Feb 29 00:00:00 UTC 2000");
+        assert_eq!(
+            java_date(951_782_400_000, 0, "UTC"),
+            "Tue Feb 29 00:00:00 UTC 2000"
+        );
         assert_eq!(java_date(-1000, 0, "UTC"), "Wed Dec 31 23:59:59 UTC 1969");
         assert_eq!(java_date(0, 3600, "CET"), "Thu Jan 01 01:00:00 CET 1970");
-        assert_eq!(java_date(0, -5 * 3600, "EST"), "Wed Dec 31 19:00:00 EST 1969");
+        assert_eq!(
+            java_date(0, -5 * 3600, "EST"),
+            "Wed Dec 31 19:00:00 EST 1969"
+        );
         assert_eq!(gmt_offset_name(19800), "GMT+05:30");
         assert_eq!(gmt_offset_name(-3600), "GMT-01:00");
     }
@@ -496,23 +502,41 @@ mod tests {
             format_event("SyncConnected", event_type_name(EventType::Session), None),
             "WatchedEvent state:SyncConnected type:None path:null"
         );
+        assert_eq!(watcher_block("E"), "\nWATCHER::\n\nE\n");
         assert_eq!(
-            watcher_block("E"),
-            "\nWATCHER::\n\nE\n"
+            zk_state_name(Some(SessionState::SyncConnected)),
+            "CONNECTED"
         );
-        assert_eq!(zk_state_name(Some(SessionState::SyncConnected)), "CONNECTED");
         assert_eq!(zk_state_name(None), "CLOSED");
     }
 
     #[test]
     fn errors() {
-        assert_eq!(error_message(&Error::NoNode, "/x"), "Node does not exist: /x");
-        assert_eq!(error_message(&Error::NodeExists, "/x"), "Node already exists: /x");
-        assert_eq!(error_message(&Error::BadVersion, "/x"), "version No is not valid : /x");
+        assert_eq!(
+            error_message(&Error::NoNode, "/x"),
+            "Node does not exist: /x"
+        );
+        assert_eq!(
+            error_message(&Error::NodeExists, "/x"),
+            "Node already exists: /x"
+        );
+        assert_eq!(
+            error_message(&Error::BadVersion, "/x"),
+            "version No is not valid : /x"
+        );
         assert_eq!(error_message(&Error::NotEmpty, "/x"), "Node not empty: /x");
-        assert_eq!(error_message(&Error::NoAuth, "/x"), "Insufficient permission : /x");
-        assert_eq!(error_message(&Error::AuthFailed, "/x"), "Authentication is not valid : /x");
-        assert_eq!(error_message(&Error::InvalidAcl, "/x"), "Acl is not valid : /x");
+        assert_eq!(
+            error_message(&Error::NoAuth, "/x"),
+            "Insufficient permission : /x"
+        );
+        assert_eq!(
+            error_message(&Error::AuthFailed, "/x"),
+            "Authentication is not valid : /x"
+        );
+        assert_eq!(
+            error_message(&Error::InvalidAcl, "/x"),
+            "Acl is not valid : /x"
+        );
         assert_eq!(
             error_message(&Error::NoChildrenForEphemerals, "/x"),
             "Ephemerals cannot have children: /x"
@@ -529,7 +553,10 @@ mod tests {
             error_message(&Error::Unimplemented, "/w"),
             "KeeperErrorCode = Unimplemented for /w"
         );
-        assert_eq!(keeper_error_message(&Error::InvalidAcl, ""), "KeeperErrorCode = InvalidACL");
+        assert_eq!(
+            keeper_error_message(&Error::InvalidAcl, ""),
+            "KeeperErrorCode = InvalidACL"
+        );
         assert_eq!(
             error_message(&Error::UnexpectedErrorCode(-999), "/w"),
             "KeeperErrorCode = Unknown error -999 for /w"

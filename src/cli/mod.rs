@@ -12,6 +12,7 @@
 //! Layout: [`parse`] (flags, tokenizing, commands) and [`format`] (stat, dates, ACLs,
 //! events, errors) are pure; [`shell`] is the thin layer over `zookeeper-client`.
 
+pub mod complete;
 pub mod format;
 pub mod parse;
 pub mod shell;
@@ -68,7 +69,7 @@ fn new_shell(opts: &CliOptions, interactive: bool) -> Shell {
 /// Runs a single command line (`keeper cli -server h:p ls /`).
 async fn one_shot(opts: &CliOptions, args: Vec<String>) -> i32 {
     let mut session = Session::new(new_shell(opts, false));
-    let code = session.execute_args(args, None).await;
+    let code = session.execute_args(args).await;
     session.shell.disconnect().await;
     code
 }
@@ -81,6 +82,9 @@ pub struct Session {
     count: i64,
     exit_code: i32,
     quit: bool,
+    /// Keep command output instead of printing it (unit tests).
+    quiet: bool,
+    last_output: Output,
 }
 
 impl Session {
@@ -91,6 +95,8 @@ impl Session {
             count: 0,
             exit_code: 0,
             quit: false,
+            quiet: false,
+            last_output: Output::default(),
         }
     }
 
@@ -111,7 +117,7 @@ impl Session {
             return self.exit_code;
         }
         self.history.insert(self.count, line.to_string());
-        let code = self.execute_args(args, Some(line)).await;
+        let code = self.execute_args(args).await;
         self.count += 1;
         code
     }
@@ -127,7 +133,7 @@ impl Session {
         s
     }
 
-    async fn execute_args(&mut self, args: Vec<String>, _line: Option<&str>) -> i32 {
+    async fn execute_args(&mut self, args: Vec<String>) -> i32 {
         let mut out = Output::default();
         let result = self.dispatch(args, &mut out, 0).await;
         self.exit_code = match result {
@@ -144,7 +150,11 @@ impl Session {
                 e.exit_code()
             }
         };
-        out.emit();
+        if self.quiet {
+            self.last_output = out;
+        } else {
+            out.emit();
+        }
         self.exit_code
     }
 
@@ -186,31 +196,33 @@ fn history_file() -> Option<std::path::PathBuf> {
 /// The interactive loop: rustyline on this thread, the client on the runtime.
 fn interactive(opts: &CliOptions, runtime: &tokio::runtime::Runtime) -> i32 {
     use rustyline::error::ReadlineError;
-    use rustyline::{Config, DefaultEditor, ExternalPrinter};
-    use std::io::IsTerminal;
+    use rustyline::history::FileHistory;
+    use rustyline::{CompletionType, Config, Editor};
 
     println!("Connecting to {}", opts.server);
     let mut session = Session::new(new_shell(opts, true));
-    let config = Config::builder().auto_add_history(false).build();
-    let mut editor = match DefaultEditor::with_config(config) {
+    let config = Config::builder()
+        .auto_add_history(false)
+        .completion_type(CompletionType::List)
+        .build();
+    let mut editor: Editor<complete::ShellHelper, FileHistory> = match Editor::with_config(config) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("cannot start line editor: {e}");
             return 1;
         }
     };
-    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    if tty {
-        if let Ok(mut printer) = editor.create_external_printer() {
-            session
-                .shell
-                .events()
-                .set_printer(Box::new(move |msg: String| {
-                    let _ = printer.print(msg);
-                }));
-        }
-    }
-    let history = history_file();
+    editor.set_helper(Some(complete::ShellHelper::new(
+        session.shell.shared_client(),
+        runtime.handle().clone(),
+    )));
+    // Watch events are printed straight to stdout (as zkCli does) rather than through
+    // rustyline's external printer: with rustyline 14 that printer stalls pasted input.
+    // History is kept for terminal sessions only (not for piped scripts).
+    let history = history_file().filter(|_| {
+        use std::io::IsTerminal;
+        std::io::stdin().is_terminal()
+    });
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
@@ -218,7 +230,6 @@ fn interactive(opts: &CliOptions, runtime: &tokio::runtime::Runtime) -> i32 {
     println!("JLine support is enabled");
     {
         let shell = &mut session.shell;
-        let _guard = runtime.enter();
         if let Err(e) = runtime.block_on(shell.connect()) {
             eprintln!(
                 "Unable to connect to {}: {}",
@@ -253,6 +264,7 @@ fn interactive(opts: &CliOptions, runtime: &tokio::runtime::Runtime) -> i32 {
         }
     }
     if !session.quit {
+        session.shell.events().silence();
         runtime.block_on(session.shell.disconnect());
     }
     session.exit_code
@@ -267,7 +279,9 @@ mod tests {
             server: "127.0.0.1:1".into(),
             ..CliOptions::default()
         };
-        Session::new(new_shell(&opts, false))
+        let mut s = Session::new(new_shell(&opts, false));
+        s.quiet = true;
+        s
     }
 
     #[test]
@@ -283,7 +297,14 @@ mod tests {
             assert_eq!(s.count, 0);
             assert_eq!(s.execute_line("printwatches off").await, 0);
             assert_eq!(s.execute_line("bogus").await, 127);
+            assert!(s.last_output.text(shell::Stream::Err).ends_with(
+                "\tsync path\n\tversion \n\twhoami \nCommand not found: Command not found bogus\n"
+            ));
             assert_eq!(s.execute_line("ls").await, 1);
+            assert_eq!(
+                s.last_output.text(shell::Stream::Err),
+                "ls [-s] [-w] [-R] path\n"
+            );
             assert_eq!(s.execute_line("redo 9").await, 1);
             assert_eq!(s.execute_line("redo 0").await, 0);
         });
@@ -312,8 +333,10 @@ mod tests {
         );
         // `close` then any command: zkCli's "Not connected".
         let mut out = Output::default();
-        rt.block_on(s.dispatch(tokenize("close"), &mut out, 0)).unwrap();
-        rt.block_on(s.dispatch(tokenize("get /a"), &mut out, 0)).unwrap();
+        rt.block_on(s.dispatch(tokenize("close"), &mut out, 0))
+            .unwrap();
+        rt.block_on(s.dispatch(tokenize("get /a"), &mut out, 0))
+            .unwrap();
         assert_eq!(out.text(shell::Stream::Out), "Not connected\n");
         assert_eq!(s.prompt(), "[zk: 127.0.0.1:1(CLOSED) 0] ");
     }

@@ -86,26 +86,24 @@ impl Output {
 /// Where watch and session events go (zkCli's default watcher): printed only in
 /// interactive mode and while `printwatches` is on.
 pub struct EventSink {
-    enabled: bool,
+    enabled: AtomicBool,
     print_watches: AtomicBool,
-    printer: Mutex<Option<Box<dyn FnMut(String) + Send>>>,
     recent: Mutex<VecDeque<(i64, EventType, String)>>,
 }
 
 impl EventSink {
     pub fn new(enabled: bool) -> Self {
         EventSink {
-            enabled,
+            enabled: AtomicBool::new(enabled),
             print_watches: AtomicBool::new(true),
-            printer: Mutex::new(None),
             recent: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// Routes event output through `printer` (e.g. rustyline's external printer, so the
-    /// prompt is redrawn) instead of plain stdout.
-    pub fn set_printer(&self, printer: Box<dyn FnMut(String) + Send>) {
-        *self.printer.lock().unwrap() = Some(printer);
+    /// Stops printing events for good (zkCli exits at end of input without reporting
+    /// the session's close).
+    pub fn silence(&self) {
+        self.enabled.store(false, Ordering::SeqCst);
     }
 
     pub fn print_watches(&self) -> bool {
@@ -117,20 +115,13 @@ impl EventSink {
     }
 
     fn emit(&self, event: String) {
-        if !self.enabled || !self.print_watches() {
+        if !self.enabled.load(Ordering::SeqCst) || !self.print_watches() {
             return;
         }
-        let block = watcher_block(&event);
-        let mut printer = self.printer.lock().unwrap();
-        match printer.as_mut() {
-            Some(p) => p(block),
-            None => {
-                use std::io::Write;
-                let mut o = std::io::stdout().lock();
-                let _ = o.write_all(block.as_bytes());
-                let _ = o.flush();
-            }
-        }
+        use std::io::Write;
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(watcher_block(&event).as_bytes());
+        let _ = o.flush();
     }
 
     /// A node event. The same notification reaching several of our watchers (zkCli
@@ -215,6 +206,12 @@ pub struct Shell {
     want_connected: bool,
     events: Arc<EventSink>,
     watches: Arc<Mutex<WatchTable>>,
+    /// The live client for tab completion; cleared before the session is closed so
+    /// that this clone never keeps a session open.
+    shared: Arc<Mutex<Option<Client>>>,
+    /// Set while this shell closes the session, so that `disconnect` (not the state
+    /// task) reports the `Closed` event, before the next prompt.
+    closing: Arc<AtomicBool>,
 }
 
 fn to_permission(perms: i32) -> Permission {
@@ -318,7 +315,14 @@ impl Shell {
             want_connected: true,
             events,
             watches: Arc::new(Mutex::new(WatchTable::default())),
+            shared: Arc::new(Mutex::new(None)),
+            closing: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Slot holding the current client (for tab completion).
+    pub fn shared_client(&self) -> Arc<Mutex<Option<Client>>> {
+        self.shared.clone()
     }
 
     pub fn host(&self) -> &str {
@@ -351,15 +355,20 @@ impl Shell {
         let mut states = client.state_watcher();
         let events = self.events.clone();
         events.session_event(client.state());
+        let closing = Arc::new(AtomicBool::new(false));
+        self.closing = closing.clone();
         tokio::spawn(async move {
             loop {
                 let state = states.changed().await;
-                events.session_event(state);
+                if !(state == SessionState::Closed && closing.load(Ordering::SeqCst)) {
+                    events.session_event(state);
+                }
                 if state.is_terminated() {
                     break;
                 }
             }
         });
+        *self.shared.lock().unwrap() = Some(client.clone());
         self.client = Some(client);
         Ok(())
     }
@@ -367,15 +376,18 @@ impl Shell {
     /// Closes the session (if any) and waits briefly for the server to acknowledge.
     pub async fn disconnect(&mut self) {
         self.watches.lock().unwrap().entries.clear();
+        self.shared.lock().unwrap().take();
         if let Some(client) = self.client.take() {
             let mut states = client.state_watcher();
             let alive = !client.state().is_terminated();
+            self.closing.store(true, Ordering::SeqCst);
             drop(client);
             if alive {
                 let _ = tokio::time::timeout(Duration::from_secs(3), async {
                     while !states.changed().await.is_terminated() {}
                 })
                 .await;
+                self.events.session_event(SessionState::Closed);
             }
         }
     }
@@ -420,6 +432,7 @@ impl Shell {
         let key = (path.to_string(), kind);
         tokio::spawn(async move {
             tokio::select! {
+                biased;
                 ev = watcher.changed() => {
                     {
                         let mut t = table.lock().unwrap();
@@ -444,6 +457,7 @@ impl Shell {
         tokio::spawn(async move {
             loop {
                 tokio::select! {
+                    biased;
                     ev = watcher.changed() => {
                         if ev.event_type == EventType::Session {
                             if ev.session_state.is_terminated() {
@@ -477,7 +491,11 @@ impl Shell {
                 match on {
                     None => out.outln(format!(
                         "printwatches is {}",
-                        if self.events.print_watches() { "on" } else { "off" }
+                        if self.events.print_watches() {
+                            "on"
+                        } else {
+                            "off"
+                        }
                     )),
                     Some(on) => self.events.set_print_watches(on),
                 }
@@ -574,9 +592,8 @@ impl Shell {
             } => {
                 check_path(&path, false)?;
                 if recursive {
-                    self.visit_subtree(zk, &path, watch, &mut |p| out.outln(p))
-                        .await
-                        .map_err(|e| keeper(e, &path))?;
+                    self.visit_subtree(zk, &path, watch, &mut Visit::Print(out))
+                        .await?;
                     return Ok(());
                 }
                 let (children, st) = match (stat, watch) {
@@ -699,15 +716,12 @@ impl Shell {
                 let acls = to_acls(&entries);
                 let version = version.filter(|v| *v != -1);
                 if recursive {
-                    let mut paths = Vec::new();
-                    self.visit_subtree(zk, &path, false, &mut |p| paths.push(p.to_string()))
-                        .await
-                        .map_err(|e| keeper(e, &path))?;
-                    for p in paths {
-                        if let Err(e) = zk.set_acl(&p, &acls, version).await {
-                            out.outln(keeper_error_message(&e, &p));
-                        }
-                    }
+                    let mut action = Visit::SetAcl {
+                        acls: &acls,
+                        version,
+                        out,
+                    };
+                    self.visit_subtree(zk, &path, false, &mut action).await?;
                 } else {
                     let st = zk
                         .set_acl(&path, &acls, version)
@@ -720,13 +734,16 @@ impl Shell {
                 Ok(())
             }
             Command::AddAuth { scheme, auth } => {
+                // zkCli does not wait for the answer at all; waiting (bounded by the
+                // session timeout) lets a rejected credential show up as an error.
                 let auth = auth.unwrap_or_default();
-                match zk.auth(&scheme, auth.as_bytes()).await {
-                    Ok(()) => Ok(()),
-                    Err(Error::AuthFailed) => Err(CliError::Keeper(format!(
+                match tokio::time::timeout(self.timeout, zk.auth(&scheme, auth.as_bytes())).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(Error::AuthFailed)) => Err(CliError::Keeper(format!(
                         "Authentication is not valid : {scheme}"
                     ))),
-                    Err(e) => Err(CliError::Keeper(keeper_error_message(&e, ""))),
+                    Ok(Err(e)) => Err(CliError::Keeper(keeper_error_message(&e, ""))),
+                    Err(_) => Err(CliError::Keeper(keeper_error_message(&Error::Timeout, ""))),
                 }
             }
             Command::Sync { path } => {
@@ -764,9 +781,10 @@ impl Shell {
             Command::AddWatch { path, mode } => {
                 check_path(&path, false)?;
                 let (m, kind) = match mode {
-                    AddWatchMode::Persistent => {
-                        (zookeeper_client::AddWatchMode::Persistent, WatchKind::Persistent)
-                    }
+                    AddWatchMode::Persistent => (
+                        zookeeper_client::AddWatchMode::Persistent,
+                        WatchKind::Persistent,
+                    ),
                     AddWatchMode::PersistentRecursive => (
                         zookeeper_client::AddWatchMode::PersistentRecursive,
                         WatchKind::PersistentRecursive,
@@ -835,26 +853,30 @@ impl Shell {
     }
 
     /// `ZKUtil.visitSubTreeDFS`: the root (after a `getData` that must succeed), then each
-    /// level's children sorted before descending; nodes vanishing meanwhile are skipped.
+    /// level's children sorted, all of them visited before descending into the first;
+    /// nodes vanishing meanwhile are skipped. The action runs as each node is visited.
     async fn visit_subtree(
         &self,
         zk: &Client,
         path: &str,
         watch: bool,
-        visit: &mut dyn FnMut(&str),
-    ) -> Result<(), Error> {
+        action: &mut Visit<'_>,
+    ) -> Result<(), CliError> {
         if watch {
-            let (_, _, w) = zk.get_and_watch_data(path).await?;
+            let (_, _, w) = zk
+                .get_and_watch_data(path)
+                .await
+                .map_err(|e| keeper(e, path))?;
             self.watch_oneshot(path, WatchKind::Data, w);
         } else {
-            zk.get_data(path).await?;
+            zk.get_data(path).await.map_err(|e| keeper(e, path))?;
         }
-        visit(path);
-        let mut stack = vec![path.to_string()];
-        // Iterative version of the helper: pop a node, list + print its children, then
-        // descend into them in order.
-        let mut pending: Vec<Vec<String>> = Vec::new();
-        while let Some(node) = stack.pop() {
+        action.visit(zk, path).await;
+        // Explicit stack of levels still to descend into (each reversed, so `pop` yields
+        // the next child in sorted order).
+        let mut levels: Vec<Vec<String>> = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(node) = next.take() {
             let children = if watch {
                 match zk.list_and_watch_children(&node).await {
                     Ok((c, w)) => {
@@ -869,28 +891,48 @@ impl Shell {
             let mut children = match children {
                 Ok(c) => c,
                 Err(Error::NoNode) => Vec::new(),
-                Err(e) => return Err(e),
+                Err(e) => return Err(keeper(e, &node)),
             };
             children.sort();
             let paths: Vec<String> = children.iter().map(|c| child_path(&node, c)).collect();
             for p in &paths {
-                visit(p);
+                action.visit(zk, p).await;
             }
-            pending.push(paths.into_iter().rev().collect());
-            // Next node: deepest pending level's first remaining child.
-            while let Some(level) = pending.last_mut() {
-                match level.pop() {
-                    Some(next) => {
-                        stack.push(next);
-                        break;
-                    }
-                    None => {
-                        pending.pop();
-                    }
+            levels.push(paths.into_iter().rev().collect());
+            while let Some(level) = levels.last_mut() {
+                if let Some(p) = level.pop() {
+                    next = Some(p);
+                    break;
                 }
+                levels.pop();
             }
         }
         Ok(())
+    }
+}
+
+/// What [`Shell::visit_subtree`] does at each node.
+enum Visit<'a> {
+    /// `ls -R`: print the path.
+    Print(&'a mut Output),
+    /// `setAcl -R`: set the ACL, printing (not failing on) errors.
+    SetAcl {
+        acls: &'a [Acl],
+        version: Option<i32>,
+        out: &'a mut Output,
+    },
+}
+
+impl Visit<'_> {
+    async fn visit(&mut self, zk: &Client, path: &str) {
+        match self {
+            Visit::Print(out) => out.outln(path),
+            Visit::SetAcl { acls, version, out } => {
+                if let Err(e) = zk.set_acl(path, acls, *version).await {
+                    out.outln(keeper_error_message(&e, path));
+                }
+            }
+        }
     }
 }
 

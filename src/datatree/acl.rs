@@ -146,6 +146,29 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, Code> {
     Ok(out)
 }
 
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The order in which ZooKeeper lists a connection's ids (a hash set of jute `Id`s, 16 buckets
+/// while small): clients see whoAmI in this order.
+pub fn java_set_order(ids: &[Id]) -> Vec<&Id> {
+    let bucket = |id: &Id| {
+        let h = 37i32
+            .wrapping_mul(37i32.wrapping_mul(17).wrapping_add(java_string_hash(&id.scheme)))
+            .wrapping_add(java_string_hash(&id.id));
+        let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+        let mut n = 16;
+        while ids.len() * 4 > n * 3 {
+            n *= 2;
+        }
+        (spread as usize) & (n - 1)
+    };
+    let mut v: Vec<(usize, usize, &Id)> = ids.iter().enumerate().map(|(i, id)| (bucket(id), i, id)).collect();
+    v.sort_by_key(|(b, i, _)| (*b, *i));
+    v.into_iter().map(|(_, _, id)| id).collect()
+}
+
 /// getACL without ADMIN shows digest ids as `user:x`.
 pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
     acl.iter()
@@ -191,6 +214,14 @@ mod tests {
         let mut s = AuthInfo::default();
         s.add("digest", b"super:test", "super:D/InIHSb7yEEbrWz8b9l71RjZJU=").unwrap();
         assert!(check(&[Acl::new(perms::READ, "digest", "x:y")], perms::ADMIN, &s));
+    }
+
+    #[test]
+    fn whoami_order_follows_java_hash_set() {
+        // Seen from ZooKeeper 3.8: the digest id comes before the ip id.
+        let ids = [Id::new("ip", "127.0.0.1"), Id::new("digest", "golden:abc")];
+        let order = java_set_order(&ids);
+        assert_eq!(order[0].scheme, "digest");
     }
 
     #[test]

@@ -8,68 +8,76 @@ use std::collections::{HashMap, HashSet};
 
 pub type ConnId = u64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Standard,
-    Persistent,
-    PersistentRecursive,
-}
+// Modes a connection holds on one path of one table. They coexist, as in ZooKeeper 3.9
+// (ZOOKEEPER-4466): 3.8 let a later registration overwrite an earlier mode, losing events.
+const STANDARD: u8 = 1;
+const PERSISTENT: u8 = 2;
+const RECURSIVE: u8 = 4;
 
 /// RemoveWatches / CheckWatches kinds (WatcherType).
 pub const KIND_CHILDREN: i32 = 1;
 pub const KIND_DATA: i32 = 2;
 pub const KIND_ANY: i32 = 3;
+pub const KIND_PERSISTENT: i32 = 4;
+pub const KIND_PERSISTENT_RECURSIVE: i32 = 5;
 
 #[derive(Default, Debug)]
 struct Table {
-    by_path: HashMap<String, HashMap<ConnId, Mode>>,
+    by_path: HashMap<String, HashMap<ConnId, u8>>,
     by_conn: HashMap<ConnId, HashSet<String>>,
     recursive: usize,
 }
 
 impl Table {
-    fn add(&mut self, p: &str, conn: ConnId, mode: Mode) {
-        let prev = self.by_path.entry(p.to_string()).or_default().insert(conn, mode);
-        if prev == Some(Mode::PersistentRecursive) {
-            self.recursive -= 1;
-        }
-        if mode == Mode::PersistentRecursive {
+    fn add(&mut self, p: &str, conn: ConnId, mode: u8) {
+        let flags = self.by_path.entry(p.to_string()).or_default().entry(conn).or_insert(0);
+        if mode == RECURSIVE && *flags & RECURSIVE == 0 {
             self.recursive += 1;
         }
+        *flags |= mode;
         self.by_conn.entry(conn).or_default().insert(p.to_string());
     }
 
-    fn remove(&mut self, p: &str, conn: ConnId) -> bool {
+    /// Clear `modes` of a connection on a path; true if any was set.
+    fn remove(&mut self, p: &str, conn: ConnId, modes: u8) -> bool {
         let Some(m) = self.by_path.get_mut(p) else {
             return false;
         };
-        let Some(mode) = m.remove(&conn) else {
+        let Some(flags) = m.get_mut(&conn) else {
             return false;
         };
-        if mode == Mode::PersistentRecursive {
+        let had = *flags & modes;
+        if had & RECURSIVE != 0 {
             self.recursive -= 1;
         }
-        if m.is_empty() {
-            self.by_path.remove(p);
-        }
-        if let Some(s) = self.by_conn.get_mut(&conn) {
-            s.remove(p);
-            if s.is_empty() {
-                self.by_conn.remove(&conn);
+        *flags &= !modes;
+        if *flags == 0 {
+            m.remove(&conn);
+            if m.is_empty() {
+                self.by_path.remove(p);
+            }
+            if let Some(s) = self.by_conn.get_mut(&conn) {
+                s.remove(p);
+                if s.is_empty() {
+                    self.by_conn.remove(&conn);
+                }
             }
         }
-        true
+        had != 0
     }
 
-    fn has(&self, p: &str, conn: ConnId) -> bool {
-        self.by_path.get(p).is_some_and(|m| m.contains_key(&conn))
+    fn has(&self, p: &str, conn: ConnId, modes: u8) -> bool {
+        self.by_path
+            .get(p)
+            .and_then(|m| m.get(&conn))
+            .is_some_and(|f| f & modes != 0)
     }
 
     fn remove_conn(&mut self, conn: ConnId) {
         if let Some(paths) = self.by_conn.remove(&conn) {
             for p in paths {
                 if let Some(m) = self.by_path.get_mut(&p) {
-                    if m.remove(&conn) == Some(Mode::PersistentRecursive) {
+                    if m.remove(&conn).is_some_and(|f| f & RECURSIVE != 0) {
                         self.recursive -= 1;
                     }
                     if m.is_empty() {
@@ -80,31 +88,34 @@ impl Table {
         }
     }
 
-    /// Connections to notify for `ev` on `p`, removing fired one-shot watches.
+    /// Connections to notify for an event on `p`, removing fired one-shot watches. Recursive
+    /// watches on `p` and its ancestors see every event but NodeChildrenChanged.
     fn trigger(&mut self, p: &str, ev: i32, out: &mut Vec<ConnId>, skip: &HashSet<ConnId>) {
+        let children_event = ev == event::NODE_CHILDREN_CHANGED;
         let mut fired_standard = Vec::new();
         if let Some(m) = self.by_path.get(p) {
-            for (&c, &mode) in m {
-                if mode == Mode::PersistentRecursive && ev == event::NODE_CHILDREN_CHANGED {
+            for (&c, &flags) in m {
+                let fires = flags & (STANDARD | PERSISTENT) != 0 || (flags & RECURSIVE != 0 && !children_event);
+                if !fires {
                     continue;
                 }
                 if !skip.contains(&c) && !out.contains(&c) {
                     out.push(c);
                 }
-                if mode == Mode::Standard {
+                if flags & STANDARD != 0 {
                     fired_standard.push(c);
                 }
             }
         }
         for c in fired_standard {
-            self.remove(p, c);
+            self.remove(p, c, STANDARD);
         }
-        if self.recursive > 0 && ev != event::NODE_CHILDREN_CHANGED {
+        if self.recursive > 0 && !children_event {
             let mut cur = p;
             while let Some(parent) = path::parent(cur) {
                 if let Some(m) = self.by_path.get(parent) {
-                    for (&c, &mode) in m {
-                        if mode == Mode::PersistentRecursive && !skip.contains(&c) && !out.contains(&c) {
+                    for (&c, &flags) in m {
+                        if flags & RECURSIVE != 0 && !skip.contains(&c) && !out.contains(&c) {
                             out.push(c);
                         }
                     }
@@ -135,22 +146,22 @@ pub struct WatchManager {
 
 impl WatchManager {
     pub fn add_data(&mut self, p: &str, conn: ConnId) {
-        self.data.add(p, conn, Mode::Standard);
+        self.data.add(p, conn, STANDARD);
     }
 
     pub fn add_child(&mut self, p: &str, conn: ConnId) {
-        self.child.add(p, conn, Mode::Standard);
+        self.child.add(p, conn, STANDARD);
     }
 
-    /// addWatch: a persistent mode on both tables (3.8 registers recursive ones on both too).
+    /// addWatch: persistent watches sit in both tables; recursive ones only in the data table
+    /// (they never see NodeChildrenChanged).
     pub fn add_persistent(&mut self, p: &str, conn: ConnId, recursive: bool) {
-        let mode = if recursive {
-            Mode::PersistentRecursive
+        if recursive {
+            self.data.add(p, conn, RECURSIVE);
         } else {
-            Mode::Persistent
-        };
-        self.data.add(p, conn, mode);
-        self.child.add(p, conn, mode);
+            self.data.add(p, conn, PERSISTENT);
+            self.child.add(p, conn, PERSISTENT);
+        }
     }
 
     pub fn remove_conn(&mut self, conn: ConnId) {
@@ -158,21 +169,30 @@ impl WatchManager {
         self.child.remove_conn(conn);
     }
 
+    /// (child-table modes, data-table modes) a WatcherType selects.
+    fn modes(kind: i32) -> (u8, u8) {
+        let all = STANDARD | PERSISTENT | RECURSIVE;
+        match kind {
+            KIND_CHILDREN => (all, 0),
+            KIND_DATA => (0, all),
+            KIND_ANY => (all, all),
+            KIND_PERSISTENT => (PERSISTENT, PERSISTENT),
+            KIND_PERSISTENT_RECURSIVE => (0, RECURSIVE),
+            _ => (0, 0),
+        }
+    }
+
     /// removeWatches: true if anything was removed.
     pub fn remove(&mut self, p: &str, conn: ConnId, kind: i32) -> bool {
-        let mut any = false;
-        if kind == KIND_CHILDREN || kind == KIND_ANY {
-            any |= self.child.remove(p, conn);
-        }
-        if kind == KIND_DATA || kind == KIND_ANY {
-            any |= self.data.remove(p, conn);
-        }
-        any
+        let (c, d) = Self::modes(kind);
+        let a = c != 0 && self.child.remove(p, conn, c);
+        let b = d != 0 && self.data.remove(p, conn, d);
+        a || b
     }
 
     pub fn check(&self, p: &str, conn: ConnId, kind: i32) -> bool {
-        (kind == KIND_CHILDREN || kind == KIND_ANY) && self.child.has(p, conn)
-            || (kind == KIND_DATA || kind == KIND_ANY) && self.data.has(p, conn)
+        let (c, d) = Self::modes(kind);
+        (c != 0 && self.child.has(p, conn, c)) || (d != 0 && self.data.has(p, conn, d))
     }
 
     /// Turn a txn's triggers into deliveries, in order.
@@ -291,10 +311,25 @@ mod tests {
         );
         let d = w.fire(&[t("/a", event::NODE_DATA_CHANGED)]);
         assert_eq!(d.len(), 2);
-        assert_eq!(w.total(), 4);
+        assert_eq!(w.total(), 3);
         assert!(w.remove("/a", 1, KIND_ANY));
         assert!(!w.remove("/a", 1, KIND_ANY));
         w.remove_conn(2);
+        assert_eq!(w.total(), 0);
+    }
+
+    #[test]
+    fn modes_coexist() {
+        let mut w = WatchManager::default();
+        w.add_child("/a", 1);
+        w.add_persistent("/a", 1, true);
+        let d = w.fire(&[t("/a", event::NODE_CHILDREN_CHANGED)]);
+        assert_eq!(d.len(), 1, "the one-shot child watch survives the recursive registration");
+        w.add_data("/a", 1);
+        w.fire(&[t("/a", event::NODE_DATA_CHANGED)]);
+        assert!(w.check("/a", 1, KIND_PERSISTENT_RECURSIVE), "recursive stays after the one-shot fired");
+        assert!(!w.check("/a", 1, KIND_PERSISTENT));
+        assert!(w.remove("/a", 1, KIND_PERSISTENT_RECURSIVE));
         assert_eq!(w.total(), 0);
     }
 }

@@ -12,7 +12,7 @@ Environment:
   JAVA                 java executable (default: java)
   COMPAT_LOG_DIR       if set, server logs are copied there when a server stops
   KEEPER_CONTAINER_CHECK_KEY  keeper --set key for the container/TTL reaper interval
-                       (default server.container_check_interval_ms; empty: not passed)
+                       (default server.container_check_interval, in ms; empty: not passed)
   COMPAT_START_TIMEOUT seconds to wait for `ruok` -> `imok` (default 40)
 """
 
@@ -42,7 +42,7 @@ DEFAULT_ZK_CLASSPATH = ":".join(
 
 
 # keeper's --set key for ZooKeeper's znode.container.checkIntervalMs ("" = do not pass it)
-CONTAINER_KEY = os.environ.get("KEEPER_CONTAINER_CHECK_KEY", "server.container_check_interval_ms")
+CONTAINER_KEY = os.environ.get("KEEPER_CONTAINER_CHECK_KEY", "server.container_check_interval")
 
 
 def target() -> str:
@@ -57,6 +57,18 @@ def keeper_bin() -> str:
     if not os.path.isabs(b):
         b = os.path.join(REPO_ROOT, b)
     return b
+
+
+def _die_with_parent():
+    """preexec_fn: ask Linux to SIGTERM the server if the test process dies (no leaked servers)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except Exception:  # noqa: BLE001 - best effort only
+        pass
 
 
 def free_port() -> int:
@@ -159,6 +171,7 @@ class Server:
         else:
             sets = {
                 "client.port": self.port,
+                "client.address": self.host,
                 "storage.data_dir": self.data_dir,
                 "server.tick_time": o.tick_time,
                 "server.four_letter_words": o.four_letter_words,
@@ -200,6 +213,7 @@ class Server:
                 cwd=self.tmpdir,
                 env=env,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             try:
                 self.wait_ready(timeout)

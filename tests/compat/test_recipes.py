@@ -347,7 +347,7 @@ def test_semaphore(make_client, base):
                     with guard:
                         inside.append(i)
                         peak.append(len(inside))
-                    time.sleep(0.02)
+                    time.sleep(0.08)
                     with guard:
                         inside.remove(i)
 

@@ -9,6 +9,12 @@ tests/golden/zk38.txt.  See tests/golden/README.md for the file format.
 Standard library only.  Usage:
 
     python3 tests/golden/capture.py [--out PATH] [--keep-tmp]
+    python3 tests/golden/capture.py --server HOST:PORT [--out PATH] [--compare tests/golden/zk38.txt]
+
+With --server the scenario runs against an already running server (nothing is started and
+zk38.txt is not written); --compare prints the blocks that differ from a golden capture.
+Importable: run_scenario(), parse_capture()/load_capture()/to_parsed(), compare_block(),
+compare_captures(), zxid_deltas() (used by tests/compat/test_golden.py).
 
 Environment overrides: JAVA (java binary), ZK_CLASSPATH (full classpath),
 ZK_JAR_DIRS (colon-separated extra dirs whose *.jar are appended).
@@ -128,24 +134,26 @@ class R:
         self.b = data
         self.o = 4
         self.vary = []
+        self.fields = []  # every field read: (name, start, end, kind)
 
-    def _take(self, n, name, var):
+    def _take(self, n, name, var, kind="bytes"):
         if self.o + n > len(self.b):
             raise ValueError("short frame reading %s" % name)
         start = self.o
         self.o += n
         if var:
             self.vary.append((name, start, self.o))
+        self.fields.append((name, start, self.o, kind))
         return self.b[start:self.o]
 
     def int(self, name, var=False):
-        return struct.unpack(">i", self._take(4, name, var))[0]
+        return struct.unpack(">i", self._take(4, name, var, "int"))[0]
 
     def long(self, name, var=False):
-        return struct.unpack(">q", self._take(8, name, var))[0]
+        return struct.unpack(">q", self._take(8, name, var, "long"))[0]
 
     def bool(self, name):
-        return self._take(1, name, False)[0]
+        return self._take(1, name, False, "bool")[0]
 
     def buf(self, name, var=False):
         n = self.int(name + ".len")
@@ -283,44 +291,68 @@ def d_event(r):
 EVENT_NAMES = {1: "NodeCreated", 2: "NodeDeleted", 3: "NodeDataChanged", 4: "NodeChildrenChanged"}
 
 
-def decode_reply(data, body_decoder, expect_xid, zxid_fixed=False):
+def decode_reply_r(data, body_decoder, expect_xid, zxid_fixed=False):
+    """Like decode_reply, but returns (text, R, xid); R.fields names every byte range read.
+
+    Never raises on a malformed frame (a server under test may send one): the text then says
+    "DECODE ERROR" and the variable ranges found up to that point are kept."""
     r = R(data)
-    xid = r.int("xid")
-    start = r.o
-    zxid = r.long("zxid")
-    end = r.o
-    err = r.int("err")
-    # notifications carry zxid -1 in 3.8 and auth replies zxid 0: those are fixed
-    if xid not in (-1, -4) and not zxid_fixed:
-        r.vary.append(("zxid", start, end))
-    text = "ReplyHeader{xid=%d zxid=%#x err=%d}" % (xid, zxid & 0xFFFFFFFFFFFFFFFF, err)
-    if xid == -1:
-        text += " " + d_event(r)
-    elif err == 0 and xid == expect_xid and body_decoder is not None:
-        text += " " + body_decoder(r)
-    if r.rest():
+    xid = None
+    text = ""
+    try:
+        xid = r.int("xid")
+        start = r.o
+        zxid = r.long("zxid")
+        end = r.o
+        err = r.int("err")
+        # notifications carry zxid -1 in 3.8 and auth replies zxid 0: those are fixed
+        if xid not in (-1, -4) and not zxid_fixed:
+            r.vary.append(("zxid", start, end))
+        text = "ReplyHeader{xid=%d zxid=%#x err=%d}" % (xid, zxid & 0xFFFFFFFFFFFFFFFF, err)
+        if xid == -1:
+            text += " " + d_event(r)
+        elif err == 0 and xid == expect_xid and body_decoder is not None:
+            text += " " + body_decoder(r) if r.rest() > 0 else " (no body)"
+    except (ValueError, struct.error) as e:
+        text += " DECODE ERROR (%s)" % e
+    if r.rest() > 0:
         text += " +%d more bytes: %s" % (r.rest(), data[r.o:].hex())
+    return text, r, xid
+
+
+def decode_reply(data, body_decoder, expect_xid, zxid_fixed=False):
+    text, r, xid = decode_reply_r(data, body_decoder, expect_xid, zxid_fixed)
     return text, r.vary, xid
 
 
-def decode_connect_resp(data):
+def decode_connect_resp_r(data):
+    """Returns (text, R); never raises on a malformed frame (see decode_reply_r)."""
     r = R(data)
-    proto = r.int("protocolVersion")
-    timeout = r.int("timeOut")
-    sid_start = r.o
-    sid = r.long("sessionId")
-    pw = r.buf("passwd")
-    if sid != 0:
-        r.vary.append(("sessionId", sid_start, sid_start + 8))
-    if pw and any(pw):
-        r.vary.append(("passwd", sid_start + 12, sid_start + 12 + len(pw)))
-    text = "ConnectResponse{protocolVersion=%d timeOut=%d sessionId=%#x passwd=%s" % (
-        proto, timeout, sid, pw.hex() if pw is not None else "null")
-    if r.rest() >= 1:
-        text += " readOnly=%d" % r.bool("readOnly")
-    text += "}"
-    if r.rest():
+    text = "ConnectResponse{"
+    try:
+        proto = r.int("protocolVersion")
+        timeout = r.int("timeOut")
+        sid_start = r.o
+        sid = r.long("sessionId")
+        pw = r.buf("passwd")
+        if sid != 0:
+            r.vary.append(("sessionId", sid_start, sid_start + 8))
+        if pw and any(pw):
+            r.vary.append(("passwd", sid_start + 12, sid_start + 12 + len(pw)))
+        text += "protocolVersion=%d timeOut=%d sessionId=%#x passwd=%s" % (
+            proto, timeout, sid & 0xFFFFFFFFFFFFFFFF, pw.hex() if pw is not None else "null")
+        if r.rest() >= 1:
+            text += " readOnly=%d" % r.bool("readOnly")
+        text += "}"
+    except (ValueError, struct.error) as e:
+        text += " DECODE ERROR (%s)" % e
+    if r.rest() > 0:
         text += " +%d more bytes" % r.rest()
+    return text, r
+
+
+def decode_connect_resp(data):
+    text, r = decode_connect_resp_r(data)
     return text, r.vary
 
 
@@ -381,8 +413,8 @@ def free_port():
     return port
 
 
-def four_letter(port, word, timeout=5.0):
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+def four_letter(port, word, timeout=5.0, host="127.0.0.1"):
+    s = socket.create_connection((host, port), timeout=timeout)
     try:
         s.sendall(word.encode("ascii"))
         out = b""
@@ -465,14 +497,15 @@ class Closed(Exception):
 
 
 class Conn:
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5.0)
+    def __init__(self, port, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=5.0)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.rbuf = b""
         self.xid = 0
         self.eof = False
         self.session_id = 0
         self.passwd = b""
+        self.partial = b""  # bytes of a frame the server closed the connection in the middle of
 
     def next_xid(self):
         self.xid += 1
@@ -506,7 +539,8 @@ class Conn:
             if not chunk:
                 self.eof = True
                 if self.rbuf:
-                    raise ValueError("EOF inside a frame: %s" % self.rbuf.hex())
+                    # EOF inside a frame: keep the bytes for the record (Capture._closed)
+                    self.partial, self.rbuf = self.rbuf, b""
             self.rbuf += chunk
 
     def close(self):
@@ -548,18 +582,29 @@ class Block:
         return "\n".join(out) + "\n"
 
 
+class ScenarioTimeout(Exception):
+    pass
+
+
 class Capture:
-    def __init__(self, port):
+    def __init__(self, port, host="127.0.0.1", deadline=None):
+        self.host = host
         self.port = port
         self.blocks = []
         self.log = []
+        self.deadline = deadline  # time.time() value after which the scenario is aborted
+
+    def _check_deadline(self):
+        if self.deadline is not None and time.time() > self.deadline:
+            raise ScenarioTimeout("scenario time budget exhausted")
 
     def conn(self):
-        return Conn(self.port)
+        return Conn(self.port, self.host)
 
     # ---- handshakes --------------------------------------------------------------
 
     def connect(self, c, name=None, note=None, expect_reply=True, record=True, req_vary=None, **kw):
+        self._check_deadline()
         data = connect_req(**kw)
         b = Block(name or "connect")
         if note:
@@ -568,20 +613,26 @@ class Capture:
               decode="ConnectRequest{lastZxidSeen=%#x timeOut=%d sessionId=%#x readOnly=%s} body=%d bytes"
               % (kw.get("last_zxid", 0), kw.get("timeout", 30000), kw.get("session_id", 0),
                  kw.get("read_only", False), len(data) - 4))
-        c.send(data)
+        try:
+            c.send(data)
+        except OSError:
+            b.note("sending failed: the connection was already closed by the server")
         resp = None
         try:
             resp = c.read_frame(5.0 if expect_reply else 3.0)
         except Closed:
-            b.closed = True
+            self._closed(c, b)
         if resp is not None:
             text, vary = decode_connect_resp(resp)
             b.add("<", resp, vary=vary, decode=text)
             r = R(resp)
-            r.int("p")
-            r.int("t")
-            c.session_id = r.long("s")
-            c.passwd = r.buf("pw") or b""
+            try:
+                r.int("p")
+                r.int("t")
+                c.session_id = r.long("s")
+                c.passwd = r.buf("pw") or b""
+            except ValueError:
+                c.session_id, c.passwd = 0, b""
         self._drain(c, b, 3.0 if not expect_reply or (resp is not None and c.session_id == 0) else 0.1)
         if record:
             self.blocks.append(b)
@@ -595,10 +646,19 @@ class Capture:
     def new_session(self, timeout=30000):
         c = self.conn()
         self.connect(c, record=False, timeout=timeout)
-        assert c.session_id != 0
+        if c.session_id == 0:
+            raise RuntimeError("could not open a session (the handshake gave no session id)")
         return c
 
     # ---- generic exchange ------------------------------------------------------
+
+    @staticmethod
+    def _closed(c, b):
+        """The server closed connection c during block b (record an incomplete last frame)."""
+        b.closed = True
+        if c.partial:
+            b.add("<", c.partial, decode="INCOMPLETE FRAME: the server closed the connection inside it")
+            c.partial = b""
 
     def _drain(self, c, b, linger):
         if b.closed:
@@ -611,7 +671,7 @@ class Capture:
             try:
                 f = c.read_frame(left)
             except Closed:
-                b.closed = True
+                self._closed(c, b)
                 return
             if f is None:
                 return
@@ -620,6 +680,7 @@ class Capture:
 
     def exchange(self, c, name, note, xid, op, body=b"", decoder=None, expect_close=False,
                  req_vary=None, record=True, linger=0.1, zxid_fixed=False, no_reply_note=None):
+        self._check_deadline()
         data = request(xid, op, body)
         b = Block(name)
         if note:
@@ -636,7 +697,7 @@ class Capture:
             try:
                 f = c.read_frame(max(0.0, deadline - time.time()))
             except Closed:
-                b.closed = True
+                self._closed(c, b)
                 break
             if f is None:
                 b.note(no_reply_note or "NO REPLY within 5 s")
@@ -664,7 +725,7 @@ class Capture:
         return b
 
     def fourletter(self, word, note=None):
-        out = four_letter(self.port, word)
+        out = four_letter(self.port, word, host=self.host)
         b = Block("4lw_" + word, kind="4lw")
         b.note(note or "four-letter word; the whole output is one `<` line (the server writes text, "
                        "then closes); most content (counts, latencies, ids, paths, times) is variable")
@@ -1088,40 +1149,518 @@ def run(cap):
     v.close()
 
 
+def run_scenario(host, port, budget=None):
+    """Run the scenario against a server that is already running at host:port.
+
+    Returns the list of recorded Blocks (render them with Block.render, or turn them into
+    ParsedBlocks with to_parsed).  Never raises because of the server's behaviour: if the
+    scenario cannot go on (no session, time budget of `budget` seconds exhausted, unexpected
+    socket error), the blocks recorded so far are returned followed by a block named
+    ABORTED_BLOCK whose note says why."""
+    cap = Capture(port, host=host, deadline=None if budget is None else time.time() + budget)
+    try:
+        run(cap)
+    except Exception as e:  # noqa: BLE001 - reported as a block, see the docstring
+        import traceback
+        b = Block(ABORTED_BLOCK)
+        b.note("the scenario aborted: %s: %s" % (type(e).__name__, e))
+        for line in traceback.format_exc().rstrip().splitlines()[-6:]:
+            b.note(line)
+        cap.blocks.append(b)
+    return cap.blocks
+
+
+ABORTED_BLOCK = "scenario_aborted"
+
+
+# --------------------------------------------------------------------------------------
+# reading capture files and comparing two captures
+# --------------------------------------------------------------------------------------
+
+
+class Frame:
+    def __init__(self, data, vary=None, decode=None, raw=False):
+        self.data = data      # bytes (hex-decoded; a raw 4lw word for `>` lines of 4lw blocks)
+        self.vary = vary or []  # [(name, start, end)]
+        self.decode = decode  # the `# decode:` text, if any
+        self.raw = raw
+
+
+class ParsedBlock:
+    def __init__(self, name):
+        self.name = name
+        self.kind = "jute"
+        self.notes = []
+        self.closed = False
+        self.requests = []   # [Frame] (`>` lines)
+        self.responses = []  # [Frame] (`<` lines)
+
+    def __repr__(self):
+        return "ParsedBlock(%s, %d>, %d<, closed=%s)" % (
+            self.name, len(self.requests), len(self.responses), self.closed)
+
+
+def parse_capture(text):
+    """Parse a capture file (format: README.md) into a list of ParsedBlocks, in file order."""
+    blocks = []
+    cur = None
+    last = None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# name: "):
+            cur = ParsedBlock(line[len("# name: "):].strip())
+            blocks.append(cur)
+            last = None
+            continue
+        if cur is None or not line.strip():
+            continue
+        if line.startswith("# kind: "):
+            cur.kind = line[len("# kind: "):].strip()
+        elif line.startswith("# note: "):
+            cur.notes.append(line[len("# note: "):])
+        elif line.startswith("# closed: "):
+            cur.closed = line[len("# closed: "):].strip() == "yes"
+        elif line.startswith("# vary: "):
+            if last is None:
+                raise ValueError("line %d: `# vary:` before any frame" % lineno)
+            for item in line[len("# vary: "):].split():
+                name, rng = item.rsplit("@", 1)
+                a, b = rng.split("..")
+                last.vary.append((name, int(a), int(b)))
+        elif line.startswith("# decode: "):
+            if last is not None:
+                last.decode = line[len("# decode: "):]
+        elif line.startswith("#"):
+            pass  # `# text:` and anything else informational
+        elif line[:2] in ("> ", "< ") or line in (">", "<"):
+            payload = line[2:].strip()
+            if line[0] == ">" and cur.kind == "4lw":
+                last = Frame(payload.encode("ascii"), raw=True)
+            else:
+                last = Frame(bytes.fromhex(payload))
+            (cur.requests if line[0] == ">" else cur.responses).append(last)
+        else:
+            raise ValueError("line %d: unexpected line %r" % (lineno, line[:80]))
+    return blocks
+
+
+def load_capture(path):
+    with open(path) as f:
+        return parse_capture(f.read())
+
+
+def to_parsed(blocks):
+    """Recorded Blocks -> ParsedBlocks (through the file format, so both sides are treated alike)."""
+    return parse_capture("\n".join(b.render() for b in blocks))
+
+
+# reply body decoders by request opcode, used to name the fields of differing bytes
+REPLY_DECODERS = {
+    CREATE: d_path, CREATE2: d_path_stat, CREATECONTAINER: d_path_stat, CREATETTL: d_path_stat,
+    EXISTS: d_stat, SETDATA: d_stat, SETACL: d_stat, CHECK: d_stat, GETDATA: d_getdata, GETACL: d_acl,
+    GETCHILDREN: d_children, GETCHILDREN2: d_children2, SYNC: d_path, MULTI: d_multi, MULTIREAD: d_multi,
+    GETEPHEMERALS: d_children, GETALLCHILDRENNUMBER: d_int, ADDWATCH: d_int, WHOAMI: d_whoami,
+    16: d_getdata,  # reconfig
+}
+
+# `# vary:` names that are only marked when the value is non-zero (README): a range marked on
+# one side only is NOT masked, so that zero vs non-zero (e.g. ephemeralOwner of a persistent
+# node, an expired ConnectResponse) is still compared.
+CONDITIONAL_VARY = ("ephemeralOwner", "sessionId", "passwd")
+
+
+def _is_conditional(name):
+    return any(name == c or name.endswith("." + c) for c in CONDITIONAL_VARY)
+
+
+def _request_info(block):
+    """(is_connect, opcode, xid) of the block's first request frame (None values if unknown)."""
+    if not block.requests or block.kind != "jute":
+        return False, None, None
+    req = block.requests[0]
+    if req.decode and req.decode.startswith("ConnectRequest"):
+        return True, None, None
+    if len(req.data) >= 12:
+        xid, op = struct.unpack(">ii", req.data[4:12])
+        return False, op, xid
+    return False, None, None
+
+
+def _sorted_children(b, o):
+    """Sort the jute vector<ustring> at offset o of bytearray b in place; returns the end offset."""
+    n = struct.unpack(">i", bytes(b[o:o + 4]))[0]
+    p = o + 4
+    names = []
+    for _ in range(max(n, 0)):
+        ln = struct.unpack(">i", bytes(b[p:p + 4]))[0]
+        if ln < 0 or p + 4 + ln > len(b):
+            raise ValueError("bad child name")
+        names.append(bytes(b[p:p + 4 + ln]))
+        p += 4 + ln
+    b[o + 4:p] = b"".join(sorted(names, key=lambda x: x[4:]))
+    return p
+
+
+def canonical_response(op, xid, data):
+    """Child-name vectors (getChildren/getChildren2/getEphemerals, getChildren results of a
+    multiRead) are in Java HashSet order in ZooKeeper: sort them.  Sorting keeps every other
+    field at its offset, so `# vary:` ranges stay valid.  Anything unparsable is returned as is."""
+    if op not in (GETCHILDREN, GETCHILDREN2, GETEPHEMERALS, MULTIREAD) or len(data) < 20:
+        return data
+    rxid, _zxid, err = struct.unpack(">iqi", data[4:20])
+    if rxid != xid or err != 0:
+        return data
+    b = bytearray(data)
+    try:
+        if op != MULTIREAD:
+            _sorted_children(b, 20)
+            return bytes(b)
+        o = 20
+        while o + 9 <= len(b):
+            t, done, _err = struct.unpack(">i?i", bytes(b[o:o + 9]))
+            o += 9
+            if done:
+                break
+            if t == GETCHILDREN:
+                o = _sorted_children(b, o)
+            elif t == GETDATA:
+                ln = struct.unpack(">i", bytes(b[o:o + 4]))[0]
+                o += 4 + max(ln, 0) + 68  # data + Stat
+            elif t == -1:
+                o += 4
+            else:
+                return data
+    except (ValueError, struct.error):
+        return data
+    return bytes(b)
+
+
+def frame_fields(is_connect, op, xid, data):
+    """[(name, start, end, kind)] for every field of a response frame, best effort."""
+    if is_connect:
+        return decode_connect_resp_r(data)[1].fields
+    return decode_reply_r(data, REPLY_DECODERS.get(op), xid)[1].fields
+
+
+def _field_value(data, start, end, kind):
+    chunk = data[start:end]
+    if len(chunk) != end - start:
+        return "<missing>"
+    if kind == "int":
+        return str(struct.unpack(">i", chunk)[0])
+    if kind == "long":
+        return "%#x" % (struct.unpack(">q", chunk)[0] & 0xFFFFFFFFFFFFFFFF)
+    if kind == "bool":
+        return str(chunk[0])
+    return show_bytes(chunk)
+
+
+def _mask(golden, got):
+    """Byte offsets excluded from comparison for one pair of frames."""
+    gset = {tuple(v) for v in golden.vary}
+    oset = {tuple(v) for v in got.vary}
+    masked = set()
+    for v in gset | oset:
+        name, a, b = v
+        if _is_conditional(name) and not (v in gset and v in oset):
+            continue
+        masked.update(range(a, b))
+    return masked
+
+
+def _runs(offsets):
+    """Sorted offsets -> [(start, end)] half-open runs."""
+    out = []
+    for o in sorted(offsets):
+        if out and out[-1][1] == o:
+            out[-1][1] = o + 1
+        else:
+            out.append([o, o + 1])
+    return [tuple(r) for r in out]
+
+
+def _describe_diff(exp, got, diffs, fields_exp):
+    """Name the fields covering the differing offsets, with expected / got values."""
+    out = []
+    seen = set()
+    for a, b in _runs(diffs):
+        named = False
+        for name, s, e, kind in fields_exp:
+            if s < b and a < e and (name, s, e) not in seen:
+                seen.add((name, s, e))
+                # the value at the same offset in the other frame, read as the same type
+                out.append("%s@%d..%d: expected %s, got %s" % (
+                    name, s, e, _field_value(exp, s, e, kind), _field_value(got, s, e, kind)))
+                named = True
+                if name.endswith((".len", ".count")):
+                    out.append("(a length differs: the layouts diverge from here on, see the decodes)")
+                    return out
+        if not named:
+            out.append("bytes@%d..%d: expected %s, got %s" % (a, b, exp[a:b].hex() or "-", got[a:b].hex() or "-"))
+    return out
+
+
+def _compare_frames(label, exp, got, is_connect, op, xid, canon):
+    """Problems (list of str) between an expected and an actual frame."""
+    e = canonical_response(op, xid, exp.data) if canon else exp.data
+    g = canonical_response(op, xid, got.data) if canon else got.data
+    masked = _mask(exp, got)
+    diffs = {i for i in range(min(len(e), len(g))) if i not in masked and e[i] != g[i]}
+    if len(e) == len(g) and not diffs:
+        return []
+    if len(e) != len(g):
+        head = "%s: frame length %d, expected %d" % (label, len(g), len(e))
+    else:
+        head = "%s: %d byte(s) differ outside the vary ranges" % (label, len(diffs))
+    lines = [head]
+    if canon:
+        fe = frame_fields(is_connect, op, xid, e)
+        fg = frame_fields(is_connect, op, xid, g)
+        if len(e) != len(g):
+            # compare field by field while the layouts agree (same names at the same offsets)
+            shared = {(f[0], f[1], f[2]) for f in fg}
+            diffs = {i for f in fe if (f[0], f[1], f[2]) in shared
+                     for i in range(f[1], f[2]) if i not in masked and e[i] != g[i]}
+        lines += ["  " + d for d in _describe_diff(e, g, diffs, fe)]
+    lines.append("  expected: %s" % e.hex())
+    lines.append("  got:      %s" % g.hex())
+    lines.append("  expected decode: %s" % (exp.decode or "-"))
+    lines.append("  got decode:      %s" % (got.decode or "-"))
+    return lines
+
+
+# -- four-letter words: shape only -----------------------------------------------------
+
+def _num(s):
+    """Mask numbers: hex 0x.. -> 0x#, digit runs -> #."""
+    import re
+    return re.sub(r"\d+", "#", re.sub(r"0x[0-9a-fA-F]+", "0x#", s))
+
+
+def _conn_shape(line):
+    """A cons/stat connection line with its values dropped:
+    " /127.0.0.1:4242[1](queued=0,recved=7,...)" -> " /#.#.#.#:#[#](queued,recved,...)"."""
+    import re
+    return re.sub(r"=[^,)]*", "", _num(line))
+
+
+def _key(line, seps):
+    for sep in seps:
+        if sep in line:
+            return line.split(sep, 1)[0] + sep
+    return line
+
+
+def fourletter_shape(word, text):
+    """A comparable 'shape' of a four-letter word's output; values are dropped.
+
+    ruok/isro: the exact text.  srvr/conf/envi/dirs: the ordered key list.  stat: keys plus
+    the connection lines' shapes (address masked, key names only; sorted).  mntr: the sorted
+    set of keys (ZooKeeper prints them in hash-map order) and that every line is key<TAB>value.
+    cons: the connection lines' shapes, sorted.  wchs: numbers masked.  wchc/wchp:
+    lines with session ids masked, sorted (which paths are watched by how many sessions).
+    dump: the section headers (numbers masked) and the sorted ephemeral paths; the session
+    expiry buckets are timing dependent and are not compared.
+    Plus, for every word, whether the output ends with a newline."""
+    lines = text.split("\n")
+    nl = text.endswith("\n")
+    if nl:
+        lines = lines[:-1]
+    if word in ("ruok", "isro"):
+        return {"text": text}
+    shape = {"ends_with_newline": nl}
+    if word in ("srvr", "conf", "envi", "dirs"):
+        shape["keys"] = [_key(l, (": ", "=", ":")) for l in lines]
+    elif word == "stat":
+        shape["keys"] = [_key(l, (": ", ":")) for l in lines if not l.startswith(" ")]
+        shape["clients"] = sorted(_conn_shape(l) for l in lines if l.startswith(" "))
+    elif word == "mntr":
+        shape["keys"] = sorted(l.split("\t", 1)[0] for l in lines)
+        shape["malformed"] = [l for l in lines if "\t" not in l]
+    elif word == "cons":
+        shape["lines"] = sorted(_conn_shape(l) for l in lines)
+    elif word == "wchs":
+        shape["lines"] = [_num(l) for l in lines]
+    elif word in ("wchc", "wchp"):
+        shape["lines"] = sorted(_num(l) if "0x" in l else l for l in lines)
+    elif word == "dump":
+        shape["headers"] = [_num(l) for l in lines if l and not l[0].isdigit() and not l[0].isspace()]
+        shape["ephemerals"] = sorted(l for l in lines if l.startswith("\t/"))
+    else:
+        shape["lines"] = [_num(l) for l in lines]
+    return shape
+
+
+def _compare_4lw(golden, got):
+    word = golden.requests[0].data.decode("ascii") if golden.requests else "?"
+    if len(got.responses) != 1:
+        return ["4lw %s: %d output frame(s), expected 1" % (word, len(got.responses))]
+    exp_text = golden.responses[0].data.decode("utf-8", "replace") if golden.responses else ""
+    got_text = got.responses[0].data.decode("utf-8", "replace")
+    se, sg = fourletter_shape(word, exp_text), fourletter_shape(word, got_text)
+    out = []
+    for k in se:
+        if se[k] != sg.get(k):
+            ev, gv = se[k], sg.get(k)
+            if isinstance(ev, list) and isinstance(gv, list):
+                missing = [x for x in ev if x not in gv]
+                extra = [x for x in gv if x not in ev]
+
+                def cut(xs, n=25):
+                    return repr(xs[:n])[:-1] + (", ... %d more]" % (len(xs) - n) if len(xs) > n else "]")
+                out.append("4lw %s %s differ: %d missing %s, %d unexpected %s%s" % (
+                    word, k, len(missing), cut(missing), len(extra), cut(extra),
+                    "" if missing or extra else " (order/count differs: expected %r, got %r)" % (ev, gv)))
+            else:
+                out.append("4lw %s %s: expected %r, got %r" % (word, k, ev, gv))
+    if out:
+        out.append("  got output: %r" % got_text[:2000])
+    return out
+
+
+def compare_block(golden, got):
+    """Problems (list of str, empty = match) between a golden ParsedBlock and a live one.
+
+    jute blocks: same request frames (the scenario itself must not have drifted), the same
+    number of response frames, each of the same length and equal outside the union of the
+    `# vary:` ranges of both sides (except CONDITIONAL_VARY ranges marked on one side only),
+    with child-name lists sorted first (canonical_response); the same `closed` flag.
+    4lw blocks: fourletter_shape() of the outputs must be equal, and `closed` too."""
+    out = []
+    if golden.kind != got.kind:
+        return ["kind %s, expected %s" % (got.kind, golden.kind)]
+    if golden.kind == "4lw":
+        out += _compare_4lw(golden, got)
+    else:
+        if len(golden.requests) != len(got.requests):
+            out.append("scenario drift: %d request frames, golden has %d" % (len(got.requests), len(golden.requests)))
+        for i, (e, g) in enumerate(zip(golden.requests, got.requests)):
+            out += _compare_frames("scenario drift: request frame %d" % i, e, g, False, None, None, False)
+        is_connect, op, xid = _request_info(golden)
+        if len(golden.responses) != len(got.responses):
+            out.append("%d response frame(s), expected %d" % (len(got.responses), len(golden.responses)))
+            for i, f in enumerate(golden.responses):
+                out.append("  expected[%d]: %s  (%s)" % (i, f.data.hex(), f.decode or "-"))
+            for i, f in enumerate(got.responses):
+                out.append("  got[%d]:      %s  (%s)" % (i, f.data.hex(), f.decode or "-"))
+        else:
+            for i, (e, g) in enumerate(zip(golden.responses, got.responses)):
+                out += _compare_frames("response frame %d" % i, e, g, is_connect, op, xid, True)
+    if golden.closed != got.closed:
+        out.append("closed: %s, expected %s" % ("yes" if got.closed else "no", "yes" if golden.closed else "no"))
+    return out
+
+
+def compare_captures(golden_blocks, got_blocks):
+    """{block name: problems} for every golden block (plus unexpected extra blocks)."""
+    got = {b.name: b for b in got_blocks}
+    aborted = got.get(ABORTED_BLOCK)
+    result = {}
+    for gb in golden_blocks:
+        if gb.name in got:
+            result[gb.name] = compare_block(gb, got[gb.name])
+        else:
+            why = "; ".join(aborted.notes[:1]) if aborted else "the scenario has no such block"
+            result[gb.name] = ["block not produced (%s)" % why]
+    names = {b.name for b in golden_blocks}
+    for b in got_blocks:
+        if b.name not in names:
+            result[b.name] = ["unexpected block (not in the golden file): %s" % "; ".join(b.notes)]
+    return result
+
+
+def zxid_deltas(golden_blocks, got_blocks):
+    """[(block, field, golden value, got value, got - golden)] for every zxid field (`# vary:`
+    names zxid / stat.*zxid) marked at the same offsets on both sides, in scenario order.
+
+    The zxids themselves are masked by compare_block, but their progression is not arbitrary:
+    every txn (including error txns) takes the next zxid.  Against a server that consumes zxids
+    exactly like the golden one, got - golden is one constant (the txns made before the
+    scenario, e.g. by a readiness probe)."""
+    got = {b.name: b for b in got_blocks}
+    out = []
+    for gb in golden_blocks:
+        ob = got.get(gb.name)
+        if ob is None or gb.kind != "jute" or len(ob.responses) != len(gb.responses):
+            continue
+        for ef, of in zip(gb.responses, ob.responses):
+            shared = {v for v in ef.vary if "zxid" in v[0]} & {v for v in of.vary if "zxid" in v[0]}
+            for name, a, b in sorted(shared, key=lambda v: v[1]):
+                if b - a != 8 or len(ef.data) < b or len(of.data) < b:
+                    continue
+                x = struct.unpack(">q", ef.data[a:b])[0]
+                y = struct.unpack(">q", of.data[a:b])[0]
+                out.append((gb.name, name, x, y, y - x))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=os.path.join(HERE, "zk38.txt"))
+    ap.add_argument("--out", default=None,
+                    help="write the capture here (default: tests/golden/zk38.txt when ZooKeeper is started "
+                         "by this script; nothing with --server)")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (server log, data)")
+    ap.add_argument("--server", metavar="HOST:PORT",
+                    help="run the scenario against this already running server instead of starting ZooKeeper")
+    ap.add_argument("--compare", metavar="GOLDEN",
+                    help="compare the new capture with this capture file and print the differences "
+                         "(exit status 1 if any)")
     args = ap.parse_args()
 
-    srv = Server(keep_tmp=args.keep_tmp)
-    try:
-        srv.start()
-        cap = Capture(srv.port)
-        srvr = four_letter(srv.port, "srvr").decode("utf-8", "replace").splitlines()
-        version = srvr[0] if srvr else "?"
+    if args.server:
+        if not args.out and not args.compare:
+            ap.error("--server needs --out and/or --compare")
+        host, _, port = args.server.rpartition(":")
+        host, port = host or "127.0.0.1", int(port)
+        srvr = four_letter(port, "srvr", host=host).decode("utf-8", "replace").splitlines()
+        version = "%s (live server at %s:%d, --server)" % (srvr[0] if srvr else "?", host, port)
+        blocks = run_scenario(host, port)
+    else:
+        if not args.out:
+            args.out = os.path.join(HERE, "zk38.txt")
+        srv = Server(keep_tmp=args.keep_tmp)
         try:
-            deb = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "zookeeper"], capture_output=True,
-                                 text=True, timeout=10).stdout.strip()
-            if deb:
-                version += " (Debian package zookeeper %s)" % deb
-        except (OSError, subprocess.SubprocessError):
-            pass
-        run(cap)
-    finally:
-        srv.stop()
-        if args.keep_tmp:
-            print("server temp dir kept at", srv.tmp, file=sys.stderr)
+            srv.start()
+            srvr = four_letter(srv.port, "srvr").decode("utf-8", "replace").splitlines()
+            version = srvr[0] if srvr else "?"
+            try:
+                deb = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "zookeeper"], capture_output=True,
+                                     text=True, timeout=10).stdout.strip()
+                if deb:
+                    version += " (Debian package zookeeper %s)" % deb
+            except (OSError, subprocess.SubprocessError):
+                pass
+            cap = Capture(srv.port)
+            run(cap)
+            blocks = cap.blocks
+        finally:
+            srv.stop()
+            if args.keep_tmp:
+                print("server temp dir kept at", srv.tmp, file=sys.stderr)
 
-    header = (
-        "# Golden wire fixtures captured from a real Apache ZooKeeper server.\n"
+    first = ("# Wire capture from a live server (capture.py --server); NOT a golden file.\n" if args.server
+             else "# Golden wire fixtures captured from a real Apache ZooKeeper server.\n")
+    header = first + (
         "# server: %s\n"
         "# generated by tests/golden/capture.py (format: tests/golden/README.md)\n"
         "# frames are hex of the full frame INCLUDING the 4-byte length prefix; `# vary:` ranges are\n"
         "# half-open byte offsets [start..end) into the frame on the line just above it.\n"
         % version)
-    cap.write(args.out, header)
-    print("wrote %d blocks to %s" % (len(cap.blocks), args.out))
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(header)
+            for b in blocks:
+                f.write("\n")
+                f.write(b.render())
+        print("wrote %d blocks to %s" % (len(blocks), args.out))
+    if args.compare:
+        result = compare_captures(load_capture(args.compare), to_parsed(blocks))
+        bad = [n for n, p in result.items() if p]
+        for n in bad:
+            print("=== %s" % n)
+            for line in result[n]:
+                print("  " + line)
+        print("%d of %d blocks differ%s" % (len(bad), len(result), (": " + " ".join(bad)) if bad else ""))
+        sys.exit(1 if bad else 0)
 
 
 if __name__ == "__main__":

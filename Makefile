@@ -1,0 +1,99 @@
+# Keeper — build, run and test.
+#
+#   make build             cargo build (debug)
+#   make run               release build, then `keeper server` with the embedded defaults
+#                          (client port 2181, data under ./data)
+#   make test              everything: installs what the tests need (ZooKeeper's Debian packages
+#                          when zkCli.sh / cli_mt are missing, a Python venv in .venv), then
+#                          cargo test, then the compatibility suites (tests/compat) against keeper
+#   make verify            cargo fmt --check + clippy -D warnings, then make test (changes nothing)
+#   make fix               cargo fmt + clippy --fix
+#   make compat-zookeeper  the compatibility suites against a real Apache ZooKeeper 3.8
+#                          (not part of `test`; shows what correct behaviour is)
+#
+# Useful variables: PYTEST_ARGS="-k watches -x", KEEPER_BIN=..., CARGO=...
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+CARGO       ?= cargo
+PYTHON      ?= python3
+VENV        ?= .venv
+COMPAT_DIR  := tests/compat
+REQUIREMENTS := $(COMPAT_DIR)/requirements.txt
+VENV_STAMP  := $(VENV)/.requirements.stamp
+PYTEST      := $(VENV)/bin/pytest
+KEEPER_BIN  ?= $(CURDIR)/target/debug/keeper
+ZKCLI       ?= /usr/share/zookeeper/bin/zkCli.sh
+CLI_MT      ?= /usr/lib/zookeeper/bin/cli_mt
+PYTEST_ARGS ?=
+TEST_THREADS ?= 2
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export ZKCLI CLI_MT
+
+.PHONY: build run test verify fix deps zookeeper-deps venv cargo-test compat compat-keeper \
+        compat-zookeeper clean-venv
+
+build:
+	$(CARGO) build
+
+run:
+	$(CARGO) build --release
+	target/release/keeper server
+
+test: deps cargo-test compat-keeper
+
+verify:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(MAKE) test
+
+fix:
+	$(CARGO) fmt --all
+	$(CARGO) clippy --fix --allow-dirty --allow-staged --all-targets
+
+# ---- what the tests need ---------------------------------------------------------------
+
+deps: zookeeper-deps venv
+
+# Apache ZooKeeper 3.8 from Debian: the reference server, zkCli.sh (Java) and cli_mt (C).
+zookeeper-deps:
+	@if [ -x "$(ZKCLI)" ] && [ -x "$(CLI_MT)" ] && command -v java >/dev/null 2>&1; then \
+	  echo "zookeeper, zookeeper-bin: present"; \
+	else \
+	  echo "installing Debian packages zookeeper zookeeper-bin"; \
+	  $(SUDO) apt-get update; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y zookeeper zookeeper-bin; \
+	fi
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	@if ! [ -x "$(VENV)/bin/python" ]; then \
+	  $(PYTHON) -m venv "$(VENV)" || { \
+	    $(SUDO) apt-get update && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && \
+	    $(PYTHON) -m venv "$(VENV)"; }; \
+	fi
+	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check -r "$(REQUIREMENTS)"
+	touch "$@"
+
+clean-venv:
+	rm -rf "$(VENV)"
+
+# ---- tests -------------------------------------------------------------------------------
+
+cargo-test:
+	$(CARGO) test -- --test-threads $(TEST_THREADS)
+
+# The compatibility suites (kazoo, raw wire, zkCli.sh / cli_mt compared live with ZooKeeper)
+# against the keeper binary.
+compat-keeper compat: deps
+	$(CARGO) build
+	COMPAT_TARGET=keeper KEEPER_BIN="$(KEEPER_BIN)" "$(PYTEST)" $(COMPAT_DIR) $(PYTEST_ARGS)
+
+# The same suites against a real ZooKeeper 3.8: every test must pass there.
+compat-zookeeper: deps
+	COMPAT_TARGET=zookeeper "$(PYTEST)" $(COMPAT_DIR) $(PYTEST_ARGS)

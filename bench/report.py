@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+"""Summarise a bench/compare.sh run: one table (Keeper, ZooKeeper, ratio), results.json and the
+data file of the throughput plot.
+
+Usage: report.py OUT_DIR
+
+Reads OUT_DIR/params.json, OUT_DIR/runs/<system>/meta.json and OUT_DIR/runs/<system>/<load>.json
+(each one `keeper bench --json` report). Writes OUT_DIR/results.json, OUT_DIR/table.txt and
+OUT_DIR/throughput.dat, and prints the table. Standard library only.
+"""
+
+import json
+import os
+import sys
+
+SYSTEMS = ["keeper", "zookeeper"]
+READ_RATIOS = [0, 50, 90, 100]
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def get(d, *keys):
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def ms(us):
+    return None if us is None else us / 1000.0
+
+
+def mib(kb):
+    return None if kb is None else kb / 1024.0
+
+
+def rows(params, runs, meta):
+    many = params.get("many_clients")
+    cl, out = params.get("clients"), params.get("outstanding")
+    watchers = params.get("watchers")
+    r = []
+    for ratio in READ_RATIOS:
+        r.append(
+            (
+                f"throughput, {ratio}% reads, {cl}x{out} (ops/s)",
+                lambda s, ratio=ratio: get(runs[s].get(f"mixed-{ratio}"), "ops_per_sec"),
+                "{:.0f}",
+            )
+        )
+    for ratio in (0, 100):
+        r.append(
+            (
+                f"latency p99, {ratio}% reads, {cl}x{out} (ms)",
+                lambda s, ratio=ratio: ms(get(runs[s].get(f"mixed-{ratio}"), "latency_us", "p99")),
+                "{:.3f}",
+            )
+        )
+    for name, label in (("write-1x1", "1x1"), ("write-many", f"{many}x1")):
+        for pct in ("p50", "p99", "p999", "max"):
+            r.append(
+                (
+                    f"write latency {pct}, {label} (ms)",
+                    lambda s, name=name, pct=pct: ms(get(runs[s].get(name), "latency_us", pct)),
+                    "{:.3f}",
+                )
+            )
+        r.append(
+            (
+                f"write throughput, {label} (ops/s)",
+                lambda s, name=name: get(runs[s].get(name), "ops_per_sec"),
+                "{:.0f}",
+            )
+        )
+    r.append(
+        (
+            f"create+delete, {cl}x{out} (ops/s)",
+            lambda s: get(runs[s].get("create-delete"), "ops_per_sec"),
+            "{:.0f}",
+        )
+    )
+    for pct in ("p50", "p99"):
+        r.append(
+            (
+                f"watch, write reply -> {watchers} notified, {pct} (ms)",
+                lambda s, pct=pct: ms(get(runs[s].get("watch"), "latency_us", pct)),
+                "{:.3f}",
+            )
+        )
+    for pct in ("p50", "p99"):
+        r.append(
+            (
+                f"watch, write sent -> {watchers} notified, {pct} (ms)",
+                lambda s, pct=pct: ms(get(runs[s].get("watch"), "by_op", "fanout", "latency_us", pct)),
+                "{:.3f}",
+            )
+        )
+    r.append(("watch rounds (per s)", lambda s: get(runs[s].get("watch"), "ops_per_sec"), "{:.0f}"))
+    r.append(("RSS idle (MiB)", lambda s: mib(get(meta[s], "rss_idle_kb")), "{:.1f}"))
+    r.append(("RSS under load, peak (MiB)", lambda s: mib(get(meta[s], "rss_load_kb")), "{:.1f}"))
+    r.append(("start to first accepted write (ms)", lambda s: get(meta[s], "startup_ms"), "{:.0f}"))
+    r.append(
+        (
+            "errors, all runs",
+            lambda s: sum((get(v, "errors") or 0) + (get(v, "warmup_errors") or 0) for v in runs[s].values())
+            if runs[s]
+            else None,
+            "{:.0f}",
+        )
+    )
+    return r
+
+
+def fmt(v, f):
+    return "n/a" if v is None else f.format(v)
+
+
+def main():
+    out_dir = sys.argv[1]
+    params = load(os.path.join(out_dir, "params.json")) or {}
+    runs, meta = {}, {}
+    for s in SYSTEMS:
+        d = os.path.join(out_dir, "runs", s)
+        runs[s] = {}
+        if os.path.isdir(d):
+            for name in sorted(os.listdir(d)):
+                if name.endswith(".json") and name != "meta.json":
+                    rep = load(os.path.join(d, name))
+                    if rep is not None:
+                        runs[s][name[: -len(".json")]] = rep
+        meta[s] = load(os.path.join(d, "meta.json")) or {}
+
+    figures = []
+    table = [("figure", "keeper", "zookeeper", "keeper/zk")]
+    for label, fn, f in rows(params, runs, meta):
+        k, z = fn("keeper"), fn("zookeeper")
+        ratio = k / z if (k is not None and z not in (None, 0)) else None
+        figures.append({"figure": label, "keeper": k, "zookeeper": z, "ratio": ratio})
+        table.append((label, fmt(k, f), fmt(z, f), fmt(ratio, "{:.2f}")))
+
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    lines = []
+    title = (
+        f"Keeper vs Apache ZooKeeper {meta['zookeeper'].get('version', '3.8')}, standalone, loopback; "
+        f"{params.get('duration')} s per run after {params.get('warmup')} s warm-up, "
+        f"{params.get('value_size')}-byte values"
+    )
+    lines.append(title)
+    for i, row in enumerate(table):
+        cells = [row[0].ljust(widths[0])] + [row[j].rjust(widths[j]) for j in range(1, 4)]
+        lines.append("  ".join(cells))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    for s in SYSTEMS:
+        for note in meta[s].get("notes", []):
+            lines.append(f"note ({s}): {note}")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out_dir, "table.txt"), "w") as f:
+        f.write(text)
+    sys.stdout.write(text)
+
+    with open(os.path.join(out_dir, "throughput.dat"), "w") as f:
+        f.write("# read_percent keeper_ops_per_sec zookeeper_ops_per_sec\n")
+        for ratio in READ_RATIOS:
+            vals = [get(runs[s].get(f"mixed-{ratio}"), "ops_per_sec") for s in SYSTEMS]
+            f.write(f"{ratio} " + " ".join("NaN" if v is None else f"{v:.1f}" for v in vals) + "\n")
+
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump({"params": params, "meta": meta, "figures": figures, "runs": runs}, f, indent=2)
+        f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
