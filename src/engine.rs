@@ -7,7 +7,7 @@
 use crate::codec::jute::frame::{finish_frame, start_frame};
 use crate::codec::jute::{
     event, op, perms, write_acls, write_multi_header, write_reply_header, write_watcher_event, xid,
-    ConnectRequest, ConnectResponse, JuteWrite, ReadOp, Request, SetWatches, Stat,
+    is_write_opcode, ConnectRequest, ConnectResponse, JuteWrite, ReadOp, Request, SetWatches, Stat,
 };
 use crate::datatree::acl::{self, AuthInfo};
 use crate::datatree::watch::{ConnId, WatchManager};
@@ -539,24 +539,19 @@ impl Engine {
                 let r = reply(xid, last, 0, |_| {});
                 self.push(last, Out::Send(conn, r), arrived, &mut outs);
             }
+            Request::Malformed(code) if is_write_opcode(code) => {
+                self.error_txn(conn, session, xid, Code::MarshallingError, now, arrived, &mut outs);
+            }
+            Request::Malformed(_) => {
+                let last = self.tree.last_zxid;
+                let r = reply(xid, last, Code::MarshallingError.as_i32(), |_| {});
+                self.push(last, Out::Send(conn, r), arrived, &mut outs);
+            }
             Request::Unsupported(code) => {
                 let last = self.tree.last_zxid;
                 if code == op::RECONFIG {
                     // A refused reconfig is still a write: it becomes an error txn with a zxid.
-                    let zxid = self.next_zxid();
-                    let txn = Txn {
-                        session,
-                        cxid: xid,
-                        zxid,
-                        time: now,
-                        op: TxnOp::Error {
-                            err: Code::ReconfigDisabled.as_i32(),
-                        },
-                    };
-                    self.tree.apply(&txn);
-                    outs.push(Out::Persist(txn));
-                    let r = reply(xid, zxid, Code::ReconfigDisabled.as_i32(), |_| {});
-                    self.push(zxid, Out::Send(conn, r), arrived, &mut outs);
+                    self.error_txn(conn, session, xid, Code::ReconfigDisabled, now, arrived, &mut outs);
                 } else {
                     tracing::info!("unsupported opcode {code} from {}; closing the connection", self.conns[&conn].addr);
                     // ZooKeeper answers an unknown opcode with zxid -1.
@@ -572,6 +567,32 @@ impl Engine {
             }
         }
         outs
+    }
+
+    /// A write refused before it reached the tree still takes a zxid, as in ZooKeeper.
+    #[allow(clippy::too_many_arguments)]
+    fn error_txn(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        code: Code,
+        now: i64,
+        arrived: Option<(ConnId, i64)>,
+        outs: &mut Vec<Out>,
+    ) {
+        let zxid = self.next_zxid();
+        let txn = Txn {
+            session,
+            cxid: xid,
+            zxid,
+            time: now,
+            op: TxnOp::Error { err: code.as_i32() },
+        };
+        self.tree.apply(&txn);
+        outs.push(Out::Persist(txn));
+        let r = reply(xid, zxid, code.as_i32(), |_| {});
+        self.push(zxid, Out::Send(conn, r), arrived, outs);
     }
 
     fn set_last_zxid(&mut self, conn: ConnId, zxid: i64) {

@@ -105,13 +105,19 @@ impl ClientConnection {
                 req,
             }),
             Err(e) => {
-                tracing::warn!(
-                    "closing connection from {} (session 0x{:x}): malformed {} request: {e}",
+                // As ZooKeeper does: answer MarshallingError and keep the connection.
+                tracing::info!(
+                    "malformed {} request from {} (session 0x{:x}): {e}",
+                    op::tag(opcode),
                     self.peer,
-                    self.session,
-                    op::tag(opcode)
+                    self.session
                 );
-                self.close(ctx);
+                self.tree.do_send(ClientRequest {
+                    conn: self.id,
+                    xid,
+                    opcode,
+                    req: Request::Malformed(opcode),
+                });
             }
         }
     }

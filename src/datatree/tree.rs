@@ -325,6 +325,19 @@ impl DataTree {
                     version: v,
                 })
             }
+            WriteOp::DeleteContainer { path: p } => {
+                if p.contains('\0') || SPECIAL.contains(&p.as_str()) || path::parent(p).is_none() {
+                    return Err(Code::BadArguments);
+                }
+                let node = self.node(p)?;
+                if !node.children.is_empty() {
+                    return Err(Code::NotEmpty);
+                }
+                match node.kind(self.config.extended_types) {
+                    NodeKind::Container | NodeKind::Ttl(_) => Ok(TxnOp::Delete { path: p.clone() }),
+                    _ => Err(Code::BadArguments),
+                }
+            }
             WriteOp::Check { path: p, version } => {
                 path::validate(p).map_err(|_| Code::BadArguments)?;
                 let node = self.node(p)?;

@@ -291,6 +291,8 @@ pub enum WriteOp {
     SetData { path: String, data: Option<Vec<u8>>, version: i32 },
     SetAcl { path: String, acl: Vec<Acl>, version: i32 },
     Check { path: String, version: i32 },
+    /// deleteContainer (20): the body is the raw path, no length prefix.
+    DeleteContainer { path: String },
 }
 
 impl WriteOp {
@@ -301,6 +303,7 @@ impl WriteOp {
             WriteOp::SetData { .. } => op::SET_DATA,
             WriteOp::SetAcl { .. } => op::SET_ACL,
             WriteOp::Check { .. } => op::CHECK,
+            WriteOp::DeleteContainer { .. } => op::DELETE_CONTAINER,
         }
     }
     pub fn path(&self) -> &str {
@@ -309,7 +312,8 @@ impl WriteOp {
             WriteOp::Delete { path, .. }
             | WriteOp::SetData { path, .. }
             | WriteOp::SetAcl { path, .. }
-            | WriteOp::Check { path, .. } => path,
+            | WriteOp::Check { path, .. }
+            | WriteOp::DeleteContainer { path } => path,
         }
     }
 }
@@ -353,6 +357,26 @@ pub enum Request {
     Auth { scheme: String, auth: Vec<u8> },
     /// An opcode this server does not serve (reconfig, sasl, unknown).
     Unsupported(i32),
+    /// A known opcode whose body did not decode: answered with MarshallingError.
+    Malformed(i32),
+}
+
+/// Opcodes that go through the txn log even when they fail.
+pub fn is_write_opcode(opcode: i32) -> bool {
+    matches!(
+        opcode,
+        op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::DELETE_CONTAINER
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::CHECK
+            | op::MULTI
+            | op::RECONFIG
+    )
 }
 
 impl Request {
@@ -452,6 +476,9 @@ impl Request {
         let req = match opcode {
             op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL | op::DELETE | op::SET_DATA
             | op::SET_ACL | op::CHECK => Request::Write(read_write_op(&mut r, opcode)?),
+            op::DELETE_CONTAINER => Request::Write(WriteOp::DeleteContainer {
+                path: String::from_utf8_lossy(body).into_owned(),
+            }),
             op::MULTI => match read_multi(&mut r)? {
                 Request::MultiRead(_) => {
                     return Err(DecodeError::Invalid("multi carries read operations".into()))
