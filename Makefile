@@ -43,7 +43,13 @@ run:
 	$(CARGO) build --release
 	target/release/keeper server
 
-test: deps cargo-test compat-keeper
+# cargo test and the compat suites both run even when the first fails (a CI log then shows
+# every failure); the target fails if either did.
+test: deps
+	@status=0; \
+	$(MAKE) --no-print-directory cargo-test || { status=$$?; echo "make test: cargo test FAILED"; }; \
+	$(MAKE) --no-print-directory compat-keeper || { status=$$?; echo "make test: compat suites FAILED"; }; \
+	exit $$status
 
 verify:
 	$(CARGO) fmt --all -- --check
@@ -86,7 +92,7 @@ clean-venv:
 # ---- tests -------------------------------------------------------------------------------
 
 cargo-test:
-	$(CARGO) test -- --test-threads $(TEST_THREADS)
+	$(CARGO) test --no-fail-fast -- --test-threads $(TEST_THREADS)
 
 # The compatibility suites (kazoo, raw wire, zkCli.sh / cli_mt compared live with ZooKeeper)
 # against the keeper binary.

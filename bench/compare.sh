@@ -20,7 +20,7 @@
 #   BENCH_WATCHERS       watching sessions of the watch fan-out run (default 16)
 #   BENCH_VALUE_SIZE     bytes per znode value (default 100)
 #   BENCH_OUT            output directory (default bench/out)
-#   KEEPER_BIN           keeper binary to use instead of building target/release/keeper
+#   BENCH_KEEPER_BIN     keeper binary to use instead of building target/release/keeper
 #   JAVA, ZK_CLASSPATH   how ZooKeeper is started (default: java and Debian's jars)
 #   ZK_HEAP_MB           ZooKeeper's -Xmx in MiB (default 1000, as zkServer.sh)
 #
@@ -110,13 +110,14 @@ fi
 command -v "$JAVA" >/dev/null 2>&1 || apt_install default-jre-headless
 command -v gnuplot >/dev/null 2>&1 || apt_install gnuplot-nox
 
-if [[ -z "${KEEPER_BIN:-}" ]]; then
+if [[ -z "${BENCH_KEEPER_BIN:-}" ]]; then
     log "building keeper (release)"
     (cd "$ROOT" && cargo build --release --bin keeper)
-    KEEPER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/keeper"
+    BENCH_KEEPER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/keeper"
 fi
-[[ -x "$KEEPER_BIN" ]] || die "keeper binary $KEEPER_BIN not found"
-"$KEEPER_BIN" bench --help >/dev/null 2>&1 || die "$KEEPER_BIN has no 'bench' subcommand"
+[[ -x "$BENCH_KEEPER_BIN" ]] || die "keeper binary $BENCH_KEEPER_BIN not found"
+bench_help=$("$BENCH_KEEPER_BIN" bench --help 2>&1 || true)
+[[ "$bench_help" == *--workload* ]] || die "$BENCH_KEEPER_BIN has no 'bench' subcommand (is it wired into src/main.rs?)"
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -145,7 +146,7 @@ start_server() {
     mkdir -p "$dir/data"
     case "$sys" in
     keeper)
-        "$KEEPER_BIN" server \
+        "$BENCH_KEEPER_BIN" server \
             --set "client.port=$port" \
             --set client.address=127.0.0.1 \
             --set "storage.data_dir=$dir/data" \
@@ -193,7 +194,7 @@ bench() {
     local sys=$1 port=$2 name=$3
     shift 3
     local file="$OUT/runs/$sys/$name.json"
-    if "$KEEPER_BIN" bench --connect "127.0.0.1:$port" --value-size "$VALUE_SIZE" \
+    if "$BENCH_KEEPER_BIN" bench --connect "127.0.0.1:$port" --value-size "$VALUE_SIZE" \
         --duration "$DURATION" --warmup "$WARMUP" --session-timeout "$SESSION_TIMEOUT" \
         --prefix /keeper-bench --json --quiet "$@" >"$file.tmp"; then
         mv "$file.tmp" "$file"
@@ -247,7 +248,7 @@ run_system() {
 
     local version
     case "$sys" in
-    keeper) version=$("$KEEPER_BIN" --version 2>/dev/null | awk '{print $2}') ;;
+    keeper) version=$("$BENCH_KEEPER_BIN" --version 2>/dev/null | awk '{print $2}') ;;
     zookeeper) version=$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo "3.8") ;;
     esac
     python3 - "$OUT/runs/$sys/meta.json" "$version" "$startup_s" "$rss_idle" "$rss_load" "${notes[@]}" <<'EOF'

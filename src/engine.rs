@@ -11,7 +11,7 @@ use crate::codec::jute::{
 };
 use crate::datatree::acl::{self, AuthInfo};
 use crate::datatree::watch::{ConnId, WatchManager};
-use crate::datatree::{Caller, DataTree, OpResult, TreeConfig, Trigger, Txn, TxnOp};
+use crate::datatree::{Caller, DataTree, OpResult, Outstanding, Prep, TreeConfig, Trigger, Txn, TxnOp};
 use crate::error::Code;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -100,11 +100,43 @@ impl Stats {
     }
 }
 
-struct Pending {
-    needed: i64,
-    out: Out,
-    /// For replies: (connection, arrival time, opcode) to account latency on release.
-    reply: Option<(ConnId, i64)>,
+/// Where a txn came from, which decides what happens when it is applied.
+#[derive(Debug)]
+enum Origin {
+    /// A client request: reply on this connection.
+    Client {
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        arrived: i64,
+    },
+    /// A new session: send the connect response.
+    Connect {
+        conn: ConnId,
+        read_only: Option<bool>,
+    },
+    /// Session expiry: close the connection that holds the session, if any.
+    Expire,
+    /// Internal (container / TTL reaping).
+    Internal,
+}
+
+#[derive(Debug)]
+struct PendingTxn {
+    txn: Txn,
+    origin: Origin,
+}
+
+/// A connection's requests that wait behind its own outstanding writes.
+#[derive(Debug)]
+enum Queued {
+    Write(i64),
+    Read {
+        xid: i32,
+        opcode: i32,
+        req: Request,
+        arrived: i64,
+    },
 }
 
 pub struct Engine {
@@ -114,8 +146,12 @@ pub struct Engine {
     owner: HashMap<i64, ConnId>,
     cfg: EngineConfig,
     next_session: i64,
-    durable: i64,
-    queue: VecDeque<Pending>,
+    outstanding: Outstanding,
+    /// Highest zxid handed out.
+    last_assigned: i64,
+    /// Validated txns waiting to be durable, in zxid order.
+    pending: VecDeque<PendingTxn>,
+    queues: HashMap<ConnId, VecDeque<Queued>>,
     pub stats: Stats,
 }
 
@@ -174,7 +210,7 @@ impl Engine {
         // A standalone ZooKeeper uses 1 for the top byte too.
         let sid = if cfg.server_id == 0 { 1 } else { cfg.server_id as i64 };
         let next_session = (sid << 56) | base;
-        let durable = tree.last_zxid;
+        let last_assigned = tree.last_zxid;
         Engine {
             tree,
             watches: WatchManager::default(),
@@ -182,86 +218,195 @@ impl Engine {
             owner: HashMap::new(),
             cfg,
             next_session,
-            durable,
-            queue: VecDeque::new(),
+            outstanding: Outstanding::default(),
+            last_assigned,
+            pending: VecDeque::new(),
+            queues: HashMap::new(),
             stats: Stats::new(),
         }
     }
 
+    /// Last applied zxid: what reads see.
     pub fn last_zxid(&self) -> i64 {
         self.tree.last_zxid
     }
 
+    /// Last zxid handed to a txn (applied or not).
+    pub fn last_assigned(&self) -> i64 {
+        self.last_assigned
+    }
+
+    /// Requests waiting: outstanding txns and reads queued behind them.
     pub fn outstanding(&self) -> usize {
-        self.queue.len()
+        self.pending.len() + self.queues.values().map(|q| q.len()).sum::<usize>()
     }
 
-    fn next_zxid(&mut self) -> i64 {
-        self.tree.last_zxid + 1
+    fn assign(&mut self) -> i64 {
+        self.last_assigned += 1;
+        self.last_assigned
     }
 
-    fn push(&mut self, needed: i64, out: Out, reply: Option<(ConnId, i64)>, outs: &mut Vec<Out>) {
-        if let Out::Persist(_) | Out::Track(..) | Out::Untrack(_) = out {
-            // Side effects that do not reach a client need no ordering behind durability.
-            outs.push(out);
-            return;
+    fn propose(&mut self, txn: Txn, origin: Origin, outs: &mut Vec<Out>) {
+        outs.push(Out::Persist(txn.clone()));
+        self.pending.push_back(PendingTxn { txn, origin });
+    }
+
+    fn send(&mut self, conn: ConnId, b: Bytes, outs: &mut Vec<Out>) {
+        self.stats.sent += 1;
+        outs.push(Out::Send(conn, b));
+    }
+
+    /// Send a reply and account its latency and size.
+    fn send_reply(&mut self, conn: ConnId, b: Bytes, arrived: i64, now: i64, outs: &mut Vec<Out>) {
+        let lat = (now - arrived).max(0);
+        let n = b.len() as i64 - 4;
+        let s = &mut self.stats;
+        if s.count == 0 || lat < s.min_latency {
+            s.min_latency = lat;
         }
-        self.queue.push_back(Pending { needed, out, reply });
-        self.release(outs);
+        s.max_latency = s.max_latency.max(lat);
+        s.total_latency += lat;
+        s.count += 1;
+        s.last_response_size = n;
+        s.min_response_size = if s.min_response_size < 0 { n } else { s.min_response_size.min(n) };
+        s.max_response_size = s.max_response_size.max(n);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.sent += 1;
+            c.outstanding = c.outstanding.saturating_sub(1);
+            c.last_response = now;
+            c.last_latency = lat;
+            if c.count == 0 || lat < c.min_latency {
+                c.min_latency = lat;
+            }
+            c.max_latency = c.max_latency.max(lat);
+            c.total_latency += lat;
+            c.count += 1;
+        }
+        self.send(conn, b, outs);
     }
 
-    /// Everything up to `zxid` is on disk: release the outputs that waited for it.
+    /// Everything up to `zxid` is durable: apply it, notify watchers, reply, and run the reads
+    /// that waited behind it.
     pub fn durable(&mut self, zxid: i64, now: i64) -> Vec<Out> {
-        self.durable = self.durable.max(zxid);
         let mut outs = Vec::new();
-        self.release_at(&mut outs, now);
+        while self.pending.front().is_some_and(|p| p.txn.zxid <= zxid) {
+            let Some(p) = self.pending.pop_front() else { break };
+            self.apply(p, now, &mut outs);
+        }
         outs
     }
 
-    fn release(&mut self, outs: &mut Vec<Out>) {
-        self.release_at(outs, -1)
+    /// Txns from `zxid` on could not be made durable: they fail with `code` and never apply.
+    pub fn failed(&mut self, zxid: i64, code: Code, now: i64) -> Vec<Out> {
+        let mut outs = Vec::new();
+        self.outstanding.rollback(zxid);
+        let failed: Vec<PendingTxn> = self.pending.iter().position(|p| p.txn.zxid >= zxid).map_or_else(Vec::new, |i| self.pending.drain(i..).collect());
+        self.last_assigned = zxid - 1;
+        for p in failed {
+            match p.origin {
+                Origin::Client { conn, xid, arrived, .. } => {
+                    let r = reply(xid, self.tree.last_zxid, code.as_i32(), |_| {});
+                    self.send_reply(conn, r, arrived, now, &mut outs);
+                    self.write_done(conn, p.txn.zxid, now, &mut outs);
+                }
+                Origin::Connect { conn, .. } => {
+                    self.owner.remove(&p.txn.session);
+                    outs.push(Out::Close(conn));
+                }
+                Origin::Expire => {
+                    // Try again at the next tick.
+                    outs.push(Out::Track(p.txn.session, 0));
+                }
+                Origin::Internal => {}
+            }
+        }
+        outs
     }
 
-    fn release_at(&mut self, outs: &mut Vec<Out>, now: i64) {
-        while let Some(p) = self.queue.front() {
-            if p.needed > self.durable {
-                break;
-            }
-            let Some(p) = self.queue.pop_front() else { break };
-            if let Out::Send(_, b) = &p.out {
-                self.stats.sent += 1;
-                if p.reply.is_some() {
-                    let n = b.len() as i64 - 4;
-                    let s = &mut self.stats;
-                    s.last_response_size = n;
-                    s.min_response_size = if s.min_response_size < 0 { n } else { s.min_response_size.min(n) };
-                    s.max_response_size = s.max_response_size.max(n);
-                }
-            }
-            if let Some((conn, arrived)) = p.reply {
-                let at = if now >= 0 { now } else { arrived };
-                let lat = (at - arrived).max(0);
-                let s = &mut self.stats;
-                if s.count == 0 || lat < s.min_latency {
-                    s.min_latency = lat;
-                }
-                s.max_latency = s.max_latency.max(lat);
-                s.total_latency += lat;
-                s.count += 1;
+    fn apply(&mut self, p: PendingTxn, now: i64, outs: &mut Vec<Out>) {
+        let zxid = p.txn.zxid;
+        let (result, triggers) = self.tree.apply(&p.txn);
+        self.outstanding.applied(zxid);
+        self.deliver(&triggers, outs);
+        match p.origin {
+            Origin::Client {
+                conn,
+                xid,
+                opcode,
+                arrived,
+            } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.sent += 1;
-                    c.outstanding = c.outstanding.saturating_sub(1);
-                    c.last_response = at;
-                    c.last_latency = lat;
-                    if c.count == 0 || lat < c.min_latency {
-                        c.min_latency = lat;
+                    c.last_zxid = zxid;
+                }
+                let r = match &result {
+                    OpResult::Multi(_) => reply(xid, zxid, 0, |w| encode_multi(w, &result)),
+                    OpResult::SessionClosed => reply(xid, zxid, 0, |_| {}),
+                    _ => encode_write_result(xid, zxid, opcode, &result),
+                };
+                self.send_reply(conn, r, arrived, now, outs);
+                if let TxnOp::CloseSession = p.txn.op {
+                    outs.push(Out::Untrack(p.txn.session));
+                    if self.owner.get(&p.txn.session) == Some(&conn) {
+                        self.owner.remove(&p.txn.session);
                     }
-                    c.max_latency = c.max_latency.max(lat);
-                    c.total_latency += lat;
-                    c.count += 1;
+                    self.queues.remove(&conn);
+                    outs.push(Out::Close(conn));
+                } else {
+                    self.write_done(conn, zxid, now, outs);
                 }
             }
-            outs.push(p.out);
+            Origin::Connect { conn, read_only } => {
+                let id = p.txn.session;
+                let timeout = match p.txn.op {
+                    TxnOp::CreateSession { timeout } => timeout,
+                    _ => 0,
+                };
+                outs.push(Out::Track(id, timeout as u64));
+                outs.push(Out::Session(conn, id));
+                let resp = ConnectResponse {
+                    timeout,
+                    session_id: id,
+                    passwd: session_password(id),
+                    read_only: read_only.map(|_| false),
+                };
+                let mut w = start_frame();
+                resp.write(&mut w);
+                self.send(conn, finish_frame(w), outs);
+                self.write_done(conn, zxid, now, outs);
+            }
+            Origin::Expire => {
+                outs.push(Out::Untrack(p.txn.session));
+                if let Some(conn) = self.owner.remove(&p.txn.session) {
+                    self.queues.remove(&conn);
+                    outs.push(Out::Close(conn));
+                }
+            }
+            Origin::Internal => {}
+        }
+    }
+
+    /// The write at `zxid` of a connection is answered: run the reads queued behind it.
+    fn write_done(&mut self, conn: ConnId, zxid: i64, now: i64, outs: &mut Vec<Out>) {
+        let Some(q) = self.queues.get_mut(&conn) else { return };
+        if let Some(Queued::Write(z)) = q.front() {
+            if *z == zxid {
+                q.pop_front();
+            }
+        }
+        loop {
+            let Some(q) = self.queues.get_mut(&conn) else { return };
+            match q.front() {
+                Some(Queued::Read { .. }) => {
+                    if let Some(Queued::Read { xid, opcode, req, arrived }) = q.pop_front() {
+                        self.run_read(conn, xid, opcode, req, arrived, now, outs);
+                    }
+                }
+                Some(Queued::Write(_)) => return,
+                None => {
+                    self.queues.remove(&conn);
+                    return;
+                }
+            }
         }
     }
 
@@ -306,8 +451,7 @@ impl Engine {
         (requested.max(0) as u64).clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout) as i32
     }
 
-    /// The first request of a connection. Returns None if the connection must be closed at once
-    /// without an answer (client ahead of this server).
+    /// The first request of a connection.
     pub fn connect(&mut self, conn: ConnId, req: &ConnectRequest, now: i64) -> Vec<Out> {
         let mut outs = Vec::new();
         if req.last_zxid_seen > self.tree.last_zxid {
@@ -321,11 +465,25 @@ impl Engine {
             return outs;
         }
         let timeout = self.negotiate(req.timeout);
-        let last = self.tree.last_zxid;
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.timeout = timeout;
+            c.read_only = req.read_only;
+            c.last_op = "SESS";
+        }
         if req.session_id == 0 {
             let id = self.next_session;
             self.next_session += 1;
-            let zxid = self.next_zxid();
+            let zxid = self.assign();
+            Prep {
+                tree: &self.tree,
+                out: &mut self.outstanding,
+            }
+            .create_session(id, zxid);
+            self.owner.insert(id, conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.session = id;
+            }
+            self.queues.entry(conn).or_default().push_back(Queued::Write(zxid));
             let txn = Txn {
                 session: id,
                 cxid: 0,
@@ -333,26 +491,14 @@ impl Engine {
                 time: now,
                 op: TxnOp::CreateSession { timeout },
             };
-            self.tree.apply(&txn);
-            self.owner.insert(id, conn);
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.session = id;
-                c.timeout = timeout;
-                c.read_only = req.read_only;
-                c.last_op = "SESS";
-            }
-            outs.push(Out::Persist(txn));
-            outs.push(Out::Track(id, timeout as u64));
-            let resp = ConnectResponse {
-                timeout,
-                session_id: id,
-                passwd: session_password(id),
-                read_only: req.read_only.map(|_| false),
-            };
-            let mut w = start_frame();
-            resp.write(&mut w);
-            self.push(zxid, Out::Session(conn, id), None, &mut outs);
-            self.push(zxid, Out::Send(conn, finish_frame(w)), None, &mut outs);
+            self.propose(
+                txn,
+                Origin::Connect {
+                    conn,
+                    read_only: req.read_only,
+                },
+                &mut outs,
+            );
             return outs;
         }
         let id = req.session_id;
@@ -361,29 +507,28 @@ impl Engine {
         if let Some(old) = self.owner.remove(&id) {
             if old != conn {
                 self.watches.remove_conn(old);
+                self.queues.remove(&old);
                 if let Some(c) = self.conns.get_mut(&old) {
                     c.session = 0;
                 }
-                self.push(last, Out::Close(old), None, &mut outs);
+                outs.push(Out::Close(old));
             }
         }
-        let valid = req.passwd.as_slice() == session_password(id) && self.tree.has_session(id);
+        let valid = req.passwd.as_slice() == session_password(id) && self.outstanding.session_alive(&self.tree, id);
         if !valid {
             tracing::info!("invalid session 0x{id:x} for client, probably expired");
             let mut w = start_frame();
             ConnectResponse::expired(req.read_only).write(&mut w);
-            self.push(last, Out::Send(conn, finish_frame(w)), None, &mut outs);
-            self.push(last, Out::Close(conn), None, &mut outs);
+            self.send(conn, finish_frame(w), &mut outs);
+            outs.push(Out::Close(conn));
             return outs;
         }
         self.owner.insert(id, conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = id;
-            c.timeout = timeout;
-            c.read_only = req.read_only;
-            c.last_op = "SESS";
         }
         outs.push(Out::Track(id, timeout as u64));
+        outs.push(Out::Session(conn, id));
         let resp = ConnectResponse {
             timeout,
             session_id: id,
@@ -392,17 +537,16 @@ impl Engine {
         };
         let mut w = start_frame();
         resp.write(&mut w);
-        self.push(last, Out::Session(conn, id), None, &mut outs);
-        self.push(last, Out::Send(conn, finish_frame(w)), None, &mut outs);
+        self.send(conn, finish_frame(w), &mut outs);
         outs
     }
 
-    fn deliver(&mut self, triggers: &[Trigger], needed: i64, outs: &mut Vec<Out>) {
+    fn deliver(&mut self, triggers: &[Trigger], outs: &mut Vec<Out>) {
         if triggers.is_empty() {
             return;
         }
         for d in self.watches.fire(triggers) {
-            self.push(needed, Out::Send(d.conn, notification(d.event, &d.path)), None, outs);
+            self.send(d.conn, notification(d.event, &d.path), outs);
         }
     }
 
@@ -410,40 +554,41 @@ impl Engine {
     pub fn expire(&mut self, sessions: &[i64], now: i64) -> Vec<Out> {
         let mut outs = Vec::new();
         for &id in sessions {
-            outs.push(Out::Untrack(id));
-            if !self.tree.has_session(id) {
+            if !self.outstanding.session_alive(&self.tree, id) {
+                outs.push(Out::Untrack(id));
                 continue;
             }
             tracing::info!("expiring session 0x{id:x}");
-            let zxid = self.close_session_txn(id, 0, now, &mut outs);
-            if let Some(conn) = self.owner.remove(&id) {
-                self.push(zxid, Out::Close(conn), None, &mut outs);
+            let zxid = self.assign();
+            Prep {
+                tree: &self.tree,
+                out: &mut self.outstanding,
             }
+            .close_session(id, zxid);
+            let txn = Txn {
+                session: id,
+                cxid: 0,
+                zxid,
+                time: now,
+                op: TxnOp::CloseSession,
+            };
+            self.propose(txn, Origin::Expire, &mut outs);
         }
         outs
-    }
-
-    fn close_session_txn(&mut self, id: i64, cxid: i32, now: i64, outs: &mut Vec<Out>) -> i64 {
-        let zxid = self.next_zxid();
-        let txn = Txn {
-            session: id,
-            cxid,
-            zxid,
-            time: now,
-            op: TxnOp::CloseSession,
-        };
-        let (_, triggers) = self.tree.apply(&txn);
-        outs.push(Out::Persist(txn));
-        self.deliver(&triggers, zxid, outs);
-        zxid
     }
 
     /// Delete empty containers and expired TTL nodes (ContainerManager).
     pub fn reap(&mut self, now: i64) -> Vec<Out> {
         let mut outs = Vec::new();
         for p in self.tree.reapable(now) {
-            if let Some(op) = self.tree.prep_reap(&p, now) {
-                let zxid = self.next_zxid();
+            let zxid = self.last_assigned + 1;
+            let op = Prep {
+                tree: &self.tree,
+                out: &mut self.outstanding,
+            }
+            .reap(&p, zxid, now);
+            if let Some(op) = op {
+                self.assign();
                 let txn = Txn {
                     session: 0,
                     cxid: 0,
@@ -451,15 +596,13 @@ impl Engine {
                     time: now,
                     op,
                 };
-                let (_, triggers) = self.tree.apply(&txn);
-                outs.push(Out::Persist(txn));
-                self.deliver(&triggers, zxid, &mut outs);
+                self.propose(txn, Origin::Internal, &mut outs);
             }
         }
         outs
     }
 
-    /// One decoded request from a connection that has a session.
+    /// One decoded request from a connection.
     pub fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Request, now: i64) -> Vec<Out> {
         let mut outs = Vec::new();
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -473,137 +616,161 @@ impl Engine {
             c.last_cxid = xid;
         }
         self.stats.received += 1;
-        let arrived = Some((conn, now));
-        if session == 0 || !self.tree.has_session(session) {
+        if session == 0 || !self.outstanding.session_alive(&self.tree, session) {
             let r = reply(xid, self.tree.last_zxid, Code::SessionExpired.as_i32(), |_| {});
-            let last = self.tree.last_zxid;
-            self.push(last, Out::Send(conn, r), arrived, &mut outs);
-            self.push(last, Out::Close(conn), None, &mut outs);
+            self.send_reply(conn, r, now, now, &mut outs);
+            outs.push(Out::Close(conn));
             return outs;
         }
         let auth = self.conns[&conn].auth.clone();
-        match req {
+        let caller = Caller { session, auth: &auth };
+        let op = match req {
             Request::Write(w) => {
-                let zxid = self.next_zxid();
-                let caller = Caller { session, auth: &auth };
-                let (txn, result, triggers) = self.tree.execute_write(&w, &caller, zxid, xid, now);
-                outs.push(Out::Persist(txn));
-                self.deliver(&triggers, zxid, &mut outs);
-                let r = encode_write_result(xid, zxid, opcode, &result);
-                self.set_last_zxid(conn, zxid);
-                self.push(zxid, Out::Send(conn, r), arrived, &mut outs);
+                let zxid = self.last_assigned + 1;
+                Some(Prep {
+                    tree: &self.tree,
+                    out: &mut self.outstanding,
+                }
+                .write(&w, &caller, zxid, now))
             }
             Request::Multi(ops) => {
-                let zxid = self.next_zxid();
-                let caller = Caller { session, auth: &auth };
-                let (txn, result, triggers) = self.tree.execute_multi(&ops, &caller, zxid, xid, now);
-                outs.push(Out::Persist(txn));
-                self.deliver(&triggers, zxid, &mut outs);
-                let r = reply(xid, zxid, 0, |w| encode_multi(w, &result));
-                self.set_last_zxid(conn, zxid);
-                self.push(zxid, Out::Send(conn, r), arrived, &mut outs);
+                let zxid = self.last_assigned + 1;
+                Some(Prep {
+                    tree: &self.tree,
+                    out: &mut self.outstanding,
+                }
+                .multi(&ops, &caller, zxid, now))
             }
             Request::CloseSession => {
-                let zxid = self.close_session_txn(session, xid, now, &mut outs);
-                outs.push(Out::Untrack(session));
-                self.owner.remove(&session);
-                let r = reply(xid, zxid, 0, |_| {});
-                self.push(zxid, Out::Send(conn, r), arrived, &mut outs);
-                self.push(zxid, Out::Close(conn), None, &mut outs);
+                let zxid = self.last_assigned + 1;
+                Prep {
+                    tree: &self.tree,
+                    out: &mut self.outstanding,
+                }
+                .close_session(session, zxid);
+                Some(TxnOp::CloseSession)
+            }
+            Request::Malformed(code) if is_write_opcode(code) => Some(TxnOp::Error {
+                err: Code::MarshallingError.as_i32(),
+            }),
+            // A refused reconfig is still a write: it becomes an error txn with a zxid.
+            Request::Unsupported(op::RECONFIG) => Some(TxnOp::Error {
+                err: Code::ReconfigDisabled.as_i32(),
+            }),
+            Request::Unsupported(code) => {
+                tracing::info!("unsupported opcode {code} from {}; closing the connection", self.conns[&conn].addr);
+                // ZooKeeper answers an unknown opcode with zxid -1, after what came before it.
+                self.enqueue_read(conn, xid, opcode, Request::Unsupported(code), now, &mut outs);
+                return outs;
             }
             Request::Auth { scheme, auth: data } => {
-                let last = self.tree.last_zxid;
+                // Credentials count from now on for later requests; the reply keeps its turn.
                 let res = self
                     .conns
                     .get_mut(&conn)
                     .map(|c| c.auth.add(&scheme, &data, &self.cfg.super_digest))
                     .unwrap_or(Ok(()));
-                match res {
-                    // The reply echoes the request's xid (-4 from most clients, not all).
-                    Ok(()) => {
-                        let r = reply(xid, 0, 0, |_| {});
-                        self.push(last, Out::Send(conn, r), arrived, &mut outs);
-                    }
-                    Err(code) => {
+                let req = match res {
+                    Ok(()) => Request::Auth { scheme, auth: Vec::new() },
+                    Err(_) => {
                         self.stats.auth_failed += 1;
                         tracing::info!("authentication with unknown scheme `{scheme}` failed; closing the connection");
-                        let r = reply(xid, 0, code.as_i32(), |_| {});
-                        self.push(last, Out::Send(conn, r), arrived, &mut outs);
-                        self.push(last, Out::Close(conn), None, &mut outs);
+                        Request::Unsupported(op::AUTH)
                     }
-                }
-            }
-            Request::SetWatches(sw) => {
-                let last = self.tree.last_zxid;
-                self.set_watches(conn, &sw, &mut outs);
-                let r = reply(xid, last, 0, |_| {});
-                self.push(last, Out::Send(conn, r), arrived, &mut outs);
-            }
-            Request::Malformed(code) if is_write_opcode(code) => {
-                self.error_txn(conn, session, xid, Code::MarshallingError, now, arrived, &mut outs);
-            }
-            Request::Malformed(_) => {
-                let last = self.tree.last_zxid;
-                let r = reply(xid, last, Code::MarshallingError.as_i32(), |_| {});
-                self.push(last, Out::Send(conn, r), arrived, &mut outs);
-            }
-            Request::Unsupported(code) => {
-                let last = self.tree.last_zxid;
-                if code == op::RECONFIG {
-                    // A refused reconfig is still a write: it becomes an error txn with a zxid.
-                    self.error_txn(conn, session, xid, Code::ReconfigDisabled, now, arrived, &mut outs);
-                } else {
-                    tracing::info!("unsupported opcode {code} from {}; closing the connection", self.conns[&conn].addr);
-                    // ZooKeeper answers an unknown opcode with zxid -1.
-                    let r = reply(xid, -1, Code::Unimplemented.as_i32(), |_| {});
-                    self.push(last, Out::Send(conn, r), arrived, &mut outs);
-                    self.push(last, Out::Close(conn), None, &mut outs);
-                }
+                };
+                self.enqueue_read(conn, xid, opcode, req, now, &mut outs);
+                return outs;
             }
             read => {
-                let last = self.tree.last_zxid;
-                let r = self.read(conn, session, &auth, xid, read);
-                self.push(last, Out::Send(conn, r), arrived, &mut outs);
+                self.enqueue_read(conn, xid, opcode, read, now, &mut outs);
+                return outs;
             }
+        };
+        if let Some(op) = op {
+            let zxid = self.assign();
+            self.queues.entry(conn).or_default().push_back(Queued::Write(zxid));
+            let txn = Txn {
+                session,
+                cxid: xid,
+                zxid,
+                time: now,
+                op,
+            };
+            self.propose(
+                txn,
+                Origin::Client {
+                    conn,
+                    xid,
+                    opcode,
+                    arrived: now,
+                },
+                &mut outs,
+            );
         }
         outs
     }
 
-    /// A write refused before it reached the tree still takes a zxid, as in ZooKeeper.
-    #[allow(clippy::too_many_arguments)]
-    fn error_txn(
-        &mut self,
-        conn: ConnId,
-        session: i64,
-        xid: i32,
-        code: Code,
-        now: i64,
-        arrived: Option<(ConnId, i64)>,
-        outs: &mut Vec<Out>,
-    ) {
-        let zxid = self.next_zxid();
-        let txn = Txn {
-            session,
-            cxid: xid,
-            zxid,
-            time: now,
-            op: TxnOp::Error { err: code.as_i32() },
-        };
-        self.tree.apply(&txn);
-        outs.push(Out::Persist(txn));
-        let r = reply(xid, zxid, code.as_i32(), |_| {});
-        self.push(zxid, Out::Send(conn, r), arrived, outs);
+    /// A read runs now, unless earlier writes of the same connection are still outstanding.
+    fn enqueue_read(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Request, now: i64, outs: &mut Vec<Out>) {
+        match self.queues.get_mut(&conn) {
+            Some(q) if !q.is_empty() => q.push_back(Queued::Read {
+                xid,
+                opcode,
+                req,
+                arrived: now,
+            }),
+            _ => self.run_read(conn, xid, opcode, req, now, now, outs),
+        }
     }
 
-    fn set_last_zxid(&mut self, conn: ConnId, zxid: i64) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.last_zxid = zxid;
+    #[allow(clippy::too_many_arguments)]
+    fn run_read(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        _opcode: i32,
+        req: Request,
+        arrived: i64,
+        now: i64,
+        outs: &mut Vec<Out>,
+    ) {
+        let last = self.tree.last_zxid;
+        match req {
+            Request::Unsupported(op::AUTH) => {
+                let r = reply(xid, 0, Code::AuthFailed.as_i32(), |_| {});
+                self.send_reply(conn, r, arrived, now, outs);
+                outs.push(Out::Close(conn));
+            }
+            Request::Unsupported(_) => {
+                let r = reply(xid, -1, Code::Unimplemented.as_i32(), |_| {});
+                self.send_reply(conn, r, arrived, now, outs);
+                outs.push(Out::Close(conn));
+            }
+            // The reply echoes the request's xid (-4 from most clients, not all).
+            Request::Auth { .. } => {
+                let r = reply(xid, 0, 0, |_| {});
+                self.send_reply(conn, r, arrived, now, outs);
+            }
+            Request::Malformed(_) => {
+                let r = reply(xid, last, Code::MarshallingError.as_i32(), |_| {});
+                self.send_reply(conn, r, arrived, now, outs);
+            }
+            Request::SetWatches(sw) => {
+                self.set_watches(conn, &sw, outs);
+                let r = reply(xid, last, 0, |_| {});
+                self.send_reply(conn, r, arrived, now, outs);
+            }
+            other => {
+                let session = self.conns.get(&conn).map_or(0, |c| c.session);
+                let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+                let r = self.read(conn, session, &auth, xid, other);
+                self.send_reply(conn, r, arrived, now, outs);
+            }
         }
     }
 
     fn set_watches(&mut self, conn: ConnId, sw: &SetWatches, outs: &mut Vec<Out>) {
         let rel = sw.relative_zxid;
-        let last = self.tree.last_zxid;
         let mut events = Vec::new();
         for p in &sw.data {
             match self.tree.get(p) {
@@ -632,7 +799,7 @@ impl Engine {
             self.watches.add_persistent(p, conn, true);
         }
         for (ev, p) in events {
-            self.push(last, Out::Send(conn, notification(ev, &p)), None, outs);
+            self.send(conn, notification(ev, &p), outs);
         }
     }
 
@@ -890,9 +1057,9 @@ mod tests {
             },
             0,
         );
-        let z = e.last_zxid();
-        e.durable(z, 0);
-        match &outs[1] {
+        assert!(matches!(outs[..], [Out::Persist(_)]));
+        let outs = e.durable(e.last_assigned(), 0);
+        match &outs[0] {
             Out::Track(id, 4000) => *id,
             o => panic!("{o:?}"),
         }
@@ -926,25 +1093,59 @@ mod tests {
     }
 
     #[test]
-    fn replies_wait_for_durability_in_order() {
+    fn writes_apply_when_durable_and_reads_wait_for_their_session_only() {
         let mut e = engine();
         connect(&mut e, 1);
         connect(&mut e, 2);
         let outs = e.request(1, 1, op::CREATE, create("/a"), 0);
         assert!(sends(&outs).is_empty());
-        let z = e.last_zxid();
-        // A read by another session arrives after the write: it waits too.
+        let z = e.last_assigned();
+        // Another session reads at once, and does not see the outstanding write.
         let outs = e.request(2, 1, op::EXISTS, Request::Exists { path: "/a".into(), watch: false }, 0);
-        assert!(sends(&outs).is_empty());
-        let outs = e.durable(z, 1);
         let s = sends(&outs);
+        assert_eq!(s.len(), 1);
+        assert_eq!(Reader::new(&s[0].1[16..20]).i32().unwrap(), Code::NoNode.as_i32());
+        // The writer's own read waits behind its write.
+        let outs = e.request(1, 2, op::EXISTS, Request::Exists { path: "/a".into(), watch: false }, 0);
+        assert!(sends(&outs).is_empty());
+        let s = sends(&e.durable(z, 1));
         assert_eq!(s.len(), 2);
-        assert_eq!(s[0].0, 1);
-        assert_eq!(s[1].0, 2);
+        assert!(s.iter().all(|(c, _)| *c == 1));
         let mut r = Reader::new(&s[1].1[4..]);
-        assert_eq!(r.i32().unwrap(), 1);
+        assert_eq!(r.i32().unwrap(), 2);
         assert_eq!(r.i64().unwrap(), z);
         assert_eq!(r.i32().unwrap(), 0);
+    }
+
+    #[test]
+    fn outstanding_writes_validate_against_each_other() {
+        let mut e = engine();
+        connect(&mut e, 1);
+        e.request(1, 1, op::CREATE, create("/a"), 0);
+        e.request(1, 2, op::CREATE, create("/a"), 0);
+        let s = sends(&e.durable(e.last_assigned(), 0));
+        assert_eq!(s.len(), 2);
+        assert_eq!(Reader::new(&s[0].1[16..20]).i32().unwrap(), 0);
+        assert_eq!(Reader::new(&s[1].1[16..20]).i32().unwrap(), Code::NodeExists.as_i32());
+    }
+
+    #[test]
+    fn failed_persistence_fails_the_writes_and_keeps_serving() {
+        let mut e = engine();
+        connect(&mut e, 1);
+        let before = e.last_assigned();
+        e.request(1, 1, op::CREATE, create("/a"), 0);
+        e.request(1, 2, op::GET_DATA, Request::GetData { path: "/".into(), watch: false }, 0);
+        let s = sends(&e.failed(before + 1, Code::ThrottledOp, 0));
+        assert_eq!(s.len(), 2, "the failed write is answered, then the read behind it");
+        assert_eq!(Reader::new(&s[0].1[16..20]).i32().unwrap(), Code::ThrottledOp.as_i32());
+        assert_eq!(Reader::new(&s[1].1[16..20]).i32().unwrap(), 0);
+        assert!(e.tree.get("/a").is_none());
+        assert_eq!(e.last_assigned(), before);
+        // The same create goes through afterwards.
+        e.request(1, 3, op::CREATE, create("/a"), 0);
+        e.durable(e.last_assigned(), 0);
+        assert!(e.tree.get("/a").is_some());
     }
 
     #[test]
@@ -954,8 +1155,7 @@ mod tests {
         let outs = e.request(1, 1, op::EXISTS, Request::Exists { path: "/w".into(), watch: true }, 0);
         assert_eq!(sends(&outs).len(), 1);
         e.request(1, 2, op::CREATE, create("/w"), 0);
-        let z = e.last_zxid();
-        let s = sends(&e.durable(z, 0));
+        let s = sends(&e.durable(e.last_assigned(), 0));
         assert_eq!(s.len(), 2);
         let mut r = Reader::new(&s[0].1[4..]);
         assert_eq!(r.i32().unwrap(), -1);
@@ -998,8 +1198,8 @@ mod tests {
         e.request(1, 1, op::CREATE, req, 0);
         let outs = e.expire(&[id], 10);
         assert!(outs.iter().any(|o| matches!(o, Out::Persist(t) if t.op == TxnOp::CloseSession)));
+        let outs = e.durable(e.last_assigned(), 10);
         assert!(e.tree.get("/eph").is_none());
-        let z = e.last_zxid();
-        assert!(e.durable(z, 10).contains(&Out::Close(1)));
+        assert!(outs.contains(&Out::Close(1)));
     }
 }

@@ -1,17 +1,15 @@
 //! The replicated state: znodes, sessions and their ephemerals. `prep_*` validate a write against
 //! the current tree and return a txn; `apply` executes a txn. Both are pure and deterministic.
 
-use super::acl::{self, AuthInfo};
-use super::node::{Node, NodeKind, StatPersisted, CONTAINER_OWNER, MAX_TTL, TTL_MARK};
+use super::acl;
+use super::node::{Node, NodeKind, StatPersisted};
 use super::path;
+use super::prep::SPECIAL;
 use super::txn::{Txn, TxnOp};
-use crate::codec::jute::{op, perms, Acl, Stat, WriteOp};
+use crate::codec::jute::{Acl, Stat};
 use crate::error::Code;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-
-/// Paths that cannot be deleted.
-const SPECIAL: &[&str] = &["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"];
 
 /// A watch trigger produced by applying a txn: event type on a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,24 +32,10 @@ pub enum OpResult {
     Multi(Vec<OpResult>),
 }
 
-/// Who asks, for ACL checks and ephemeral ownership.
-pub struct Caller<'a> {
-    pub session: i64,
-    pub auth: &'a AuthInfo,
-}
-
 /// Settings that change how writes are validated.
 #[derive(Debug, Clone, Default)]
 pub struct TreeConfig {
     pub extended_types: bool,
-}
-
-/// Reverts one applied op (multi rollback during prep).
-enum Undo {
-    Created { path: String, parent_cversion: i32, parent_pzxid: i64 },
-    Deleted { path: String, node: Node, parent_pzxid: i64 },
-    Changed { path: String, data: Option<Vec<u8>>, acl: Arc<Vec<Acl>>, stat: StatPersisted },
-    Nothing,
 }
 
 #[derive(Debug, Clone)]
@@ -191,270 +175,6 @@ impl DataTree {
         self.nodes.iter()
     }
 
-    // ---------- prep: validate a write against the tree ----------
-
-    fn check_perm(&self, node: &Node, perm: i32, caller: &Caller) -> Result<(), Code> {
-        if acl::check(&node.acl, perm, caller.auth) {
-            Ok(())
-        } else {
-            Err(Code::NoAuth)
-        }
-    }
-
-    fn node(&self, p: &str) -> Result<&Node, Code> {
-        self.nodes.get(p).ok_or(Code::NoNode)
-    }
-
-    fn check_version(current: i32, expected: i32) -> Result<i32, Code> {
-        if expected != -1 && expected != current {
-            return Err(Code::BadVersion);
-        }
-        Ok(current.wrapping_add(1))
-    }
-
-    /// Validate one write operation and produce its txn op.
-    pub fn prep_op(&self, w: &WriteOp, caller: &Caller) -> Result<TxnOp, Code> {
-        match w {
-            WriteOp::Create(c) => {
-                let (ephemeral, sequential, container, ttl_mode) = match c.flags {
-                    0 => (false, false, false, false),
-                    1 => (true, false, false, false),
-                    2 => (false, true, false, false),
-                    3 => (true, true, false, false),
-                    4 => (false, false, true, false),
-                    5 => (false, false, false, true),
-                    6 => (false, true, false, true),
-                    _ => return Err(Code::BadArguments),
-                };
-                if ttl_mode && !self.config.extended_types {
-                    return Err(Code::Unimplemented);
-                }
-                if ttl_mode {
-                    if c.ttl <= 0 || c.ttl > MAX_TTL {
-                        return Err(Code::BadArguments);
-                    }
-                } else if c.ttl >= 0 && c.opcode == op::CREATE_TTL {
-                    return Err(Code::BadArguments);
-                }
-                let parent_path = match c.path.rfind('/') {
-                    Some(0) => "/",
-                    Some(i) => &c.path[..i],
-                    None => return Err(Code::BadArguments),
-                };
-                if c.path.contains('\0') {
-                    return Err(Code::BadArguments);
-                }
-                let acl = acl::fixup(&c.acl, caller.auth)?;
-                let parent = self.node(parent_path)?;
-                self.check_perm(parent, perms::CREATE, caller)?;
-                let parent_cversion = parent.stat.cversion;
-                let full = if sequential {
-                    format!("{}{:010}", c.path, parent_cversion)
-                } else {
-                    c.path.clone()
-                };
-                path::validate(&full).map_err(|_| Code::BadArguments)?;
-                if self.nodes.contains_key(&full) {
-                    return Err(Code::NodeExists);
-                }
-                if let NodeKind::Ephemeral(_) = parent.kind(self.config.extended_types) {
-                    return Err(Code::NoChildrenForEphemerals);
-                }
-                let ephemeral_owner = if ephemeral {
-                    caller.session
-                } else if container {
-                    CONTAINER_OWNER
-                } else if ttl_mode {
-                    TTL_MARK | c.ttl
-                } else {
-                    0
-                };
-                // The txn's type follows the mode, as ZooKeeper's txn types do.
-                let opcode = if container {
-                    op::CREATE_CONTAINER
-                } else if ttl_mode {
-                    op::CREATE_TTL
-                } else if c.opcode == op::CREATE_CONTAINER || c.opcode == op::CREATE_TTL {
-                    op::CREATE2
-                } else {
-                    c.opcode
-                };
-                Ok(TxnOp::Create {
-                    path: full,
-                    data: c.data.clone(),
-                    acl,
-                    ephemeral_owner,
-                    parent_cversion: parent_cversion.wrapping_add(1),
-                    opcode,
-                })
-            }
-            WriteOp::Delete { path: p, version } => {
-                let parent_path = path::parent(p).ok_or(Code::BadArguments)?;
-                if p.contains('\0') || SPECIAL.contains(&p.as_str()) {
-                    return Err(Code::BadArguments);
-                }
-                let parent = self.node(parent_path)?;
-                self.check_perm(parent, perms::DELETE, caller)?;
-                let node = self.node(p)?;
-                Self::check_version(node.stat.version, *version)?;
-                if !node.children.is_empty() {
-                    return Err(Code::NotEmpty);
-                }
-                Ok(TxnOp::Delete { path: p.clone() })
-            }
-            WriteOp::SetData { path: p, data, version } => {
-                path::validate(p).map_err(|_| Code::BadArguments)?;
-                let node = self.node(p)?;
-                self.check_perm(node, perms::WRITE, caller)?;
-                let v = Self::check_version(node.stat.version, *version)?;
-                Ok(TxnOp::SetData {
-                    path: p.clone(),
-                    data: data.clone(),
-                    version: v,
-                })
-            }
-            WriteOp::SetAcl { path: p, acl: a, version } => {
-                path::validate(p).map_err(|_| Code::BadArguments)?;
-                let fixed = acl::fixup(a, caller.auth)?;
-                let node = self.node(p)?;
-                self.check_perm(node, perms::ADMIN, caller)?;
-                let v = Self::check_version(node.stat.aversion, *version)?;
-                Ok(TxnOp::SetAcl {
-                    path: p.clone(),
-                    acl: fixed,
-                    version: v,
-                })
-            }
-            WriteOp::DeleteContainer { path: p } => {
-                if p.contains('\0') || SPECIAL.contains(&p.as_str()) || path::parent(p).is_none() {
-                    return Err(Code::BadArguments);
-                }
-                let node = self.node(p)?;
-                if !node.children.is_empty() {
-                    return Err(Code::NotEmpty);
-                }
-                match node.kind(self.config.extended_types) {
-                    NodeKind::Container | NodeKind::Ttl(_) => Ok(TxnOp::Delete { path: p.clone() }),
-                    _ => Err(Code::BadArguments),
-                }
-            }
-            WriteOp::Check { path: p, version } => {
-                path::validate(p).map_err(|_| Code::BadArguments)?;
-                let node = self.node(p)?;
-                self.check_perm(node, perms::READ, caller)?;
-                let v = Self::check_version(node.stat.version, *version)?;
-                Ok(TxnOp::Check {
-                    path: p.clone(),
-                    version: v,
-                })
-            }
-        }
-    }
-
-    /// Prepare and apply one client write at `zxid`. A failed validation yields an error txn
-    /// (which changes nothing). Returns the txn to log, the result and the watch triggers.
-    pub fn execute_write(
-        &mut self,
-        w: &WriteOp,
-        caller: &Caller,
-        zxid: i64,
-        cxid: i32,
-        time: i64,
-    ) -> (Txn, OpResult, Vec<Trigger>) {
-        let mut triggers = Vec::new();
-        let (op, result) = match self.prep_op(w, caller) {
-            Ok(op) => {
-                let r = self
-                    .apply_op(&op, zxid, time, &mut triggers, None)
-                    .unwrap_or_else(|c| OpResult::Error(c.as_i32()));
-                (op, r)
-            }
-            Err(c) => (TxnOp::Error { err: c.as_i32() }, OpResult::Error(c.as_i32())),
-        };
-        self.last_zxid = self.last_zxid.max(zxid);
-        let txn = Txn {
-            session: caller.session,
-            cxid,
-            zxid,
-            time,
-            op,
-        };
-        (txn, result, triggers)
-    }
-
-    /// Prepare and apply a multi atomically: each op is validated against the tree as the
-    /// earlier ops left it; if one fails, everything is rolled back.
-    pub fn execute_multi(
-        &mut self,
-        ops: &[WriteOp],
-        caller: &Caller,
-        zxid: i64,
-        cxid: i32,
-        time: i64,
-    ) -> (Txn, OpResult, Vec<Trigger>) {
-        let mut triggers = Vec::new();
-        let mut undo = Vec::new();
-        let mut txn_ops = Vec::new();
-        let mut results = Vec::new();
-        let mut failed: Option<(usize, Code)> = None;
-        for (i, w) in ops.iter().enumerate() {
-            let r = self
-                .prep_op(w, caller)
-                .and_then(|op| self.apply_op(&op, zxid, time, &mut triggers, Some(&mut undo)).map(|r| (op, r)));
-            match r {
-                Ok((op, res)) => {
-                    txn_ops.push(op);
-                    results.push(res);
-                }
-                Err(c) => {
-                    failed = Some((i, c));
-                    break;
-                }
-            }
-        }
-        self.last_zxid = self.last_zxid.max(zxid);
-        let (op, result) = if let Some((k, code)) = failed {
-            while let Some(u) = undo.pop() {
-                self.undo(u);
-            }
-            triggers.clear();
-            let errs: Vec<i32> = (0..ops.len())
-                .map(|i| match i.cmp(&k) {
-                    std::cmp::Ordering::Less => 0,
-                    std::cmp::Ordering::Equal => code.as_i32(),
-                    std::cmp::Ordering::Greater => Code::RuntimeInconsistency.as_i32(),
-                })
-                .collect();
-            (
-                TxnOp::Multi(errs.iter().map(|&err| TxnOp::Error { err }).collect()),
-                OpResult::Multi(errs.into_iter().map(OpResult::Error).collect()),
-            )
-        } else {
-            (TxnOp::Multi(txn_ops), OpResult::Multi(results))
-        };
-        let txn = Txn {
-            session: caller.session,
-            cxid,
-            zxid,
-            time,
-            op,
-        };
-        (txn, result, triggers)
-    }
-
-    /// Internal deletion of an empty container or expired TTL node (deleteContainer).
-    pub fn prep_reap(&self, p: &str, now: i64) -> Option<TxnOp> {
-        let n = self.nodes.get(p)?;
-        if !n.children.is_empty() {
-            return None;
-        }
-        match n.kind(self.config.extended_types) {
-            NodeKind::Container if n.stat.cversion > 0 => Some(TxnOp::Delete { path: p.to_string() }),
-            NodeKind::Ttl(ttl) if now - n.stat.mtime > ttl => Some(TxnOp::Delete { path: p.to_string() }),
-            _ => None,
-        }
-    }
-
     // ---------- apply ----------
 
     /// Apply a logged or replicated txn. Errors (e.g. replaying a create that is already there)
@@ -471,7 +191,7 @@ impl DataTree {
                 OpResult::SessionClosed
             }
             op => self
-                .apply_op(op, txn.zxid, txn.time, &mut triggers, None)
+                .apply_op(op, txn.zxid, txn.time, &mut triggers)
                 .unwrap_or_else(|c| OpResult::Error(c.as_i32())),
         };
         self.last_zxid = self.last_zxid.max(txn.zxid);
@@ -494,15 +214,8 @@ impl DataTree {
         self.last_zxid = self.last_zxid.max(zxid);
     }
 
-    fn apply_op(
-        &mut self,
-        op: &TxnOp,
-        zxid: i64,
-        time: i64,
-        triggers: &mut Vec<Trigger>,
-        undo: Option<&mut Vec<Undo>>,
-    ) -> Result<OpResult, Code> {
-        let (result, u) = match op {
+    fn apply_op(&mut self, op: &TxnOp, zxid: i64, time: i64, triggers: &mut Vec<Trigger>) -> Result<OpResult, Code> {
+        let result = match op {
             TxnOp::Create {
                 path: p,
                 data,
@@ -512,15 +225,17 @@ impl DataTree {
                 opcode,
             } => {
                 let parent_path = path::parent(p).ok_or(Code::BadArguments)?;
-                if self.nodes.contains_key(p) {
+                let exists = self.nodes.contains_key(p);
+                let parent = self.nodes.get_mut(parent_path).ok_or(Code::NoNode)?;
+                if exists {
+                    // Replaying over a fuzzy snapshot: the node is there, but the parent may
+                    // not have seen this create yet.
+                    if *parent_cversion > parent.stat.cversion {
+                        parent.stat.cversion = *parent_cversion;
+                        parent.stat.pzxid = zxid;
+                    }
                     return Err(Code::NodeExists);
                 }
-                let parent = self.nodes.get_mut(parent_path).ok_or(Code::NoNode)?;
-                let u = Undo::Created {
-                    path: p.clone(),
-                    parent_cversion: parent.stat.cversion,
-                    parent_pzxid: parent.stat.pzxid,
-                };
                 parent.children.insert(path::name(p).to_string());
                 if *parent_cversion > parent.stat.cversion {
                     parent.stat.cversion = *parent_cversion;
@@ -550,38 +265,18 @@ impl DataTree {
                     path: parent_path.to_string(),
                     event: crate::codec::jute::event::NODE_CHILDREN_CHANGED,
                 });
-                (
-                    OpResult::Created {
-                        path: p.clone(),
-                        stat: client,
-                        opcode: *opcode,
-                    },
-                    u,
-                )
+                OpResult::Created {
+                    path: p.clone(),
+                    stat: client,
+                    opcode: *opcode,
+                }
             }
             TxnOp::Delete { path: p } => {
-                let parent_pzxid = path::parent(p)
-                    .and_then(|pp| self.nodes.get(pp))
-                    .map(|n| n.stat.pzxid)
-                    .ok_or(Code::NoNode)?;
-                let node = self.delete_node(p, zxid, triggers)?;
-                (
-                    OpResult::Deleted,
-                    Undo::Deleted {
-                        path: p.clone(),
-                        node,
-                        parent_pzxid,
-                    },
-                )
+                self.delete_node(p, zxid, triggers)?;
+                OpResult::Deleted
             }
             TxnOp::SetData { path: p, data, version } => {
                 let n = self.nodes.get_mut(p).ok_or(Code::NoNode)?;
-                let u = Undo::Changed {
-                    path: p.clone(),
-                    data: n.data.clone(),
-                    acl: n.acl.clone(),
-                    stat: n.stat,
-                };
                 self.approx_data_size += data.as_ref().map_or(0, |d| d.len() as i64) - n.data_len() as i64;
                 n.data = data.clone();
                 n.stat.version = *version;
@@ -592,37 +287,28 @@ impl DataTree {
                     path: p.clone(),
                     event: crate::codec::jute::event::NODE_DATA_CHANGED,
                 });
-                (OpResult::SetData { stat }, u)
+                OpResult::SetData { stat }
             }
             TxnOp::SetAcl { path: p, acl, version } => {
                 let n = self.nodes.get_mut(p).ok_or(Code::NoNode)?;
-                let u = Undo::Changed {
-                    path: p.clone(),
-                    data: n.data.clone(),
-                    acl: n.acl.clone(),
-                    stat: n.stat,
-                };
                 n.acl = Arc::new(acl.clone());
                 n.stat.aversion = *version;
-                (OpResult::SetAcl { stat: n.client_stat() }, u)
+                OpResult::SetAcl { stat: n.client_stat() }
             }
-            TxnOp::Check { .. } => (OpResult::Checked, Undo::Nothing),
-            TxnOp::Error { err } => (OpResult::Error(*err), Undo::Nothing),
+            TxnOp::Check { .. } => OpResult::Checked,
+            TxnOp::Error { err } => OpResult::Error(*err),
             TxnOp::Multi(ops) => {
                 let mut rs = Vec::with_capacity(ops.len());
                 for o in ops {
                     rs.push(
-                        self.apply_op(o, zxid, time, triggers, None)
+                        self.apply_op(o, zxid, time, triggers)
                             .unwrap_or_else(|c| OpResult::Error(c.as_i32())),
                     );
                 }
-                (OpResult::Multi(rs), Undo::Nothing)
+                OpResult::Multi(rs)
             }
             TxnOp::CreateSession { .. } | TxnOp::CloseSession => return Err(Code::BadArguments),
         };
-        if let Some(undo) = undo {
-            undo.push(u);
-        }
         Ok(result)
     }
 
@@ -686,53 +372,14 @@ impl DataTree {
         Ok(node)
     }
 
-    fn undo(&mut self, u: Undo) {
-        match u {
-            Undo::Created {
-                path: p,
-                parent_cversion,
-                parent_pzxid,
-            } => {
-                if let Some(node) = self.nodes.remove(&p) {
-                    self.approx_data_size -= (p.len() + node.data_len() as usize) as i64;
-                    self.unindex(&p, node.stat.ephemeral_owner);
-                }
-                if let Some(parent) = path::parent(&p).and_then(|pp| self.nodes.get_mut(pp)) {
-                    parent.children.remove(path::name(&p));
-                    parent.stat.cversion = parent_cversion;
-                    parent.stat.pzxid = parent_pzxid;
-                }
-            }
-            Undo::Deleted {
-                path: p,
-                node,
-                parent_pzxid,
-            } => {
-                if let Some(parent) = path::parent(&p).and_then(|pp| self.nodes.get_mut(pp)) {
-                    parent.children.insert(path::name(&p).to_string());
-                    parent.stat.pzxid = parent_pzxid;
-                }
-                self.approx_data_size += (p.len() + node.data_len() as usize) as i64;
-                self.index(&p, node.stat.ephemeral_owner);
-                self.nodes.insert(p, node);
-            }
-            Undo::Changed { path: p, data, acl, stat } => {
-                if let Some(n) = self.nodes.get_mut(&p) {
-                    self.approx_data_size += data.as_ref().map_or(0, |d| d.len() as i64) - n.data_len() as i64;
-                    n.data = data;
-                    n.acl = acl;
-                    n.stat = stat;
-                }
-            }
-            Undo::Nothing => {}
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::jute::CreateRequest;
+    use crate::codec::jute::{op, perms, CreateRequest, WriteOp};
+    use crate::datatree::acl::AuthInfo;
+    use crate::datatree::prep::{Caller, Outstanding, Prep};
 
     fn create(path: &str, flags: i32) -> WriteOp {
         WriteOp::Create(CreateRequest {
@@ -745,10 +392,18 @@ mod tests {
         })
     }
 
-    fn run(t: &mut DataTree, w: &WriteOp, zxid: i64) -> OpResult {
+    fn prep_apply(t: &mut DataTree, w: &WriteOp, zxid: i64) -> (Txn, OpResult, Vec<Trigger>) {
         let auth = AuthInfo::for_ip("127.0.0.1");
         let c = Caller { session: 7, auth: &auth };
-        t.execute_write(w, &c, zxid, 1, 1000).1
+        let mut o = Outstanding::default();
+        let op = Prep { tree: t, out: &mut o }.write(w, &c, zxid, 1000);
+        let txn = Txn { session: 7, cxid: 1, zxid, time: 1000, op };
+        let (r, trig) = t.apply(&txn);
+        (txn, r, trig)
+    }
+
+    fn run(t: &mut DataTree, w: &WriteOp, zxid: i64) -> OpResult {
+        prep_apply(t, w, zxid).1
     }
 
     #[test]
@@ -836,33 +491,10 @@ mod tests {
     }
 
     #[test]
-    fn multi_is_atomic() {
-        let mut t = DataTree::default();
-        let auth = AuthInfo::for_ip("127.0.0.1");
-        let c = Caller { session: 7, auth: &auth };
-        let ops = vec![create("/m", 0), create("/m/1", 0), WriteOp::Check { path: "/m".into(), version: 5 }];
-        let before = t.get("/").unwrap().clone();
-        let (_, r, trig) = t.execute_multi(&ops, &c, 3, 1, 0);
-        assert_eq!(
-            r,
-            OpResult::Multi(vec![OpResult::Error(0), OpResult::Error(0), OpResult::Error(-103)])
-        );
-        assert!(trig.is_empty());
-        assert!(t.get("/m").is_none());
-        assert_eq!(t.get("/").unwrap(), &before);
-        let ops = vec![create("/m", 0), create("/m/1", 0), WriteOp::Check { path: "/m".into(), version: 0 }];
-        let (_, r, _) = t.execute_multi(&ops, &c, 4, 1, 0);
-        assert!(matches!(r, OpResult::Multi(ref v) if v.len() == 3 && v[2] == OpResult::Checked));
-        assert!(t.get("/m/1").is_some());
-    }
-
-    #[test]
     fn replay_is_idempotent() {
         let mut a = DataTree::default();
-        let auth = AuthInfo::for_ip("127.0.0.1");
-        let c = Caller { session: 7, auth: &auth };
-        let (t1, _, _) = a.execute_write(&create("/a", 0), &c, 1, 1, 0);
-        let (t2, _, _) = a.execute_write(&create("/a/b", 2), &c, 2, 2, 0);
+        let (t1, _, _) = prep_apply(&mut a, &create("/a", 0), 1);
+        let (t2, _, _) = prep_apply(&mut a, &create("/a/b", 2), 2);
         let mut b = DataTree::default();
         for t in [&t1, &t2, &t1, &t2] {
             b.apply(t);

@@ -130,3 +130,11 @@ def test_raw_ops_after_errors_keep_working(raw):
     rep = c.create("/after-errors", b"ok")
     assert rep.err == 0
     assert rep.reader().string() == "/after-errors"
+
+
+def test_nodes_below_zookeeper_are_allowed(zk):
+    # only the special nodes themselves are protected; ordinary children of /zookeeper are not
+    zk.create("/zookeeper/user-node", b"u")
+    assert zk.get("/zookeeper/user-node")[0] == b"u"
+    zk.delete("/zookeeper/user-node")
+    assert sorted(zk.get_children("/zookeeper")) == ["config", "quota"]
