@@ -7,6 +7,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Code {
     Ok = 0,
+    SystemError = -1,
     RuntimeInconsistency = -2,
     DataInconsistency = -3,
     MarshallingError = -5,
@@ -39,6 +40,7 @@ impl Code {
         use Code::*;
         Some(match v {
             0 => Ok,
+            -1 => SystemError,
             -2 => RuntimeInconsistency,
             -3 => DataInconsistency,
             -5 => MarshallingError,

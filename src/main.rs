@@ -34,6 +34,12 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Load generator for ZooKeeper-protocol servers: `keeper bench --help`.
+    #[command(disable_help_flag = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn load(args: &ConfigArgs) -> Result<Loaded, ExitCode> {
@@ -121,5 +127,6 @@ fn main() -> ExitCode {
             Err(c) => c,
         },
         Cmd::Cli { args } => ExitCode::from(keeper::cli::main(args).clamp(0, 255) as u8),
+        Cmd::Bench { args } => ExitCode::from(keeper::bench::main(args).clamp(0, 255) as u8),
     }
 }
