@@ -7,6 +7,7 @@
 //! - `datatree`   pure replicated state machine: znodes, Stat, ACLs, watches, txns
 //! - `proto`      pure protocol machines (session expiry)
 //! - `engine`     pure standalone request pipeline: requests in, ordered replies and txns out
+//! - `storage`    transaction log, snapshots, recovery, retention (files)
 //! - `fourlw`     four-letter-word answers
 //! - `actors`     thin actix shells that do the IO around the pure machines
 //! - `cli`        `keeper cli`, a zkCli-like client
@@ -20,3 +21,4 @@ pub mod error;
 pub mod fourlw;
 pub mod proto;
 pub mod settings;
+pub mod storage;

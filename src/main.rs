@@ -88,10 +88,7 @@ fn serve(args: ConfigArgs) -> ExitCode {
     let started = sys.block_on(async move {
         match keeper::actors::server::start_standalone(s).await {
             Ok(addr) => {
-                tracing::info!(
-                    "keeper {} serving as a standalone server on {addr} (in-memory persistence: data does not survive a restart)",
-                    env!("CARGO_PKG_VERSION")
-                );
+                tracing::info!("keeper {} serving as a standalone server on {addr}", env!("CARGO_PKG_VERSION"));
                 true
             }
             Err(e) => {

@@ -126,6 +126,10 @@ pub struct StorageSettings {
     pub snap_retain_count: u32,
     /// Hours; 0 = autopurge disabled.
     pub purge_interval: u32,
+    /// Bytes of transaction log after which a snapshot is taken (randomised per server).
+    pub snap_size_limit: u64,
+    /// Bytes by which log segments grow at a time (zeroed ahead of the writes).
+    pub preallocate_size: u64,
 }
 
 impl Default for StorageSettings {
@@ -137,6 +141,8 @@ impl Default for StorageSettings {
             snap_count: 100_000,
             snap_retain_count: 3,
             purge_interval: 0,
+            snap_size_limit: 4 << 30,
+            preallocate_size: 64 << 20,
         }
     }
 }
@@ -729,6 +735,18 @@ static SPECS: &[Spec] = &[
         ty: Ty::Int { min: 0, max: U32 },
         expect: "an integer 0..=4294967295 (hours, 0 = disabled)",
         get: |s| Typed::Int(s.storage.purge_interval.into()),
+    },
+    Spec {
+        key: "storage.snap_size_limit",
+        ty: Ty::Int { min: 1, max: U64 },
+        expect: "a positive integer (bytes of log between snapshots)",
+        get: |s| Typed::Int(s.storage.snap_size_limit),
+    },
+    Spec {
+        key: "storage.preallocate_size",
+        ty: Ty::Int { min: 4096, max: U64 },
+        expect: "an integer >= 4096 (bytes)",
+        get: |s| Typed::Int(s.storage.preallocate_size),
     },
     Spec {
         key: "quorum.peer_type",

@@ -1,37 +1,118 @@
-//! Persister: makes txns durable and reports the highest durable zxid. This one keeps them in
-//! memory only (no crash durability yet); the file-backed one takes its place behind the same
-//! messages.
+//! Persister: the transaction log writer on its own thread, so fsync never blocks an event
+//! loop. Group commit: every txn that arrives while a write+fsync is in flight goes into the
+//! next one, so many writes share one fsync. It reports the highest durable zxid to the tree
+//! actor, or the first zxid of a batch it could not make durable (then it drops everything
+//! until the tree actor has failed those writes and says `resume`).
 
-use super::data_tree::{DataTreeActor, Durable};
+use super::data_tree::{DataTreeActor, Durable, PersistFailed};
 use crate::datatree::Txn;
-use actix::prelude::*;
+use crate::storage::txn_log::LogWriter;
+use actix::Addr;
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::time::Instant;
 
-/// Append txns, in zxid order; answered by `Durable` to the tree actor.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Append(pub Vec<Txn>);
-
-pub struct MemoryPersister {
-    tree: Addr<DataTreeActor>,
-    log_len: u64,
+enum Cmd {
+    Append(Vec<Txn>),
+    /// Start a new segment with the next append (a snapshot began).
+    Roll,
+    /// The failed writes were answered: accept appends again.
+    Resume,
 }
 
-impl MemoryPersister {
-    pub fn new(tree: Addr<DataTreeActor>) -> Self {
-        MemoryPersister { tree, log_len: 0 }
+#[derive(Clone)]
+pub struct Persister {
+    tx: Sender<Cmd>,
+}
+
+impl Persister {
+    pub fn start(dir: PathBuf, preallocate: u64, force_sync: bool, tree: Addr<DataTreeActor>) -> std::io::Result<Persister> {
+        let (tx, rx) = channel();
+        let writer = LogWriter::new(dir, preallocate, force_sync);
+        std::thread::Builder::new()
+            .name("keeper-log".into())
+            .spawn(move || run(rx, writer, tree))?;
+        Ok(Persister { tx })
+    }
+
+    pub fn append(&self, txns: Vec<Txn>) {
+        let _ = self.tx.send(Cmd::Append(txns));
+    }
+
+    pub fn roll(&self) {
+        let _ = self.tx.send(Cmd::Roll);
+    }
+
+    pub fn resume(&self) {
+        let _ = self.tx.send(Cmd::Resume);
     }
 }
 
-impl Actor for MemoryPersister {
-    type Context = Context<Self>;
+struct Loop {
+    writer: LogWriter,
+    tree: Addr<DataTreeActor>,
+    failed: bool,
+    buf: Vec<u8>,
 }
 
-impl Handler<Append> for MemoryPersister {
-    type Result = ();
-    fn handle(&mut self, msg: Append, _: &mut Context<Self>) {
-        self.log_len += msg.0.len() as u64;
-        if let Some(last) = msg.0.last() {
-            self.tree.do_send(Durable(last.zxid));
+impl Loop {
+    fn flush(&mut self, batch: &mut Vec<Txn>) {
+        let (Some(first), Some(last)) = (batch.first().map(|t| t.zxid), batch.last().map(|t| t.zxid)) else {
+            return;
+        };
+        let mark = self.writer.mark();
+        let started = Instant::now();
+        let r = self.writer.append(batch, &mut self.buf).and_then(|_| self.writer.sync());
+        match r {
+            Ok(()) => {
+                let took = started.elapsed();
+                if took.as_millis() > 1000 {
+                    tracing::warn!("fsync of the transaction log took {} ms", took.as_millis());
+                }
+                self.tree.do_send(Durable {
+                    zxid: last,
+                    txns: batch.len() as u64,
+                    log_bytes: self.writer.bytes_since_roll,
+                    sync_micros: took.as_micros() as u64,
+                });
+            }
+            Err(e) => {
+                self.writer.undo(mark);
+                self.failed = true;
+                tracing::error!(
+                    "writing the transaction log failed ({e}); failing {} writes from zxid 0x{first:x}; the server stays up for reads and retries with the next write",
+                    batch.len()
+                );
+                self.tree.do_send(PersistFailed { zxid: first });
+            }
         }
+        batch.clear();
+    }
+}
+
+fn run(rx: Receiver<Cmd>, writer: LogWriter, tree: Addr<DataTreeActor>) {
+    let mut l = Loop {
+        writer,
+        tree,
+        failed: false,
+        buf: Vec::with_capacity(1 << 16),
+    };
+    let mut batch = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
+            match cmd {
+                Cmd::Append(t) if !l.failed => batch.extend(t),
+                Cmd::Append(_) => {}
+                Cmd::Resume => l.failed = false,
+                Cmd::Roll => {
+                    l.flush(&mut batch);
+                    if let Err(e) = l.writer.roll() {
+                        tracing::error!("closing the log segment failed: {e}");
+                    }
+                }
+            }
+        }
+        l.flush(&mut batch);
     }
 }

@@ -4,7 +4,9 @@
 use super::client_listener::ClientListener;
 use super::data_tree::{now_ms, DataTreeActor, GetTracker};
 use super::session_tracker::SessionTracker;
+use crate::datatree::TreeConfig;
 use crate::engine::{Engine, EngineConfig};
+use crate::storage::{recovery, version_dir};
 use crate::settings::Settings;
 use actix::prelude::*;
 use tokio::net::TcpListener;
@@ -26,7 +28,24 @@ pub async fn start_standalone(settings: Settings) -> std::io::Result<std::net::S
         std::io::Error::new(e.kind(), format!("cannot listen on {bind} (client.address, client.port): {e}"))
     })?;
     let local = listener.local_addr()?;
-    let engine = Engine::new(engine_config(&settings), now_ms());
+    let config = TreeConfig {
+        extended_types: settings.server.extended_types_enabled,
+    };
+    let data_dir = version_dir(&settings.storage.data_dir);
+    let log_dir = version_dir(settings.data_log_dir());
+    let recovered = recovery::recover(&data_dir, &log_dir, config).map_err(std::io::Error::other)?;
+    if recovered.replayed > 0 {
+        // As ZooKeeper does at start: a snapshot of the recovered state, so the next start
+        // does not replay the same log again.
+        recovery::write_full_snapshot(&data_dir, &recovered.tree)
+            .map_err(|e| std::io::Error::other(format!("cannot write a snapshot in {}: {e}", data_dir.display())))?;
+    }
+    if !settings.storage.force_sync {
+        tracing::warn!(
+            "storage.force_sync is false: the transaction log is NOT fsynced, acknowledged writes can be lost on power failure"
+        );
+    }
+    let engine = Engine::with_tree(engine_config(&settings), recovered.tree, now_ms());
     let tree_arbiter = Arbiter::new();
     let tick = settings.server.tick_time;
     let s2 = settings.clone();

@@ -175,6 +175,53 @@ impl DataTree {
         self.nodes.iter()
     }
 
+    /// Rebuild a tree from snapshot contents: nodes (parents before children), sessions and
+    /// the zxid the snapshot covers.
+    pub fn from_parts(
+        config: TreeConfig,
+        nodes: Vec<(String, Option<Vec<u8>>, Arc<Vec<Acl>>, StatPersisted)>,
+        sessions: Vec<(i64, i32)>,
+        zxid: i64,
+    ) -> Result<DataTree, String> {
+        let mut t = DataTree::new(config);
+        t.nodes.clear();
+        t.approx_data_size = 0;
+        for (p, data, acl, stat) in nodes {
+            if p != "/" {
+                let parent = path::parent(&p).ok_or_else(|| format!("invalid path {p:?} in snapshot"))?;
+                let pn = t
+                    .nodes
+                    .get_mut(parent)
+                    .ok_or_else(|| format!("snapshot holds {p} but not its parent"))?;
+                pn.children.insert(path::name(&p).to_string());
+                t.index(&p, stat.ephemeral_owner);
+            }
+            let n = Node::new(data, acl, stat);
+            t.approx_data_size += (p.len() + n.data_len() as usize) as i64;
+            t.nodes.insert(p, n);
+        }
+        if !t.nodes.contains_key("/") {
+            return Err("snapshot has no root node".into());
+        }
+        t.sessions = sessions.into_iter().collect();
+        t.last_zxid = zxid;
+        Ok(t)
+    }
+
+    /// The nodes below `dir` whose names come after `after`, in name order: a cursor for
+    /// walking the tree in pieces while it changes (fuzzy snapshots).
+    pub fn next_child(&self, dir: &str, after: Option<&str>) -> Option<String> {
+        let n = self.nodes.get(dir)?;
+        match after {
+            None => n.children.iter().next().cloned(),
+            Some(a) => n
+                .children
+                .range::<str, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
+                .next()
+                .cloned(),
+        }
+    }
+
     // ---------- apply ----------
 
     /// Apply a logged or replicated txn. Errors (e.g. replaying a create that is already there)

@@ -1,0 +1,278 @@
+//! Recovery at start: the newest valid snapshot, then every logged txn after it.
+
+use super::snapshot::{self, SnapNode, SnapshotWriter};
+use super::txn_log::{self, LogError};
+use crate::datatree::{DataTree, TreeConfig};
+use std::fs;
+use std::path::Path;
+
+#[derive(Debug)]
+pub struct Recovered {
+    pub tree: DataTree,
+    pub snapshot_zxid: i64,
+    pub replayed: u64,
+}
+
+/// Write a snapshot of a whole tree at once (first start, tests, tools).
+pub fn write_full_snapshot(dir: &Path, tree: &DataTree) -> std::io::Result<std::path::PathBuf> {
+    let mut w = SnapshotWriter::create(dir, tree.last_zxid)?;
+    let mut sessions: Vec<(i64, i32)> = tree.sessions().iter().map(|(k, v)| (*k, *v)).collect();
+    sessions.sort();
+    w.sessions(sessions)?;
+    let mut batch = Vec::new();
+    walk(tree, |p, n| {
+        batch.push(SnapNode {
+            path: p.to_string(),
+            data: n.data.clone(),
+            acl: n.acl.clone(),
+            stat: n.stat,
+        })
+    });
+    for chunk in batch.chunks(1000) {
+        w.nodes(chunk.to_vec())?;
+    }
+    w.finish()
+}
+
+/// Visit every node, parents before children.
+pub fn walk(tree: &DataTree, mut f: impl FnMut(&str, &crate::datatree::node::Node)) {
+    let Some(root) = tree.get("/") else { return };
+    f("/", root);
+    let mut stack: Vec<(String, Option<String>)> = vec![("/".into(), None)];
+    while let Some((dir, last)) = stack.last().cloned() {
+        match tree.next_child(&dir, last.as_deref()) {
+            None => {
+                stack.pop();
+            }
+            Some(name) => {
+                if let Some(top) = stack.last_mut() {
+                    top.1 = Some(name.clone());
+                }
+                let child = crate::datatree::path::join(&dir, &name);
+                if let Some(n) = tree.get(&child) {
+                    f(&child, n);
+                }
+                stack.push((child, None));
+            }
+        }
+    }
+}
+
+fn tree_from(snap: snapshot::Snapshot, config: TreeConfig) -> Result<DataTree, String> {
+    let zxid = snap.zxid;
+    let nodes = snap.nodes.into_iter().map(|n| (n.path, n.data, n.acl, n.stat)).collect();
+    DataTree::from_parts(config, nodes, snap.sessions, zxid)
+}
+
+/// Whether `next` may follow `last` in the log: the next counter, or the first txn of a later
+/// epoch.
+fn follows(last: i64, next: i64) -> bool {
+    next == last + 1 || ((next >> 32) > (last >> 32) && (next & 0xffff_ffff) == 1)
+}
+
+pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Recovered, String> {
+    for d in [data_dir, log_dir] {
+        fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+    }
+    let snaps = snapshot::list(data_dir).map_err(|e| format!("cannot list {}: {e}", data_dir.display()))?;
+    let segs = txn_log::list_segments(log_dir).map_err(|e| format!("cannot list {}: {e}", log_dir.display()))?;
+    if snaps.is_empty() && segs.is_empty() {
+        let tree = DataTree::new(config);
+        write_full_snapshot(data_dir, &tree).map_err(|e| format!("cannot write the first snapshot in {}: {e}", data_dir.display()))?;
+        tracing::info!("new data directory {}: wrote an empty snapshot", data_dir.display());
+        return Ok(Recovered {
+            tree,
+            snapshot_zxid: 0,
+            replayed: 0,
+        });
+    }
+    let mut tree = None;
+    for (zxid, path) in &snaps {
+        match snapshot::load(path).and_then(|s| tree_from(s, config.clone())) {
+            Ok(t) => {
+                tracing::info!("loaded snapshot {} (zxid 0x{zxid:x}, {} nodes)", path.display(), t.node_count());
+                tree = Some(t);
+                break;
+            }
+            Err(e) => tracing::warn!("skipping damaged snapshot: {e}; trying an older one"),
+        }
+    }
+    let mut tree = match tree {
+        Some(t) => t,
+        None if segs.first().is_some_and(|(z, _)| *z <= 1) => {
+            tracing::warn!("no usable snapshot; rebuilding from the whole transaction log");
+            DataTree::new(config)
+        }
+        None => {
+            return Err(format!(
+                "no usable snapshot in {} and the transaction log in {} does not start at the first transaction: the data cannot be rebuilt",
+                data_dir.display(),
+                log_dir.display()
+            ))
+        }
+    };
+    let snapshot_zxid = tree.last_zxid;
+    let mut replayed = 0u64;
+    let n = segs.len();
+    for (i, (_, path)) in segs.iter().enumerate() {
+        // Skip segments wholly covered by the snapshot.
+        if i + 1 < n && segs[i + 1].0 - 1 <= snapshot_zxid {
+            continue;
+        }
+        let mut gap: Option<(i64, i64)> = None;
+        let end = txn_log::scan_segment(path, i + 1 == n, |t| {
+            if gap.is_some() || t.zxid <= tree.last_zxid {
+                return;
+            }
+            if tree.last_zxid > 0 && !follows(tree.last_zxid, t.zxid) {
+                gap = Some((tree.last_zxid, t.zxid));
+                return;
+            }
+            tree.apply(&t);
+            replayed += 1;
+        })
+        .map_err(|e: LogError| e.to_string())?;
+        if let Some((a, b)) = gap {
+            return Err(format!(
+                "transactions between 0x{a:x} and 0x{b:x} are missing from the log ({}): a log segment was lost",
+                path.display()
+            ));
+        }
+        if let Some(at) = end.torn_at {
+            tracing::warn!(
+                "{}: torn record at offset {at} (a write cut short by a crash, never acknowledged); truncating the log there",
+                path.display()
+            );
+            txn_log::truncate(path, at).map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+        }
+    }
+    tracing::info!(
+        "recovered to zxid 0x{:x}: snapshot 0x{snapshot_zxid:x} + {replayed} logged txns, {} sessions",
+        tree.last_zxid,
+        tree.sessions().len()
+    );
+    Ok(Recovered {
+        tree,
+        snapshot_zxid,
+        replayed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::jute::{op, Acl, CreateRequest, WriteOp};
+    use crate::datatree::acl::AuthInfo;
+    use crate::datatree::{Caller, Outstanding, Prep, Txn, TxnOp};
+    use crate::storage::txn_log::LogWriter;
+
+    fn create_txn(tree: &DataTree, path: &str, zxid: i64, flags: i32, session: i64) -> Txn {
+        let auth = AuthInfo::for_ip("127.0.0.1");
+        let mut o = Outstanding::default();
+        let w = WriteOp::Create(CreateRequest {
+            opcode: op::CREATE,
+            path: path.into(),
+            data: Some(path.as_bytes().to_vec()),
+            acl: Acl::world_all(),
+            flags,
+            ttl: -1,
+        });
+        let op = Prep { tree, out: &mut o }.write(&w, &Caller { session, auth: &auth }, zxid, 5);
+        Txn {
+            session,
+            cxid: 0,
+            zxid,
+            time: 5,
+            op,
+        }
+    }
+
+    /// Apply txns to a tree and log them.
+    fn log(dir: &Path, tree: &mut DataTree, txns: &[Txn]) {
+        let mut w = LogWriter::new(dir.to_path_buf(), 4096, false);
+        let mut buf = Vec::new();
+        for t in txns {
+            tree.apply(t);
+        }
+        w.append(txns, &mut buf).unwrap();
+    }
+
+    #[test]
+    fn fresh_then_snapshot_plus_log() {
+        let d = tempfile::tempdir().unwrap();
+        let r = recover(d.path(), d.path(), TreeConfig::default()).unwrap();
+        assert_eq!(r.tree.last_zxid, 0);
+        let mut tree = r.tree;
+        let t1 = Txn {
+            session: 9,
+            cxid: 0,
+            zxid: 1,
+            time: 0,
+            op: TxnOp::CreateSession { timeout: 5000 },
+        };
+        tree.apply(&t1);
+        let t2 = create_txn(&tree, "/a", 2, 0, 9);
+        tree.apply(&t2);
+        let t3 = create_txn(&tree, "/a/e", 3, 1, 9);
+        log(d.path(), &mut tree.clone(), &[t1, t2, t3.clone()]);
+        tree.apply(&t3);
+        let r = recover(d.path(), d.path(), TreeConfig::default()).unwrap();
+        assert_eq!(r.replayed, 3);
+        assert_eq!(r.tree.last_zxid, 3);
+        assert_eq!(r.tree.get("/a").unwrap(), tree.get("/a").unwrap());
+        assert_eq!(r.tree.ephemerals_of(9, "/"), vec!["/a/e".to_string()]);
+        // A snapshot covering it all, then nothing to replay.
+        write_full_snapshot(d.path(), &r.tree).unwrap();
+        let again = recover(d.path(), d.path(), TreeConfig::default()).unwrap();
+        assert_eq!(again.replayed, 0);
+        assert_eq!(again.tree.get("/a/e"), tree.get("/a/e"));
+        assert!(again.tree.has_session(9));
+    }
+
+    #[test]
+    fn damaged_newest_snapshot_falls_back() {
+        let d = tempfile::tempdir().unwrap();
+        let mut tree = recover(d.path(), d.path(), TreeConfig::default()).unwrap().tree;
+        let t1 = create_txn(&tree, "/x", 1, 0, 0);
+        log(d.path(), &mut tree, &[t1]);
+        let p = write_full_snapshot(d.path(), &tree).unwrap();
+        fs::write(&p, b"garbage").unwrap();
+        let r = recover(d.path(), d.path(), TreeConfig::default()).unwrap();
+        assert!(r.tree.get("/x").is_some());
+        assert_eq!(r.snapshot_zxid, 0);
+    }
+
+    #[test]
+    fn missing_snapshots_and_missing_history_refuse() {
+        let d = tempfile::tempdir().unwrap();
+        let tree = DataTree::default();
+        let mut w = LogWriter::new(d.path().to_path_buf(), 4096, false);
+        let t = create_txn(&tree, "/x", 5, 0, 0);
+        w.append(&[t], &mut Vec::new()).unwrap();
+        let e = recover(d.path(), d.path(), TreeConfig::default()).unwrap_err();
+        assert!(e.contains("cannot be rebuilt"), "{e}");
+    }
+
+    #[test]
+    fn gaps_in_the_log_refuse() {
+        let d = tempfile::tempdir().unwrap();
+        let mut tree = recover(d.path(), d.path(), TreeConfig::default()).unwrap().tree;
+        let t1 = create_txn(&tree, "/x", 1, 0, 0);
+        let t3 = create_txn(&tree, "/y", 3, 0, 0);
+        log(d.path(), &mut tree, &[t1, t3]);
+        let e = recover(d.path(), d.path(), TreeConfig::default()).unwrap_err();
+        assert!(e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn walk_visits_parents_first() {
+        let mut tree = DataTree::default();
+        for (z, p) in [(1, "/b"), (2, "/a"), (3, "/a/c")] {
+            let t = create_txn(&tree, p, z, 0, 0);
+            tree.apply(&t);
+        }
+        let mut seen = Vec::new();
+        walk(&tree, |p, _| seen.push(p.to_string()));
+        assert_eq!(seen, ["/", "/a", "/a/c", "/b", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]);
+    }
+}

@@ -1,0 +1,402 @@
+//! The transaction log: segment files `log.<hex zxid of the first txn>` holding a 16-byte header
+//! and then CRC-framed txns. Segments are extended with zeroed space ahead of the writes, so a
+//! zero frame header marks where the written part ends.
+
+use super::{frame_at, fsync_dir, put_frame, FrameAt};
+use crate::datatree::Txn;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+pub const MAGIC: &[u8; 4] = b"KPLG";
+pub const FORMAT_VERSION: u32 = 1;
+pub const HEADER_LEN: u64 = 16;
+
+pub fn segment_name(first_zxid: i64) -> String {
+    format!("log.{first_zxid:x}")
+}
+
+pub fn parse_segment_name(name: &str) -> Option<i64> {
+    i64::from_str_radix(name.strip_prefix("log.")?, 16).ok()
+}
+
+/// Segments in a directory, oldest first.
+pub fn list_segments(dir: &Path) -> io::Result<Vec<(i64, PathBuf)>> {
+    let mut v = Vec::new();
+    match fs::read_dir(dir) {
+        Ok(rd) => {
+            for e in rd {
+                let e = e?;
+                if let Some(z) = e.file_name().to_str().and_then(parse_segment_name) {
+                    v.push((z, e.path()));
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    v.sort();
+    Ok(v)
+}
+
+pub fn header() -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[..4].copy_from_slice(MAGIC);
+    h[4..8].copy_from_slice(&FORMAT_VERSION.to_be_bytes());
+    h
+}
+
+pub fn encode(txn: &Txn, buf: &mut Vec<u8>) {
+    // Serialising our own plain data types cannot fail.
+    let payload = rmp_serde::to_vec(txn).unwrap_or_default();
+    put_frame(buf, &payload);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("transaction log {path} is corrupt at offset {offset}: {what}; refusing to start rather than lose acknowledged writes (move the file aside to start without it)")]
+    Corrupt { path: PathBuf, offset: u64, what: String },
+}
+
+/// How a segment scan ended.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ScanEnd {
+    /// Offset just after the last valid record.
+    pub valid_len: u64,
+    /// A torn record at the tail of the newest segment, at this offset.
+    pub torn_at: Option<u64>,
+}
+
+/// Read every txn of a segment in order. In the newest segment a bad record followed by
+/// nothing valid is a torn write from a crash (its batch was never acknowledged): the scan ends
+/// there. Anywhere else a bad record is corruption.
+pub fn scan_segment(path: &Path, newest: bool, mut f: impl FnMut(Txn)) -> Result<ScanEnd, LogError> {
+    let buf = fs::read(path).map_err(|source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let corrupt = |offset: usize, what: &str| LogError::Corrupt {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        what: what.to_string(),
+    };
+    if buf.len() < HEADER_LEN as usize || &buf[..4] != MAGIC {
+        // A crash right after creating the newest segment can leave it short or zeroed.
+        if newest && buf.iter().all(|b| *b == 0) {
+            return Ok(ScanEnd {
+                valid_len: 0,
+                torn_at: if buf.is_empty() { None } else { Some(0) },
+            });
+        }
+        return Err(corrupt(0, "bad segment header"));
+    }
+    let mut pos = HEADER_LEN as usize;
+    loop {
+        match frame_at(&buf, pos) {
+            FrameAt::End => {
+                return Ok(ScanEnd {
+                    valid_len: pos as u64,
+                    torn_at: None,
+                })
+            }
+            FrameAt::Ok(payload, next) => match rmp_serde::from_slice::<Txn>(payload) {
+                Ok(t) => {
+                    f(t);
+                    pos = next;
+                }
+                Err(_) => return Err(corrupt(pos, "record does not decode")),
+            },
+            FrameAt::Bad(what) => {
+                if newest && !valid_record_after(&buf, pos) {
+                    return Ok(ScanEnd {
+                        valid_len: pos as u64,
+                        torn_at: Some(pos as u64),
+                    });
+                }
+                return Err(corrupt(pos, what));
+            }
+        }
+    }
+}
+
+/// Whether a valid record starts right after the (bad) record at `pos`.
+fn valid_record_after(buf: &[u8], pos: usize) -> bool {
+    if pos + 8 > buf.len() {
+        return false;
+    }
+    let len = u32::from_be_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+    let next = pos + 8 + len;
+    matches!(frame_at(buf, next), FrameAt::Ok(p, _) if rmp_serde::from_slice::<Txn>(p).is_ok())
+}
+
+/// Cut a segment back to `len` bytes (dropping a torn tail or a failed batch) and make it so.
+pub fn truncate(path: &Path, len: u64) -> io::Result<()> {
+    let f = OpenOptions::new().write(true).open(path)?;
+    f.set_len(len)?;
+    f.sync_all()
+}
+
+/// Appends to the newest segment; a new segment starts after `roll` and at open.
+pub struct LogWriter {
+    dir: PathBuf,
+    file: Option<(File, PathBuf)>,
+    pos: u64,
+    allocated: u64,
+    preallocate: u64,
+    force_sync: bool,
+    /// Bytes appended since the last roll.
+    pub bytes_since_roll: u64,
+}
+
+fn preallocate(f: &File, from: u64, len: u64) -> io::Result<()> {
+    // SAFETY: posix_fallocate only reads its integer arguments.
+    let r = unsafe { libc::posix_fallocate(f.as_raw_fd(), from as libc::off_t, len as libc::off_t) };
+    match r {
+        0 => Ok(()),
+        libc::EOPNOTSUPP | libc::EINVAL => f.set_len(from + len),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+impl LogWriter {
+    pub fn new(dir: PathBuf, preallocate: u64, force_sync: bool) -> Self {
+        LogWriter {
+            dir,
+            file: None,
+            pos: 0,
+            allocated: 0,
+            preallocate: preallocate.max(4096),
+            force_sync,
+            bytes_since_roll: 0,
+        }
+    }
+
+    pub fn current(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(_, p)| p.as_path())
+    }
+
+    fn open(&mut self, first_zxid: i64) -> io::Result<()> {
+        let path = self.dir.join(segment_name(first_zxid));
+        let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+        preallocate(&f, 0, self.preallocate)?;
+        f.write_all_at(&header(), 0)?;
+        f.sync_all()?;
+        fsync_dir(&self.dir)?;
+        self.allocated = self.preallocate;
+        self.pos = HEADER_LEN;
+        self.file = Some((f, path));
+        Ok(())
+    }
+
+    /// Write txns (in zxid order) after the last ones; they are durable after `sync`.
+    /// On error nothing of this call remains in the file.
+    pub fn append(&mut self, txns: &[Txn], buf: &mut Vec<u8>) -> io::Result<()> {
+        let Some(first) = txns.first() else { return Ok(()) };
+        if self.file.is_none() {
+            self.open(first.zxid)?;
+        }
+        buf.clear();
+        for t in txns {
+            encode(t, buf);
+        }
+        let start = self.pos;
+        let r = self.write_at_end(buf);
+        if let Err(e) = r {
+            self.undo_to(start);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn write_at_end(&mut self, buf: &[u8]) -> io::Result<()> {
+        let Some((f, _)) = &self.file else {
+            return Err(io::Error::other("no open log segment"));
+        };
+        let end = self.pos + buf.len() as u64;
+        if end > self.allocated {
+            let grow = (end - self.allocated).div_ceil(self.preallocate) * self.preallocate;
+            preallocate(f, self.allocated, grow)?;
+            self.allocated += grow;
+        }
+        f.write_all_at(buf, self.pos)?;
+        self.pos = end;
+        self.bytes_since_roll += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Forget everything written after `pos` (a batch that failed to write or sync).
+    fn undo_to(&mut self, pos: u64) {
+        if let Some((f, _)) = &self.file {
+            // Zero the tail so no complete record of the failed batch can be read back.
+            let _ = f.set_len(pos);
+            let _ = f.sync_all();
+            self.allocated = pos;
+        }
+        self.bytes_since_roll = self.bytes_since_roll.saturating_sub(self.pos - pos);
+        self.pos = pos;
+    }
+
+    /// Make everything appended durable.
+    pub fn sync(&mut self) -> io::Result<()> {
+        if !self.force_sync {
+            return Ok(());
+        }
+        match &self.file {
+            Some((f, _)) => f.sync_data(),
+            None => Ok(()),
+        }
+    }
+
+    /// Position of the end of the written part, for `undo`.
+    pub fn mark(&self) -> u64 {
+        self.pos
+    }
+
+    /// Drop a batch that was written but could not be synced.
+    pub fn undo(&mut self, mark: u64) {
+        self.undo_to(mark);
+    }
+
+    /// Close the current segment; the next append starts a new one.
+    pub fn roll(&mut self) -> io::Result<()> {
+        self.sync()?;
+        self.file = None;
+        self.bytes_since_roll = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datatree::TxnOp;
+
+    fn txn(zxid: i64) -> Txn {
+        Txn {
+            session: 1,
+            cxid: zxid as i32,
+            zxid,
+            time: 0,
+            op: TxnOp::Delete {
+                path: format!("/n{zxid}"),
+            },
+        }
+    }
+
+    fn write(dir: &Path, zxids: std::ops::RangeInclusive<i64>) -> PathBuf {
+        let mut w = LogWriter::new(dir.to_path_buf(), 4096, true);
+        let mut buf = Vec::new();
+        let txns: Vec<Txn> = zxids.map(txn).collect();
+        w.append(&txns, &mut buf).unwrap();
+        w.sync().unwrap();
+        w.current().unwrap().to_path_buf()
+    }
+
+    fn read(p: &Path, newest: bool) -> (Vec<i64>, Result<ScanEnd, LogError>) {
+        let mut got = Vec::new();
+        let r = scan_segment(p, newest, |t| got.push(t.zxid));
+        (got, r)
+    }
+
+    #[test]
+    fn round_trip_with_preallocated_tail() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), 1..=100);
+        assert_eq!(p.file_name().unwrap(), "log.1");
+        assert!(fs::metadata(&p).unwrap().len() >= 4096);
+        let (got, r) = read(&p, true);
+        assert_eq!(got, (1..=100).collect::<Vec<_>>());
+        assert_eq!(r.unwrap().torn_at, None);
+        assert_eq!(list_segments(d.path()).unwrap(), vec![(1, p)]);
+    }
+
+    #[test]
+    fn torn_tail_is_cut_only_in_the_newest_segment() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), 1..=3);
+        let (_, end) = read(&p, true);
+        let valid = end.unwrap().valid_len;
+        // Damage the last record: as if the crash tore the final write.
+        let mut b = fs::read(&p).unwrap();
+        let last_start = {
+            let mut pos = HEADER_LEN as usize;
+            let mut last = pos;
+            while let FrameAt::Ok(_, next) = frame_at(&b, pos) {
+                last = pos;
+                pos = next;
+            }
+            last
+        };
+        b[last_start + 9] ^= 0xff;
+        fs::write(&p, &b).unwrap();
+        let (got, r) = read(&p, true);
+        assert_eq!(got, vec![1, 2]);
+        assert_eq!(r.unwrap().torn_at, Some(last_start as u64));
+        assert!((last_start as u64) < valid);
+        assert!(matches!(read(&p, false).1, Err(LogError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn flipped_bit_in_the_middle_is_fatal_and_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), 1..=3);
+        let mut b = fs::read(&p).unwrap();
+        b[HEADER_LEN as usize + 10] ^= 1;
+        fs::write(&p, &b).unwrap();
+        match read(&p, true).1 {
+            Err(LogError::Corrupt { path, offset, .. }) => {
+                assert_eq!(path, p);
+                assert_eq!(offset, HEADER_LEN);
+                let msg = read(&p, true).1.unwrap_err().to_string();
+                assert!(msg.contains("offset 16"), "{msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn empty_zero_and_truncated_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("log.5");
+        fs::write(&p, b"").unwrap();
+        assert_eq!(read(&p, true).1.unwrap(), ScanEnd { valid_len: 0, torn_at: None });
+        fs::write(&p, vec![0u8; 100]).unwrap();
+        assert_eq!(read(&p, true).1.unwrap().torn_at, Some(0));
+        assert!(read(&p, false).1.is_err());
+        let q = write(d.path(), 1..=2);
+        let b = fs::read(&q).unwrap();
+        let (_, end) = read(&q, true);
+        let cut = end.unwrap().valid_len as usize - 3;
+        fs::write(&q, &b[..cut]).unwrap();
+        let (got, r) = read(&q, true);
+        assert_eq!(got, vec![1]);
+        assert!(r.unwrap().torn_at.is_some());
+    }
+
+    #[test]
+    fn roll_starts_a_new_segment_and_undo_forgets_a_batch() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::new(d.path().to_path_buf(), 4096, false);
+        let mut buf = Vec::new();
+        w.append(&[txn(1), txn(2)], &mut buf).unwrap();
+        let mark = w.mark();
+        w.append(&[txn(3)], &mut buf).unwrap();
+        w.undo(mark);
+        w.append(&[txn(3)], &mut buf).unwrap();
+        w.roll().unwrap();
+        w.append(&[txn(4)], &mut buf).unwrap();
+        w.sync().unwrap();
+        let segs = list_segments(d.path()).unwrap();
+        assert_eq!(segs.iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 4]);
+        assert_eq!(read(&segs[0].1, false).0, vec![1, 2, 3]);
+        assert_eq!(read(&segs[1].1, true).0, vec![4]);
+    }
+}
