@@ -34,6 +34,10 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Print the txns of a transaction log segment (like ZooKeeper's LogFormatter).
+    LogDump { path: PathBuf },
+    /// Print the nodes and sessions of a snapshot (like ZooKeeper's SnapshotFormatter).
+    SnapshotDump { path: PathBuf },
     /// Load generator for ZooKeeper-protocol servers: `keeper bench --help`.
     #[command(disable_help_flag = true)]
     Bench {
@@ -109,6 +113,19 @@ fn serve(args: ConfigArgs) -> ExitCode {
     }
 }
 
+fn print_or_fail(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("keeper: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -124,6 +141,8 @@ fn main() -> ExitCode {
             Err(c) => c,
         },
         Cmd::Cli { args } => ExitCode::from(keeper::cli::main(args).clamp(0, 255) as u8),
+        Cmd::LogDump { path } => print_or_fail(keeper::storage::dump::log_dump(&path)),
+        Cmd::SnapshotDump { path } => print_or_fail(keeper::storage::dump::snapshot_dump(&path)),
         Cmd::Bench { args } => ExitCode::from(keeper::bench::main(args).clamp(0, 255) as u8),
     }
 }

@@ -1,5 +1,6 @@
 //! Files: the transaction log (segments of CRC-framed txns, group-committed), fuzzy snapshots,
 //! small atomically-replaced state files, recovery at start and retention.
+pub mod dump;
 pub mod epoch;
 pub mod recovery;
 pub mod retention;

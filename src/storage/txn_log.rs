@@ -5,7 +5,7 @@
 use super::{frame_at, fsync_dir, put_frame, FrameAt};
 use crate::datatree::Txn;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -79,6 +79,50 @@ pub struct ScanEnd {
 /// nothing valid is a torn write from a crash (its batch was never acknowledged): the scan ends
 /// there. Anywhere else a bad record is corruption.
 pub fn scan_segment(path: &Path, newest: bool, mut f: impl FnMut(Txn)) -> Result<ScanEnd, LogError> {
+    let io_err = |source| LogError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // Stream the written part (segments are mostly preallocated zeros); on anything unusual,
+    // read the whole file and decide there.
+    let file = File::open(path).map_err(io_err)?;
+    let mut r = io::BufReader::with_capacity(1 << 20, file);
+    let mut head = [0u8; HEADER_LEN as usize];
+    if r.read_exact(&mut head).is_err() || &head[..4] != MAGIC {
+        return scan_whole(path, 0, newest, f);
+    }
+    let mut pos = HEADER_LEN as usize;
+    let mut payload = Vec::new();
+    loop {
+        let mut h = [0u8; 8];
+        if r.read_exact(&mut h).is_err() {
+            return scan_whole(path, pos, newest, f);
+        }
+        let len = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let crc = u32::from_be_bytes([h[4], h[5], h[6], h[7]]);
+        if len == 0 && crc == 0 {
+            return Ok(ScanEnd {
+                valid_len: pos as u64,
+                torn_at: None,
+            });
+        }
+        if len > super::MAX_RECORD {
+            return scan_whole(path, pos, newest, f);
+        }
+        payload.resize(len as usize, 0);
+        if r.read_exact(&mut payload).is_err() || crc32fast::hash(&payload) != crc {
+            return scan_whole(path, pos, newest, f);
+        }
+        match rmp_serde::from_slice::<Txn>(&payload) {
+            Ok(t) => f(t),
+            Err(_) => return scan_whole(path, pos, newest, f),
+        }
+        pos += 8 + len as usize;
+    }
+}
+
+/// The careful scan over the whole file, from `start` (0 = check the header too).
+fn scan_whole(path: &Path, start: usize, newest: bool, mut f: impl FnMut(Txn)) -> Result<ScanEnd, LogError> {
     let buf = fs::read(path).map_err(|source| LogError::Io {
         path: path.to_path_buf(),
         source,
@@ -88,7 +132,7 @@ pub fn scan_segment(path: &Path, newest: bool, mut f: impl FnMut(Txn)) -> Result
         offset: offset as u64,
         what: what.to_string(),
     };
-    if buf.len() < HEADER_LEN as usize || &buf[..4] != MAGIC {
+    if start == 0 && (buf.len() < HEADER_LEN as usize || &buf[..4] != MAGIC) {
         // A crash right after creating the newest segment can leave it short or zeroed.
         if newest && buf.iter().all(|b| *b == 0) {
             return Ok(ScanEnd {
@@ -98,7 +142,7 @@ pub fn scan_segment(path: &Path, newest: bool, mut f: impl FnMut(Txn)) -> Result
         }
         return Err(corrupt(0, "bad segment header"));
     }
-    let mut pos = HEADER_LEN as usize;
+    let mut pos = start.max(HEADER_LEN as usize);
     loop {
         match frame_at(&buf, pos) {
             FrameAt::End => {
