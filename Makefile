@@ -10,6 +10,7 @@
 #   make fix               cargo fmt + clippy --fix
 #   make compat-zookeeper  the compatibility suites against a real Apache ZooKeeper 3.8
 #                          (not part of `test`; shows what correct behaviour is)
+#   make bench-compare     Keeper vs Apache ZooKeeper 3.8 side by side (results in bench/out/)
 #
 # Useful variables: PYTEST_ARGS="-k watches -x", KEEPER_BIN=..., CARGO=...
 
@@ -34,7 +35,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export ZKCLI CLI_MT
 
 .PHONY: build run test verify fix deps zookeeper-deps venv cargo-test compat compat-keeper \
-        compat-zookeeper clean-venv
+        compat-zookeeper clean-venv bench-compare
 
 build:
 	$(CARGO) build
@@ -103,3 +104,8 @@ compat-keeper compat: deps
 # The same suites against a real ZooKeeper 3.8: every test must pass there.
 compat-zookeeper: deps
 	COMPAT_TARGET=zookeeper "$(PYTEST)" $(COMPAT_DIR) $(PYTEST_ARGS)
+
+# ---- benchmarks (never part of `test`) ---------------------------------------------------
+
+bench-compare:
+	bash bench/compare.sh

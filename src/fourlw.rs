@@ -147,9 +147,9 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
             let _ = writeln!(out, "clientPort={}", st.client.port);
             let _ = writeln!(out, "secureClientPort=-1");
             let _ = writeln!(out, "dataDir={}/version-2", st.storage.data_dir);
-            let _ = writeln!(out, "dataDirSize=0");
+            let _ = writeln!(out, "dataDirSize={}", dir_size(&st.storage.data_dir));
             let _ = writeln!(out, "dataLogDir={}/version-2", st.data_log_dir());
-            let _ = writeln!(out, "dataLogSize=0");
+            let _ = writeln!(out, "dataLogSize={}", dir_size(st.data_log_dir()));
             let _ = writeln!(out, "tickTime={}", st.server.tick_time);
             let _ = writeln!(out, "maxClientCnxns={}", st.server.max_client_cnxns);
             let _ = writeln!(out, "minSessionTimeout={}", st.min_session_timeout_ms());
@@ -179,8 +179,8 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
                 ("user.name", user),
                 ("user.home", home),
                 ("user.dir", cwd),
-                ("os.memory.free", format!("{}MB", 0)),
-                ("os.memory.max", format!("{}MB", 0)),
+                ("os.memory.free", format!("{}MB", meminfo_kb("MemAvailable:") / 1024)),
+                ("os.memory.max", format!("{}MB", meminfo_kb("MemTotal:") / 1024)),
                 ("os.memory.total", format!("{}MB", rss_bytes() / (1024 * 1024))),
             ];
             for (k, v) in rows {
@@ -253,7 +253,8 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
             }
         }
         "dirs" => {
-            out.push_str("datadir_size: 0\nlogdir_size: 0\n");
+            let _ = writeln!(out, "datadir_size: {}", dir_size(&st.storage.data_dir));
+            let _ = writeln!(out, "logdir_size: {}", dir_size(st.data_log_dir()));
         }
         "gtmk" => out.push_str("0\n"),
         "mntr" => {
@@ -295,6 +296,29 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
         _ => {}
     }
     out
+}
+
+/// Bytes of snapshots or log segments in `<dir>/version-2`.
+fn dir_size(dir: &str) -> u64 {
+    std::fs::read_dir(crate::storage::version_dir(dir))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn meminfo_kb(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn os_release() -> String {

@@ -102,3 +102,50 @@ impl Drop for Server {
         self.kill();
     }
 }
+
+/// Starts that are expected to fail (durability tests: corrupt files).
+impl Server {
+    /// Path of the current process's stderr (overwritten at every start).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    /// Kill the process if it runs, then start it again on the same port and data dir
+    /// without waiting for it to serve: for starts that are expected to fail.
+    pub fn spawn_no_wait(&mut self) {
+        self.kill();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
+        cmd.arg("server")
+            .arg("--set")
+            .arg(format!("client.port={}", self.port))
+            .arg("--set")
+            .arg("client.address=127.0.0.1")
+            .arg("--set")
+            .arg(format!("storage.data_dir={}", self.data_dir().display()))
+            .arg("--set")
+            .arg("server.four_letter_words=*");
+        for e in &self.extra {
+            cmd.arg("--set").arg(e);
+        }
+        let log = std::fs::File::create(self.log_path()).expect("log file");
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
+        self.child = Some(cmd.spawn().expect("start keeper"));
+    }
+
+    /// Wait up to `within` for the process to exit. Its exit status, or None if it still runs
+    /// (it is left running; `kill` or drop stops it).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            let c = self.child.as_mut()?;
+            match c.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    return Some(status);
+                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                _ => return None,
+            }
+        }
+    }
+}
