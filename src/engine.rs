@@ -6,12 +6,15 @@
 
 use crate::codec::jute::frame::{finish_frame, start_frame};
 use crate::codec::jute::{
-    event, op, perms, write_acls, write_multi_header, write_reply_header, write_watcher_event, xid,
-    is_write_opcode, ConnectRequest, ConnectResponse, JuteWrite, ReadOp, Request, SetWatches, Stat,
+    event, is_write_opcode, op, perms, write_acls, write_multi_header, write_reply_header,
+    write_watcher_event, xid, ConnectRequest, ConnectResponse, JuteWrite, ReadOp, Request,
+    SetWatches, Stat,
 };
 use crate::datatree::acl::{self, AuthInfo};
 use crate::datatree::watch::{ConnId, WatchManager};
-use crate::datatree::{Caller, DataTree, OpResult, Outstanding, Prep, TreeConfig, Trigger, Txn, TxnOp};
+use crate::datatree::{
+    Caller, DataTree, OpResult, Outstanding, Prep, TreeConfig, Trigger, Txn, TxnOp,
+};
 use crate::error::Code;
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
@@ -208,7 +211,11 @@ impl Engine {
         // Session ids: server id in the top byte, then 40 bits of clock, then a counter.
         let base = (((now_ms as u64) << 24) >> 8) as i64;
         // A standalone ZooKeeper uses 1 for the top byte too.
-        let sid = if cfg.server_id == 0 { 1 } else { cfg.server_id as i64 };
+        let sid = if cfg.server_id == 0 {
+            1
+        } else {
+            cfg.server_id as i64
+        };
         let next_session = (sid << 56) | base;
         let last_assigned = tree.last_zxid;
         Engine {
@@ -268,7 +275,11 @@ impl Engine {
         s.total_latency += lat;
         s.count += 1;
         s.last_response_size = n;
-        s.min_response_size = if s.min_response_size < 0 { n } else { s.min_response_size.min(n) };
+        s.min_response_size = if s.min_response_size < 0 {
+            n
+        } else {
+            s.min_response_size.min(n)
+        };
         s.max_response_size = s.max_response_size.max(n);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.sent += 1;
@@ -290,7 +301,9 @@ impl Engine {
     pub fn durable(&mut self, zxid: i64, now: i64) -> Vec<Out> {
         let mut outs = Vec::new();
         while self.pending.front().is_some_and(|p| p.txn.zxid <= zxid) {
-            let Some(p) = self.pending.pop_front() else { break };
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
             self.apply(p, now, &mut outs);
         }
         outs
@@ -300,11 +313,17 @@ impl Engine {
     pub fn failed(&mut self, zxid: i64, code: Code, now: i64) -> Vec<Out> {
         let mut outs = Vec::new();
         self.outstanding.rollback(zxid);
-        let failed: Vec<PendingTxn> = self.pending.iter().position(|p| p.txn.zxid >= zxid).map_or_else(Vec::new, |i| self.pending.drain(i..).collect());
+        let failed: Vec<PendingTxn> = self
+            .pending
+            .iter()
+            .position(|p| p.txn.zxid >= zxid)
+            .map_or_else(Vec::new, |i| self.pending.drain(i..).collect());
         self.last_assigned = zxid - 1;
         for p in failed {
             match p.origin {
-                Origin::Client { conn, xid, arrived, .. } => {
+                Origin::Client {
+                    conn, xid, arrived, ..
+                } => {
                     let r = reply(xid, self.tree.last_zxid, code.as_i32(), |_| {});
                     self.send_reply(conn, r, arrived, now, &mut outs);
                     self.write_done(conn, p.txn.zxid, now, &mut outs);
@@ -387,17 +406,27 @@ impl Engine {
 
     /// The write at `zxid` of a connection is answered: run the reads queued behind it.
     fn write_done(&mut self, conn: ConnId, zxid: i64, now: i64, outs: &mut Vec<Out>) {
-        let Some(q) = self.queues.get_mut(&conn) else { return };
+        let Some(q) = self.queues.get_mut(&conn) else {
+            return;
+        };
         if let Some(Queued::Write(z)) = q.front() {
             if *z == zxid {
                 q.pop_front();
             }
         }
         loop {
-            let Some(q) = self.queues.get_mut(&conn) else { return };
+            let Some(q) = self.queues.get_mut(&conn) else {
+                return;
+            };
             match q.front() {
                 Some(Queued::Read { .. }) => {
-                    if let Some(Queued::Read { xid, opcode, req, arrived }) = q.pop_front() {
+                    if let Some(Queued::Read {
+                        xid,
+                        opcode,
+                        req,
+                        arrived,
+                    }) = q.pop_front()
+                    {
                         self.run_read(conn, xid, opcode, req, arrived, now, outs);
                     }
                 }
@@ -448,7 +477,8 @@ impl Engine {
     }
 
     fn negotiate(&self, requested: i32) -> i32 {
-        (requested.max(0) as u64).clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout) as i32
+        (requested.max(0) as u64).clamp(self.cfg.min_session_timeout, self.cfg.max_session_timeout)
+            as i32
     }
 
     /// The first request of a connection.
@@ -483,7 +513,10 @@ impl Engine {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.session = id;
             }
-            self.queues.entry(conn).or_default().push_back(Queued::Write(zxid));
+            self.queues
+                .entry(conn)
+                .or_default()
+                .push_back(Queued::Write(zxid));
             let txn = Txn {
                 session: id,
                 cxid: 0,
@@ -514,7 +547,8 @@ impl Engine {
                 outs.push(Out::Close(old));
             }
         }
-        let valid = req.passwd.as_slice() == session_password(id) && self.outstanding.session_alive(&self.tree, id);
+        let valid = req.passwd.as_slice() == session_password(id)
+            && self.outstanding.session_alive(&self.tree, id);
         if !valid {
             tracing::info!("invalid session 0x{id:x} for client, probably expired");
             let mut w = start_frame();
@@ -603,7 +637,14 @@ impl Engine {
     }
 
     /// One decoded request from a connection.
-    pub fn request(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Request, now: i64) -> Vec<Out> {
+    pub fn request(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        req: Request,
+        now: i64,
+    ) -> Vec<Out> {
         let mut outs = Vec::new();
         let Some(c) = self.conns.get_mut(&conn) else {
             return outs;
@@ -617,29 +658,41 @@ impl Engine {
         }
         self.stats.received += 1;
         if session == 0 || !self.outstanding.session_alive(&self.tree, session) {
-            let r = reply(xid, self.tree.last_zxid, Code::SessionExpired.as_i32(), |_| {});
+            let r = reply(
+                xid,
+                self.tree.last_zxid,
+                Code::SessionExpired.as_i32(),
+                |_| {},
+            );
             self.send_reply(conn, r, now, now, &mut outs);
             outs.push(Out::Close(conn));
             return outs;
         }
         let auth = self.conns[&conn].auth.clone();
-        let caller = Caller { session, auth: &auth };
+        let caller = Caller {
+            session,
+            auth: &auth,
+        };
         let op = match req {
             Request::Write(w) => {
                 let zxid = self.last_assigned + 1;
-                Some(Prep {
-                    tree: &self.tree,
-                    out: &mut self.outstanding,
-                }
-                .write(&w, &caller, zxid, now))
+                Some(
+                    Prep {
+                        tree: &self.tree,
+                        out: &mut self.outstanding,
+                    }
+                    .write(&w, &caller, zxid, now),
+                )
             }
             Request::Multi(ops) => {
                 let zxid = self.last_assigned + 1;
-                Some(Prep {
-                    tree: &self.tree,
-                    out: &mut self.outstanding,
-                }
-                .multi(&ops, &caller, zxid, now))
+                Some(
+                    Prep {
+                        tree: &self.tree,
+                        out: &mut self.outstanding,
+                    }
+                    .multi(&ops, &caller, zxid, now),
+                )
             }
             Request::CloseSession => {
                 let zxid = self.last_assigned + 1;
@@ -658,9 +711,19 @@ impl Engine {
                 err: Code::ReconfigDisabled.as_i32(),
             }),
             Request::Unsupported(code) => {
-                tracing::info!("unsupported opcode {code} from {}; closing the connection", self.conns[&conn].addr);
+                tracing::info!(
+                    "unsupported opcode {code} from {}; closing the connection",
+                    self.conns[&conn].addr
+                );
                 // ZooKeeper answers an unknown opcode with zxid -1, after what came before it.
-                self.enqueue_read(conn, xid, opcode, Request::Unsupported(code), now, &mut outs);
+                self.enqueue_read(
+                    conn,
+                    xid,
+                    opcode,
+                    Request::Unsupported(code),
+                    now,
+                    &mut outs,
+                );
                 return outs;
             }
             Request::Auth { scheme, auth: data } => {
@@ -671,7 +734,10 @@ impl Engine {
                     .map(|c| c.auth.add(&scheme, &data, &self.cfg.super_digest))
                     .unwrap_or(Ok(()));
                 let req = match res {
-                    Ok(()) => Request::Auth { scheme, auth: Vec::new() },
+                    Ok(()) => Request::Auth {
+                        scheme,
+                        auth: Vec::new(),
+                    },
                     Err(_) => {
                         self.stats.auth_failed += 1;
                         tracing::info!("authentication with unknown scheme `{scheme}` failed; closing the connection");
@@ -688,7 +754,10 @@ impl Engine {
         };
         if let Some(op) = op {
             let zxid = self.assign();
-            self.queues.entry(conn).or_default().push_back(Queued::Write(zxid));
+            self.queues
+                .entry(conn)
+                .or_default()
+                .push_back(Queued::Write(zxid));
             let txn = Txn {
                 session,
                 cxid: xid,
@@ -711,7 +780,15 @@ impl Engine {
     }
 
     /// A read runs now, unless earlier writes of the same connection are still outstanding.
-    fn enqueue_read(&mut self, conn: ConnId, xid: i32, opcode: i32, req: Request, now: i64, outs: &mut Vec<Out>) {
+    fn enqueue_read(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        req: Request,
+        now: i64,
+        outs: &mut Vec<Out>,
+    ) {
         match self.queues.get_mut(&conn) {
             Some(q) if !q.is_empty() => q.push_back(Queued::Read {
                 xid,
@@ -762,7 +839,11 @@ impl Engine {
             }
             other => {
                 let session = self.conns.get(&conn).map_or(0, |c| c.session);
-                let auth = self.conns.get(&conn).map(|c| c.auth.clone()).unwrap_or_default();
+                let auth = self
+                    .conns
+                    .get(&conn)
+                    .map(|c| c.auth.clone())
+                    .unwrap_or_default();
                 let r = self.read(conn, session, &auth, xid, other);
                 self.send_reply(conn, r, arrived, now, outs);
             }
@@ -788,7 +869,9 @@ impl Engine {
         for p in &sw.child {
             match self.tree.get(p) {
                 None => events.push((event::NODE_DELETED, p.clone())),
-                Some(n) if n.stat.pzxid > rel => events.push((event::NODE_CHILDREN_CHANGED, p.clone())),
+                Some(n) if n.stat.pzxid > rel => {
+                    events.push((event::NODE_CHILDREN_CHANGED, p.clone()))
+                }
                 Some(_) => self.watches.add_child(p, conn),
             }
         }
@@ -803,7 +886,14 @@ impl Engine {
         }
     }
 
-    fn read(&mut self, conn: ConnId, session: i64, auth: &AuthInfo, xid: i32, req: Request) -> Bytes {
+    fn read(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        auth: &AuthInfo,
+        xid: i32,
+        req: Request,
+    ) -> Bytes {
         let last = self.tree.last_zxid;
         let err = |c: Code| reply(xid, last, c.as_i32(), |_| {});
         let readable = |n: &crate::datatree::node::Node| acl::check(&n.acl, perms::READ, auth);
@@ -839,7 +929,11 @@ impl Engine {
                     r
                 }
             },
-            Request::GetChildren { path, watch, with_stat } => match self.tree.get(&path) {
+            Request::GetChildren {
+                path,
+                watch,
+                with_stat,
+            } => match self.tree.get(&path) {
                 None => err(Code::NoNode),
                 Some(n) if !readable(n) => err(Code::NoAuth),
                 Some(n) => {
@@ -860,7 +954,9 @@ impl Engine {
             },
             Request::GetAcl { path } => match self.tree.get(&path) {
                 None => err(Code::NoNode),
-                Some(n) if !acl::check(&n.acl, perms::READ | perms::ADMIN, auth) => err(Code::NoAuth),
+                Some(n) if !acl::check(&n.acl, perms::READ | perms::ADMIN, auth) => {
+                    err(Code::NoAuth)
+                }
                 Some(n) => {
                     let list = if acl::check(&n.acl, perms::ADMIN, auth) {
                         n.acl.as_ref().clone()
@@ -912,7 +1008,9 @@ impl Engine {
                 self.watches.add_persistent(&path, conn, mode == 1);
                 reply(xid, last, 0, |w| w.put_i32(0))
             }
-            Request::CheckWatches { kind, .. } | Request::RemoveWatches { kind, .. } if !(1..=5).contains(&kind) => {
+            Request::CheckWatches { kind, .. } | Request::RemoveWatches { kind, .. }
+                if !(1..=5).contains(&kind) =>
+            {
                 err(Code::MarshallingError)
             }
             Request::CheckWatches { path, kind } => {
@@ -987,7 +1085,9 @@ fn encode_write_result(xid: i32, zxid: i64, opcode: i32, r: &OpResult) -> Bytes 
                 write_stat(w, stat);
             }
         }),
-        OpResult::SetData { stat } | OpResult::SetAcl { stat } => reply(xid, zxid, 0, |w| write_stat(w, stat)),
+        OpResult::SetData { stat } | OpResult::SetAcl { stat } => {
+            reply(xid, zxid, 0, |w| write_stat(w, stat))
+        }
         _ => reply(xid, zxid, 0, |_| {}),
     }
 }
@@ -1101,12 +1201,33 @@ mod tests {
         assert!(sends(&outs).is_empty());
         let z = e.last_assigned();
         // Another session reads at once, and does not see the outstanding write.
-        let outs = e.request(2, 1, op::EXISTS, Request::Exists { path: "/a".into(), watch: false }, 0);
+        let outs = e.request(
+            2,
+            1,
+            op::EXISTS,
+            Request::Exists {
+                path: "/a".into(),
+                watch: false,
+            },
+            0,
+        );
         let s = sends(&outs);
         assert_eq!(s.len(), 1);
-        assert_eq!(Reader::new(&s[0].1[16..20]).i32().unwrap(), Code::NoNode.as_i32());
+        assert_eq!(
+            Reader::new(&s[0].1[16..20]).i32().unwrap(),
+            Code::NoNode.as_i32()
+        );
         // The writer's own read waits behind its write.
-        let outs = e.request(1, 2, op::EXISTS, Request::Exists { path: "/a".into(), watch: false }, 0);
+        let outs = e.request(
+            1,
+            2,
+            op::EXISTS,
+            Request::Exists {
+                path: "/a".into(),
+                watch: false,
+            },
+            0,
+        );
         assert!(sends(&outs).is_empty());
         let s = sends(&e.durable(z, 1));
         assert_eq!(s.len(), 2);
@@ -1126,7 +1247,10 @@ mod tests {
         let s = sends(&e.durable(e.last_assigned(), 0));
         assert_eq!(s.len(), 2);
         assert_eq!(Reader::new(&s[0].1[16..20]).i32().unwrap(), 0);
-        assert_eq!(Reader::new(&s[1].1[16..20]).i32().unwrap(), Code::NodeExists.as_i32());
+        assert_eq!(
+            Reader::new(&s[1].1[16..20]).i32().unwrap(),
+            Code::NodeExists.as_i32()
+        );
     }
 
     #[test]
@@ -1135,10 +1259,26 @@ mod tests {
         connect(&mut e, 1);
         let before = e.last_assigned();
         e.request(1, 1, op::CREATE, create("/a"), 0);
-        e.request(1, 2, op::GET_DATA, Request::GetData { path: "/".into(), watch: false }, 0);
+        e.request(
+            1,
+            2,
+            op::GET_DATA,
+            Request::GetData {
+                path: "/".into(),
+                watch: false,
+            },
+            0,
+        );
         let s = sends(&e.failed(before + 1, Code::ThrottledOp, 0));
-        assert_eq!(s.len(), 2, "the failed write is answered, then the read behind it");
-        assert_eq!(Reader::new(&s[0].1[16..20]).i32().unwrap(), Code::ThrottledOp.as_i32());
+        assert_eq!(
+            s.len(),
+            2,
+            "the failed write is answered, then the read behind it"
+        );
+        assert_eq!(
+            Reader::new(&s[0].1[16..20]).i32().unwrap(),
+            Code::ThrottledOp.as_i32()
+        );
         assert_eq!(Reader::new(&s[1].1[16..20]).i32().unwrap(), 0);
         assert!(e.tree.get("/a").is_none());
         assert_eq!(e.last_assigned(), before);
@@ -1152,7 +1292,16 @@ mod tests {
     fn watch_event_precedes_reply() {
         let mut e = engine();
         connect(&mut e, 1);
-        let outs = e.request(1, 1, op::EXISTS, Request::Exists { path: "/w".into(), watch: true }, 0);
+        let outs = e.request(
+            1,
+            1,
+            op::EXISTS,
+            Request::Exists {
+                path: "/w".into(),
+                watch: true,
+            },
+            0,
+        );
         assert_eq!(sends(&outs).len(), 1);
         e.request(1, 2, op::CREATE, create("/w"), 0);
         let s = sends(&e.durable(e.last_assigned(), 0));
@@ -1177,12 +1326,18 @@ mod tests {
         let outs = e.connect(2, &req, 0);
         assert!(outs.contains(&Out::Close(1)));
         e.connected(3, "127.0.0.1", 0);
-        let bad = ConnectRequest { passwd: vec![1; 16], ..req.clone() };
+        let bad = ConnectRequest {
+            passwd: vec![1; 16],
+            ..req.clone()
+        };
         let outs = e.connect(3, &bad, 0);
         let s = sends(&outs);
         assert_eq!(&s[0].1[4..12], &[0, 0, 0, 0, 0, 0, 0, 0]);
         assert!(outs.contains(&Out::Close(3)));
-        let ahead = ConnectRequest { last_zxid_seen: 99, ..req };
+        let ahead = ConnectRequest {
+            last_zxid_seen: 99,
+            ..req
+        };
         e.connected(4, "127.0.0.1", 0);
         assert_eq!(e.connect(4, &ahead, 0), vec![Out::Close(4)]);
     }
@@ -1197,7 +1352,9 @@ mod tests {
         }
         e.request(1, 1, op::CREATE, req, 0);
         let outs = e.expire(&[id], 10);
-        assert!(outs.iter().any(|o| matches!(o, Out::Persist(t) if t.op == TxnOp::CloseSession)));
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Out::Persist(t) if t.op == TxnOp::CloseSession)));
         let outs = e.durable(e.last_assigned(), 10);
         assert!(e.tree.get("/eph").is_none());
         assert!(outs.contains(&Out::Close(1)));

@@ -6,7 +6,10 @@ use std::fmt::Write;
 
 /// The version we report: the ZooKeeper line we are compatible with, then our own.
 pub fn version_string() -> String {
-    format!("3.8.4-keeper-{}, built on 2026-01-01 00:00 UTC", env!("CARGO_PKG_VERSION"))
+    format!(
+        "3.8.4-keeper-{}, built on 2026-01-01 00:00 UTC",
+        env!("CARGO_PKG_VERSION")
+    )
 }
 
 /// Facts of the server that the engine does not hold.
@@ -30,7 +33,9 @@ pub fn java_date(ms: i64) -> String {
     let tod = secs.rem_euclid(86400);
     let (y, m, d) = civil_from_days(days);
     let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
-    let mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][(m - 1) as usize];
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m - 1) as usize];
     format!(
         "{wd} {mon} {d:02} {:02}:{:02}:{:02} UTC {y}",
         tod / 3600,
@@ -60,11 +65,19 @@ fn conn_line(id: u64, c: &ConnState, full: bool, out: &mut String) {
     );
     let _ = id;
     if full && c.session != 0 {
-        let _ = write!(out, ",sid=0x{:x},lop={},est={},to={}", c.session, c.last_op, c.established, c.timeout);
+        let _ = write!(
+            out,
+            ",sid=0x{:x},lop={},est={},to={}",
+            c.session, c.last_op, c.established, c.timeout
+        );
         if c.last_cxid >= 0 {
             let _ = write!(out, ",lcxid=0x{:x}", c.last_cxid);
         }
-        let avg = if c.count == 0 { 0 } else { c.total_latency / c.count as i64 };
+        let avg = if c.count == 0 {
+            0
+        } else {
+            c.total_latency / c.count as i64
+        };
         let _ = write!(
             out,
             ",lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={}",
@@ -77,7 +90,11 @@ fn conn_line(id: u64, c: &ConnState, full: bool, out: &mut String) {
 fn summary(e: &Engine, info: &ServerInfo, out: &mut String) {
     let s = &e.stats;
     let avg = java_double((s.avg_latency() * 10000.0).round() / 10000.0);
-    let _ = writeln!(out, "Latency min/avg/max: {}/{avg}/{}", s.min_latency, s.max_latency);
+    let _ = writeln!(
+        out,
+        "Latency min/avg/max: {}/{avg}/{}",
+        s.min_latency, s.max_latency
+    );
     let _ = writeln!(out, "Received: {}", s.received);
     let _ = writeln!(out, "Sent: {}", s.sent);
     let _ = writeln!(out, "Connections: {}", e.conns.len());
@@ -160,7 +177,9 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
         "envi" => {
             out.push_str("Environment:\n");
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-            let cwd = std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default();
+            let cwd = std::env::current_dir()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             let user = std::env::var("USER").unwrap_or_default();
             let home = std::env::var("HOME").unwrap_or_default();
             let rows = [
@@ -179,9 +198,18 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
                 ("user.name", user),
                 ("user.home", home),
                 ("user.dir", cwd),
-                ("os.memory.free", format!("{}MB", meminfo_kb("MemAvailable:") / 1024)),
-                ("os.memory.max", format!("{}MB", meminfo_kb("MemTotal:") / 1024)),
-                ("os.memory.total", format!("{}MB", rss_bytes() / (1024 * 1024))),
+                (
+                    "os.memory.free",
+                    format!("{}MB", meminfo_kb("MemAvailable:") / 1024),
+                ),
+                (
+                    "os.memory.max",
+                    format!("{}MB", meminfo_kb("MemTotal:") / 1024),
+                ),
+                (
+                    "os.memory.total",
+                    format!("{}MB", rss_bytes() / (1024 * 1024)),
+                ),
             ];
             for (k, v) in rows {
                 let _ = writeln!(out, "{k}={v}");
@@ -242,9 +270,16 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
                     .iter()
                     .find(|(_, ids)| ids.contains(&c.session))
                     .map_or(info.now_ms, |(d, _)| *d);
-                sets.entry(deadline).or_default().push((c.addr.clone(), c.session));
+                sets.entry(deadline)
+                    .or_default()
+                    .push((c.addr.clone(), c.session));
             }
-            let _ = writeln!(out, "Connections Sets ({})/({}):", sets.len(), e.conns.len());
+            let _ = writeln!(
+                out,
+                "Connections Sets ({})/({}):",
+                sets.len(),
+                e.conns.len()
+            );
             for (deadline, conns) in sets {
                 let _ = writeln!(out, "{} expire at {}:", conns.len(), java_date(deadline));
                 for (addr, sid) in conns {
@@ -263,26 +298,44 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
             let rows: Vec<(&str, String)> = vec![
                 ("zk_version", version_string()),
                 ("zk_server_state", info.mode.to_string()),
-                ("zk_avg_latency", java_double((s.avg_latency() * 10000.0).round() / 10000.0)),
+                (
+                    "zk_avg_latency",
+                    java_double((s.avg_latency() * 10000.0).round() / 10000.0),
+                ),
                 ("zk_max_latency", s.max_latency.to_string()),
                 ("zk_min_latency", s.min_latency.to_string()),
                 ("zk_packets_received", s.received.to_string()),
                 ("zk_packets_sent", s.sent.to_string()),
                 ("zk_num_alive_connections", e.conns.len().to_string()),
                 ("zk_outstanding_requests", e.outstanding().to_string()),
-                ("zk_uptime", (info.now_ms - info.started_ms).max(0).to_string()),
+                (
+                    "zk_uptime",
+                    (info.now_ms - info.started_ms).max(0).to_string(),
+                ),
                 ("zk_znode_count", (e.tree.node_count() + 1).to_string()),
                 ("zk_watch_count", e.watches.total().to_string()),
                 ("zk_ephemerals_count", e.tree.ephemeral_count().to_string()),
-                ("zk_approximate_data_size", e.tree.approximate_data_size().to_string()),
+                (
+                    "zk_approximate_data_size",
+                    e.tree.approximate_data_size().to_string(),
+                ),
                 ("zk_global_sessions", e.tree.sessions().len().to_string()),
                 ("zk_local_sessions", "0".into()),
                 ("zk_open_file_descriptor_count", open_fds().to_string()),
                 ("zk_max_file_descriptor_count", max_fds().to_string()),
                 ("zk_connection_drop_probability", "0.0".into()),
-                ("zk_last_client_response_size", s.last_response_size.to_string()),
-                ("zk_max_client_response_size", s.max_response_size.to_string()),
-                ("zk_min_client_response_size", s.min_response_size.to_string()),
+                (
+                    "zk_last_client_response_size",
+                    s.last_response_size.to_string(),
+                ),
+                (
+                    "zk_max_client_response_size",
+                    s.max_response_size.to_string(),
+                ),
+                (
+                    "zk_min_client_response_size",
+                    s.min_response_size.to_string(),
+                ),
                 ("zk_outstanding_tls_handshake", "0".into()),
                 ("zk_auth_failed_count", s.auth_failed.to_string()),
                 ("zk_non_mtls_remote_conn_count", "0".into()),
@@ -328,7 +381,9 @@ fn os_release() -> String {
 }
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn max_fds() -> u64 {
@@ -347,7 +402,11 @@ fn max_fds() -> u64 {
 /// Resident memory of this process in bytes.
 pub fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "keeper", version, about = "A coordination service that speaks the ZooKeeper protocol")]
+#[command(
+    name = "keeper",
+    version,
+    about = "A coordination service that speaks the ZooKeeper protocol"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -85,14 +89,20 @@ fn serve(args: ConfigArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     if let Err(e) = std::fs::create_dir_all(&s.storage.data_dir) {
-        eprintln!("keeper: cannot create data directory {} (storage.data_dir): {e}", s.storage.data_dir);
+        eprintln!(
+            "keeper: cannot create data directory {} (storage.data_dir): {e}",
+            s.storage.data_dir
+        );
         return ExitCode::from(2);
     }
     let sys = actix_rt::System::new();
     let started = sys.block_on(async move {
         match keeper::actors::server::start_standalone(s).await {
             Ok(addr) => {
-                tracing::info!("keeper {} serving as a standalone server on {addr}", env!("CARGO_PKG_VERSION"));
+                tracing::info!(
+                    "keeper {} serving as a standalone server on {addr}",
+                    env!("CARGO_PKG_VERSION")
+                );
                 true
             }
             Err(e) => {

@@ -744,7 +744,10 @@ static SPECS: &[Spec] = &[
     },
     Spec {
         key: "storage.preallocate_size",
-        ty: Ty::Int { min: 4096, max: U64 },
+        ty: Ty::Int {
+            min: 4096,
+            max: U64,
+        },
         expect: "an integer >= 4096 (bytes)",
         get: |s| Typed::Int(s.storage.preallocate_size),
     },

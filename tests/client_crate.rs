@@ -6,11 +6,14 @@ use common::{four_letter, Server};
 use std::time::Duration;
 use zookeeper_client as zk;
 
-static OPEN: &zk::CreateOptions<'static> = &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
-static EPHEMERAL: &zk::CreateOptions<'static> = &zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+static OPEN: &zk::CreateOptions<'static> =
+    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+static EPHEMERAL: &zk::CreateOptions<'static> =
+    &zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
 static SEQUENTIAL: &zk::CreateOptions<'static> =
     &zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
-static CONTAINER: &zk::CreateOptions<'static> = &zk::CreateMode::Container.with_acls(zk::Acls::anyone_all());
+static CONTAINER: &zk::CreateOptions<'static> =
+    &zk::CreateMode::Container.with_acls(zk::Acls::anyone_all());
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -49,9 +52,18 @@ fn crud_and_stat() {
         let st = c.set_data("/a", b"bye", Some(0)).await.unwrap();
         assert_eq!(st.version, 1);
         assert!(st.mzxid > stat.mzxid);
-        assert_eq!(c.set_data("/a", b"x", Some(0)).await, Err(zk::Error::BadVersion));
-        assert_eq!(c.create("/a", b"", OPEN).await.map(|_| ()), Err(zk::Error::NodeExists));
-        assert_eq!(c.create("/no/such", b"", OPEN).await.map(|_| ()), Err(zk::Error::NoNode));
+        assert_eq!(
+            c.set_data("/a", b"x", Some(0)).await,
+            Err(zk::Error::BadVersion)
+        );
+        assert_eq!(
+            c.create("/a", b"", OPEN).await.map(|_| ()),
+            Err(zk::Error::NodeExists)
+        );
+        assert_eq!(
+            c.create("/no/such", b"", OPEN).await.map(|_| ()),
+            Err(zk::Error::NoNode)
+        );
         c.create("/a/b", b"", OPEN).await.unwrap();
         assert_eq!(c.delete("/a", None).await, Err(zk::Error::NotEmpty));
         let (children, st) = c.get_children("/a").await.unwrap();
@@ -76,13 +88,20 @@ fn sequential_ephemeral_and_session_close() {
         let (_, s2) = c.create("/q/n-", b"", SEQUENTIAL).await.unwrap();
         assert_eq!(s1.into_i64() + 1, s2.into_i64());
         assert_eq!(c.list_children("/q").await.unwrap().len(), 2);
-        assert!(c.list_children("/q").await.unwrap().contains(&format!("n-{:010}", s1.into_i64())));
+        assert!(c
+            .list_children("/q")
+            .await
+            .unwrap()
+            .contains(&format!("n-{:010}", s1.into_i64())));
 
         let e = connect(&server).await;
         e.create("/eph", b"", EPHEMERAL).await.unwrap();
         let st = c.check_stat("/eph").await.unwrap().unwrap();
         assert_eq!(st.ephemeral_owner, e.session_id().0);
-        assert_eq!(e.list_ephemerals("/").await.unwrap(), vec!["/eph".to_string()]);
+        assert_eq!(
+            e.list_ephemerals("/").await.unwrap(),
+            vec!["/eph".to_string()]
+        );
         assert_eq!(
             e.create("/eph/child", b"", OPEN).await.map(|_| ()),
             Err(zk::Error::NoChildrenForEphemerals)
@@ -104,24 +123,42 @@ fn watches_one_shot_and_persistent() {
         let (_, exist) = w.check_and_watch_stat("/w").await.unwrap();
         c.create("/w", b"1", OPEN).await.unwrap();
         let ev = within("NodeCreated", exist.changed()).await;
-        assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeCreated, "/w"));
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (zk::EventType::NodeCreated, "/w")
+        );
 
         let (_, _, data) = w.get_and_watch_data("/w").await.unwrap();
         let (_, _, children) = w.get_and_watch_children("/w").await.unwrap();
-        let mut recursive = w.watch("/w", zk::AddWatchMode::PersistentRecursive).await.unwrap();
+        let mut recursive = w
+            .watch("/w", zk::AddWatchMode::PersistentRecursive)
+            .await
+            .unwrap();
         c.set_data("/w", b"2", None).await.unwrap();
-        assert_eq!(within("data", data.changed()).await.event_type, zk::EventType::NodeDataChanged);
-        assert_eq!(within("recursive", recursive.changed()).await.event_type, zk::EventType::NodeDataChanged);
+        assert_eq!(
+            within("data", data.changed()).await.event_type,
+            zk::EventType::NodeDataChanged
+        );
+        assert_eq!(
+            within("recursive", recursive.changed()).await.event_type,
+            zk::EventType::NodeDataChanged
+        );
         c.create("/w/c", b"", OPEN).await.unwrap();
         assert_eq!(
             within("children", children.changed()).await.event_type,
             zk::EventType::NodeChildrenChanged
         );
         let ev = within("recursive create", recursive.changed()).await;
-        assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeCreated, "/w/c"));
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (zk::EventType::NodeCreated, "/w/c")
+        );
         c.set_data("/w/c", b"x", None).await.unwrap();
         let ev = within("recursive set", recursive.changed()).await;
-        assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeDataChanged, "/w/c"));
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (zk::EventType::NodeDataChanged, "/w/c")
+        );
         drop(recursive);
     });
 }
@@ -153,7 +190,12 @@ fn multi_is_atomic_and_multi_read() {
         rd.add_get_children("/missing").unwrap();
         let r = rd.commit().await.unwrap();
         assert!(matches!(&r[0], zk::MultiReadResult::Data { data, .. } if data == b"z"));
-        assert!(matches!(&r[1], zk::MultiReadResult::Error { err: zk::Error::NoNode }));
+        assert!(matches!(
+            &r[1],
+            zk::MultiReadResult::Error {
+                err: zk::Error::NoNode
+            }
+        ));
     });
 }
 
@@ -168,12 +210,17 @@ fn acl_and_auth() {
         owner.create("/private", b"p", &opts).await.unwrap();
         assert_eq!(owner.get_data("/private").await.unwrap().0, b"p");
         let other = connect(&server).await;
-        assert_eq!(other.get_data("/private").await.map(|_| ()), Err(zk::Error::NoAuth));
+        assert_eq!(
+            other.get_data("/private").await.map(|_| ()),
+            Err(zk::Error::NoAuth)
+        );
         let (acl, _) = owner.get_acl("/private").await.unwrap();
         assert_eq!(acl.len(), 1);
         assert_eq!(acl[0].scheme(), "digest");
         let users = owner.list_auth_users().await.unwrap();
-        assert!(users.iter().any(|u| u.scheme() == "digest" && u.user() == "alice"));
+        assert!(users
+            .iter()
+            .any(|u| u.scheme() == "digest" && u.user() == "alice"));
     });
 }
 
@@ -230,8 +277,14 @@ fn four_letter_words() {
     assert!(srvr.contains("Mode: standalone"));
     assert!(srvr.contains("Node count: 5"));
     let mntr = four_letter(server.port, "mntr").unwrap();
-    assert!(mntr.lines().all(|l| l.starts_with("zk_") && l.contains('\t')), "{mntr}");
-    assert!(four_letter(server.port, "envi").unwrap().contains("zookeeper.version=3.8"));
+    assert!(
+        mntr.lines()
+            .all(|l| l.starts_with("zk_") && l.contains('\t')),
+        "{mntr}"
+    );
+    assert!(four_letter(server.port, "envi")
+        .unwrap()
+        .contains("zookeeper.version=3.8"));
 }
 
 #[test]
@@ -241,5 +294,7 @@ fn four_letter_whitelist_is_enforced() {
         four_letter(server.port, "mntr").unwrap(),
         "mntr is not executed because it is not in the whitelist.\n"
     );
-    assert!(four_letter(server.port, "srvr").unwrap().starts_with("Zookeeper version"));
+    assert!(four_letter(server.port, "srvr")
+        .unwrap()
+        .starts_with("Zookeeper version"));
 }

@@ -3,7 +3,9 @@
 //! closes this connection only.
 
 use super::client_listener::ConnClosed;
-use super::data_tree::{ClientRequest, Connect, DataTreeActor, FourLetter, Register, ToClient, Unregister};
+use super::data_tree::{
+    ClientRequest, Connect, DataTreeActor, FourLetter, Register, ToClient, Unregister,
+};
 use super::session_tracker::{SessionTracker, Touch};
 use crate::codec::jute::frame::{Frame, FrameCodec, FrameError};
 use crate::codec::jute::{op, ConnectRequest, Reader, Request};
@@ -80,7 +82,10 @@ impl ClientConnection {
             match ConnectRequest::read(&buf) {
                 Ok(req) => self.tree.do_send(Connect { conn: self.id, req }),
                 Err(e) => {
-                    tracing::warn!("closing connection from {}: malformed connect request: {e}", self.peer);
+                    tracing::warn!(
+                        "closing connection from {}: malformed connect request: {e}",
+                        self.peer
+                    );
                     self.close(ctx);
                 }
             }
@@ -92,7 +97,10 @@ impl ClientConnection {
         let (xid, opcode) = match header {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!("closing connection from {}: malformed request header: {e}", self.peer);
+                tracing::warn!(
+                    "closing connection from {}: malformed request header: {e}",
+                    self.peer
+                );
                 self.close(ctx);
                 return;
             }

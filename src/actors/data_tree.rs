@@ -4,20 +4,20 @@
 
 use super::persister::Persister;
 use super::session_tracker::{Buckets, SessionTracker, Track, Untrack};
-use crate::error::Code;
-use crate::storage::snapshot::{SnapNode, SnapshotWriter};
-use crate::storage::{retention, version_dir};
-use rand::Rng;
-use std::sync::mpsc;
 use crate::codec::jute::{ConnectRequest, Request};
 use crate::datatree::watch::ConnId;
 use crate::datatree::Txn;
 use crate::engine::{Engine, Out};
+use crate::error::Code;
 use crate::fourlw;
 use crate::settings::Settings;
+use crate::storage::snapshot::{SnapNode, SnapshotWriter};
+use crate::storage::{retention, version_dir};
 use actix::prelude::*;
 use bytes::Bytes;
+use rand::Rng;
 use std::collections::HashMap;
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn settings_snap_count(s: &Settings) -> u64 {
@@ -202,44 +202,51 @@ impl DataTreeActor {
             Ok(w) => w,
             Err(e) => {
                 tracing::error!("cannot start a snapshot in {}: {e}", data_dir.display());
-                self.policy = SnapPolicy::new(settings_snap_count(&self.settings), self.settings.storage.snap_size_limit);
+                self.policy = SnapPolicy::new(
+                    settings_snap_count(&self.settings),
+                    self.settings.storage.snap_size_limit,
+                );
                 return;
             }
         };
         if let Some(p) = &self.persister {
             p.roll();
         }
-        let sessions = self
-            .engine
-            .session_timeouts();
+        let sessions = self.engine.session_timeouts();
         let (tx, rx) = mpsc::channel::<SnapMsg>();
         let me = ctx.address();
-        let spawned = std::thread::Builder::new().name("keeper-snapshot".into()).spawn(move || {
-            let result = (|| -> std::io::Result<i64> {
-                let written = (|| {
-                    writer.sessions(sessions)?;
-                    loop {
-                        match rx.recv() {
-                            Ok(SnapMsg::Nodes(n)) => writer.nodes(n)?,
-                            Ok(SnapMsg::Finish) => return Ok(()),
-                            Err(_) => return Err(std::io::Error::other("snapshot abandoned")),
+        let spawned = std::thread::Builder::new()
+            .name("keeper-snapshot".into())
+            .spawn(move || {
+                let result = (|| -> std::io::Result<i64> {
+                    let written = (|| {
+                        writer.sessions(sessions)?;
+                        loop {
+                            match rx.recv() {
+                                Ok(SnapMsg::Nodes(n)) => writer.nodes(n)?,
+                                Ok(SnapMsg::Finish) => return Ok(()),
+                                Err(_) => return Err(std::io::Error::other("snapshot abandoned")),
+                            }
                         }
+                    })();
+                    if let Err(e) = written {
+                        writer.abandon();
+                        return Err(e);
                     }
+                    let path = writer.finish()?;
+                    tracing::info!("snapshot {} written", path.display());
+                    let purged = retention::purge(&data_dir, &log_dir, keep)?;
+                    if purged.snapshots + purged.segments > 0 {
+                        tracing::info!(
+                            "purged {} old snapshots and {} log segments",
+                            purged.snapshots,
+                            purged.segments
+                        );
+                    }
+                    Ok(zxid)
                 })();
-                if let Err(e) = written {
-                    writer.abandon();
-                    return Err(e);
-                }
-                let path = writer.finish()?;
-                tracing::info!("snapshot {} written", path.display());
-                let purged = retention::purge(&data_dir, &log_dir, keep)?;
-                if purged.snapshots + purged.segments > 0 {
-                    tracing::info!("purged {} old snapshots and {} log segments", purged.snapshots, purged.segments);
-                }
-                Ok(zxid)
-            })();
-            me.do_send(SnapDone(result.map_err(|e| e.to_string())));
-        });
+                me.do_send(SnapDone(result.map_err(|e| e.to_string())));
+            });
         if let Err(e) = spawned {
             tracing::error!("cannot start the snapshot thread: {e}");
             return;
@@ -259,7 +266,10 @@ impl DataTreeActor {
             stack: vec![("/".into(), None)],
             tx,
         });
-        self.policy = SnapPolicy::new(settings_snap_count(&self.settings), self.settings.storage.snap_size_limit);
+        self.policy = SnapPolicy::new(
+            settings_snap_count(&self.settings),
+            self.settings.storage.snap_size_limit,
+        );
         ctx.notify(SnapStep);
     }
 
@@ -309,7 +319,12 @@ impl Actor for DataTreeActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let me = ctx.address();
         let st = &self.settings.storage;
-        match Persister::start(version_dir(self.settings.data_log_dir()), st.preallocate_size, st.force_sync, me) {
+        match Persister::start(
+            version_dir(self.settings.data_log_dir()),
+            st.preallocate_size,
+            st.force_sync,
+            me,
+        ) {
             Ok(p) => self.persister = Some(p),
             Err(e) => {
                 tracing::error!("cannot start the transaction log writer: {e}");
@@ -357,7 +372,9 @@ impl Handler<Connect> for DataTreeActor {
 impl Handler<ClientRequest> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: ClientRequest, _: &mut Context<Self>) {
-        let outs = self.engine.request(m.conn, m.xid, m.opcode, m.req, now_ms());
+        let outs = self
+            .engine
+            .request(m.conn, m.xid, m.opcode, m.req, now_ms());
         self.run(outs);
     }
 }
@@ -393,12 +410,16 @@ impl Handler<PersistFailed> for DataTreeActor {
 impl Handler<SnapStep> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, _: SnapStep, ctx: &mut Context<Self>) {
-        let Some(job) = self.snap.as_mut() else { return };
+        let Some(job) = self.snap.as_mut() else {
+            return;
+        };
         let tree = &self.engine.tree;
         let mut chunk = Vec::with_capacity(1000);
         // Walk a bounded piece per turn so clients and pings are served in between.
         while chunk.len() < 1000 {
-            let Some((dir, last)) = job.stack.last().cloned() else { break };
+            let Some((dir, last)) = job.stack.last().cloned() else {
+                break;
+            };
             match tree.next_child(&dir, last.as_deref()) {
                 None => {
                     job.stack.pop();

@@ -4,5 +4,5 @@ pub mod client_connection;
 pub mod client_listener;
 pub mod data_tree;
 pub mod persister;
-pub mod session_tracker;
 pub mod server;
+pub mod session_tracker;

@@ -26,7 +26,12 @@ pub struct Persister {
 }
 
 impl Persister {
-    pub fn start(dir: PathBuf, preallocate: u64, force_sync: bool, tree: Addr<DataTreeActor>) -> std::io::Result<Persister> {
+    pub fn start(
+        dir: PathBuf,
+        preallocate: u64,
+        force_sync: bool,
+        tree: Addr<DataTreeActor>,
+    ) -> std::io::Result<Persister> {
         let (tx, rx) = channel();
         let writer = LogWriter::new(dir, preallocate, force_sync);
         std::thread::Builder::new()
@@ -57,12 +62,17 @@ struct Loop {
 
 impl Loop {
     fn flush(&mut self, batch: &mut Vec<Txn>) {
-        let (Some(first), Some(last)) = (batch.first().map(|t| t.zxid), batch.last().map(|t| t.zxid)) else {
+        let (Some(first), Some(last)) =
+            (batch.first().map(|t| t.zxid), batch.last().map(|t| t.zxid))
+        else {
             return;
         };
         let mark = self.writer.mark();
         let started = Instant::now();
-        let r = self.writer.append(batch, &mut self.buf).and_then(|_| self.writer.sync());
+        let r = self
+            .writer
+            .append(batch, &mut self.buf)
+            .and_then(|_| self.writer.sync());
         match r {
             Ok(()) => {
                 let took = started.elapsed();

@@ -6,8 +6,8 @@ use super::data_tree::{now_ms, DataTreeActor, GetTracker};
 use super::session_tracker::SessionTracker;
 use crate::datatree::TreeConfig;
 use crate::engine::{Engine, EngineConfig};
-use crate::storage::{recovery, version_dir};
 use crate::settings::Settings;
+use crate::storage::{recovery, version_dir};
 use actix::prelude::*;
 use tokio::net::TcpListener;
 
@@ -25,7 +25,10 @@ pub fn engine_config(s: &Settings) -> EngineConfig {
 pub async fn start_standalone(settings: Settings) -> std::io::Result<std::net::SocketAddr> {
     let bind = format!("{}:{}", settings.client.address, settings.client.port);
     let listener = TcpListener::bind(&bind).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("cannot listen on {bind} (client.address, client.port): {e}"))
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {bind} (client.address, client.port): {e}"),
+        )
     })?;
     let local = listener.local_addr()?;
     let config = TreeConfig {
@@ -33,12 +36,17 @@ pub async fn start_standalone(settings: Settings) -> std::io::Result<std::net::S
     };
     let data_dir = version_dir(&settings.storage.data_dir);
     let log_dir = version_dir(settings.data_log_dir());
-    let recovered = recovery::recover(&data_dir, &log_dir, config).map_err(std::io::Error::other)?;
+    let recovered =
+        recovery::recover(&data_dir, &log_dir, config).map_err(std::io::Error::other)?;
     if recovered.replayed > 0 {
         // As ZooKeeper does at start: a snapshot of the recovered state, so the next start
         // does not replay the same log again.
-        recovery::write_full_snapshot(&data_dir, &recovered.tree)
-            .map_err(|e| std::io::Error::other(format!("cannot write a snapshot in {}: {e}", data_dir.display())))?;
+        recovery::write_full_snapshot(&data_dir, &recovered.tree).map_err(|e| {
+            std::io::Error::other(format!(
+                "cannot write a snapshot in {}: {e}",
+                data_dir.display()
+            ))
+        })?;
     }
     if !settings.storage.force_sync {
         tracing::warn!(
@@ -54,7 +62,10 @@ pub async fn start_standalone(settings: Settings) -> std::io::Result<std::net::S
         DataTreeActor::new(engine, s2, tracker)
     });
     let tracker = tree.send(GetTracker).await.ok().flatten();
-    let io_threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
+    let io_threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
     let mut arbiters = Vec::new();
     for _ in 0..io_threads {
         arbiters.push(Arbiter::new().handle());

@@ -10,7 +10,10 @@ use std::net::IpAddr;
 pub fn digest(user_password: &str) -> String {
     let user = user_password.split(':').next().unwrap_or("");
     let hash = Sha1::digest(user_password.as_bytes());
-    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 /// Who a connection is: its ids (ip always, digest after addauth) and whether it is super.
@@ -64,12 +67,20 @@ fn ip_matches(acl_id: &str, addr: &str) -> bool {
     match (net, addr) {
         (IpAddr::V4(n), IpAddr::V4(a)) => {
             let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             (u32::from(n) & mask) == (u32::from(a) & mask)
         }
         (IpAddr::V6(n), IpAddr::V6(a)) => {
             let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             (u128::from(n) & mask) == (u128::from(a) & mask)
         }
         _ => false,
@@ -127,7 +138,11 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, Code> {
             "world" if a.id.id == "anyone" => push(a.clone()),
             "auth" => {
                 let mut any = false;
-                for id in auth.ids.iter().filter(|id| id.scheme != "ip" && id.scheme != "super") {
+                for id in auth
+                    .ids
+                    .iter()
+                    .filter(|id| id.scheme != "ip" && id.scheme != "super")
+                {
                     any = true;
                     push(Acl {
                         perms: a.perms,
@@ -147,7 +162,8 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, Code> {
 }
 
 fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
 }
 
 /// The order in which ZooKeeper lists a connection's ids (a hash set of jute `Id`s, 16 buckets
@@ -155,7 +171,11 @@ fn java_string_hash(s: &str) -> i32 {
 pub fn java_set_order(ids: &[Id]) -> Vec<&Id> {
     let bucket = |id: &Id| {
         let h = 37i32
-            .wrapping_mul(37i32.wrapping_mul(17).wrapping_add(java_string_hash(&id.scheme)))
+            .wrapping_mul(
+                37i32
+                    .wrapping_mul(17)
+                    .wrapping_add(java_string_hash(&id.scheme)),
+            )
             .wrapping_add(java_string_hash(&id.id));
         let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
         let mut n = 16;
@@ -164,7 +184,11 @@ pub fn java_set_order(ids: &[Id]) -> Vec<&Id> {
         }
         (spread as usize) & (n - 1)
     };
-    let mut v: Vec<(usize, usize, &Id)> = ids.iter().enumerate().map(|(i, id)| (bucket(id), i, id)).collect();
+    let mut v: Vec<(usize, usize, &Id)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (bucket(id), i, id))
+        .collect();
     v.sort_by_key(|(b, i, _)| (*b, *i));
     v.into_iter().map(|(_, _, id)| id).collect()
 }
@@ -204,16 +228,41 @@ mod tests {
     fn checks() {
         let auth = AuthInfo::for_ip("10.1.2.3");
         assert!(check(&Acl::world_all(), perms::READ, &auth));
-        assert!(check(&[Acl::new(perms::READ, "ip", "10.1.0.0/16")], perms::READ, &auth));
-        assert!(!check(&[Acl::new(perms::READ, "ip", "10.2.0.0/16")], perms::READ, &auth));
-        assert!(!check(&[Acl::new(perms::WRITE, "world", "anyone")], perms::READ, &auth));
+        assert!(check(
+            &[Acl::new(perms::READ, "ip", "10.1.0.0/16")],
+            perms::READ,
+            &auth
+        ));
+        assert!(!check(
+            &[Acl::new(perms::READ, "ip", "10.2.0.0/16")],
+            perms::READ,
+            &auth
+        ));
+        assert!(!check(
+            &[Acl::new(perms::WRITE, "world", "anyone")],
+            perms::READ,
+            &auth
+        ));
         let mut a = auth.clone();
         a.add("digest", b"u:p", "").unwrap();
-        assert!(check(&[Acl::new(perms::ALL, "digest", &digest("u:p"))], perms::DELETE, &a));
+        assert!(check(
+            &[Acl::new(perms::ALL, "digest", &digest("u:p"))],
+            perms::DELETE,
+            &a
+        ));
         assert!(a.add("kerberos", b"x", "").is_err());
         let mut s = AuthInfo::default();
-        s.add("digest", b"super:test", "super:D/InIHSb7yEEbrWz8b9l71RjZJU=").unwrap();
-        assert!(check(&[Acl::new(perms::READ, "digest", "x:y")], perms::ADMIN, &s));
+        s.add(
+            "digest",
+            b"super:test",
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU=",
+        )
+        .unwrap();
+        assert!(check(
+            &[Acl::new(perms::READ, "digest", "x:y")],
+            perms::ADMIN,
+            &s
+        ));
     }
 
     #[test]
@@ -228,12 +277,30 @@ mod tests {
     fn fixup_rules() {
         let none = AuthInfo::for_ip("127.0.0.1");
         assert_eq!(fixup(&[], &none), Err(Code::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(31, "auth", "")], &none), Err(Code::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(31, "world", "bob")], &none), Err(Code::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(31, "digest", "nocolon")], &none), Err(Code::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(31, "ip", "300.1.1.1")], &none), Err(Code::InvalidAcl));
-        assert_eq!(fixup(&[Acl::new(31, "foo", "bar")], &none), Err(Code::InvalidAcl));
-        let two = [Acl::new(31, "world", "anyone"), Acl::new(31, "world", "anyone")];
+        assert_eq!(
+            fixup(&[Acl::new(31, "auth", "")], &none),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[Acl::new(31, "world", "bob")], &none),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[Acl::new(31, "digest", "nocolon")], &none),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[Acl::new(31, "ip", "300.1.1.1")], &none),
+            Err(Code::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(&[Acl::new(31, "foo", "bar")], &none),
+            Err(Code::InvalidAcl)
+        );
+        let two = [
+            Acl::new(31, "world", "anyone"),
+            Acl::new(31, "world", "anyone"),
+        ];
         assert_eq!(fixup(&two, &none).unwrap().len(), 1);
         let mut a = none.clone();
         a.add("digest", b"u:p", "").unwrap();

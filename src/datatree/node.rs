@@ -105,10 +105,22 @@ mod tests {
     #[test]
     fn kinds() {
         assert_eq!(NodeKind::from_owner(0, true), NodeKind::Persistent);
-        assert_eq!(NodeKind::from_owner(CONTAINER_OWNER, true), NodeKind::Container);
-        assert_eq!(NodeKind::from_owner(TTL_MARK | 500, true), NodeKind::Ttl(500));
-        assert_eq!(NodeKind::from_owner(TTL_MARK | 500, false), NodeKind::Ephemeral(TTL_MARK | 500));
-        assert_eq!(NodeKind::from_owner(0x100, true), NodeKind::Ephemeral(0x100));
+        assert_eq!(
+            NodeKind::from_owner(CONTAINER_OWNER, true),
+            NodeKind::Container
+        );
+        assert_eq!(
+            NodeKind::from_owner(TTL_MARK | 500, true),
+            NodeKind::Ttl(500)
+        );
+        assert_eq!(
+            NodeKind::from_owner(TTL_MARK | 500, false),
+            NodeKind::Ephemeral(TTL_MARK | 500)
+        );
+        assert_eq!(
+            NodeKind::from_owner(0x100, true),
+            NodeKind::Ephemeral(0x100)
+        );
     }
 
     #[test]

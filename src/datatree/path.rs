@@ -85,10 +85,34 @@ mod tests {
 
     #[test]
     fn valid_and_invalid_paths() {
-        for ok in ["/", "/a", "/a/b", "/a.b", "/..a", "/a/...", "/zookeeper", "/ü"] {
+        for ok in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a.b",
+            "/..a",
+            "/a/...",
+            "/zookeeper",
+            "/ü",
+        ] {
             assert!(validate(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "/a/", "//", "/a//b", "/.", "/..", "/a/./b", "/a/../b", "/a\u{0}", "/a\u{1}", "/\u{85}", "/\u{fff5}", "/😀"] {
+        for bad in [
+            "",
+            "a",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/..",
+            "/a/./b",
+            "/a/../b",
+            "/a\u{0}",
+            "/a\u{1}",
+            "/\u{85}",
+            "/\u{fff5}",
+            "/😀",
+        ] {
             assert!(validate(bad).is_err(), "{bad:?}");
         }
     }

@@ -57,7 +57,10 @@ impl Outstanding {
     }
 
     fn put(&mut self, zxid: i64, p: &str, r: Option<Record>) {
-        self.changes.entry(p.to_string()).or_default().push((zxid, r));
+        self.changes
+            .entry(p.to_string())
+            .or_default()
+            .push((zxid, r));
         self.by_zxid.entry(zxid).or_default().push(p.to_string());
     }
 
@@ -142,7 +145,13 @@ impl Prep<'_> {
     }
 
     /// Validate one write at `zxid` and record its changes. On error nothing is recorded.
-    pub fn op(&mut self, w: &WriteOp, caller: &Caller, zxid: i64, time: i64) -> Result<TxnOp, Code> {
+    pub fn op(
+        &mut self,
+        w: &WriteOp,
+        caller: &Caller,
+        zxid: i64,
+        time: i64,
+    ) -> Result<TxnOp, Code> {
         match w {
             WriteOp::Create(c) => {
                 let (ephemeral, sequential, container, ttl_mode) = match c.flags {
@@ -186,7 +195,9 @@ impl Prep<'_> {
                 if self.get(&full).is_some() {
                     return Err(Code::NodeExists);
                 }
-                if let NodeKind::Ephemeral(_) = NodeKind::from_owner(parent.stat.ephemeral_owner, self.extended()) {
+                if let NodeKind::Ephemeral(_) =
+                    NodeKind::from_owner(parent.stat.ephemeral_owner, self.extended())
+                {
                     return Err(Code::NoChildrenForEphemerals);
                 }
                 let ephemeral_owner = if ephemeral {
@@ -274,7 +285,11 @@ impl Prep<'_> {
                 self.record_delete(zxid, p, parent_path, parent);
                 Ok(TxnOp::Delete { path: p.clone() })
             }
-            WriteOp::SetData { path: p, data, version } => {
+            WriteOp::SetData {
+                path: p,
+                data,
+                version,
+            } => {
                 path::validate(p).map_err(|_| Code::BadArguments)?;
                 let mut node = self.node(p)?;
                 Self::check_perm(&node, perms::WRITE, caller)?;
@@ -289,7 +304,11 @@ impl Prep<'_> {
                     version: v,
                 })
             }
-            WriteOp::SetAcl { path: p, acl: a, version } => {
+            WriteOp::SetAcl {
+                path: p,
+                acl: a,
+                version,
+            } => {
                 path::validate(p).map_err(|_| Code::BadArguments)?;
                 let fixed = acl::fixup(a, caller.auth)?;
                 let mut node = self.node(p)?;
@@ -411,7 +430,9 @@ impl Prep<'_> {
         let parent_path = path::parent(p)?;
         let parent = self.get(parent_path)?;
         self.record_delete(zxid, p, parent_path, parent);
-        Some(TxnOp::Delete { path: p.to_string() })
+        Some(TxnOp::Delete {
+            path: p.to_string(),
+        })
     }
 }
 
@@ -419,8 +440,8 @@ impl Prep<'_> {
 mod tests {
     use super::*;
     use crate::codec::jute::CreateRequest;
-    use crate::datatree::txn::Txn;
     use crate::datatree::tree::{OpResult, TreeConfig};
+    use crate::datatree::txn::Txn;
 
     fn create(path: &str, flags: i32) -> WriteOp {
         WriteOp::Create(CreateRequest {
@@ -446,7 +467,10 @@ mod tests {
     /// Prep at `zxid` and apply at once.
     fn run(t: &mut DataTree, o: &mut Outstanding, w: &WriteOp, zxid: i64) -> OpResult {
         let auth = AuthInfo::for_ip("127.0.0.1");
-        let c = Caller { session: 7, auth: &auth };
+        let c = Caller {
+            session: 7,
+            auth: &auth,
+        };
         let op = Prep { tree: t, out: o }.write(w, &c, zxid, 1000);
         let r = t.apply(&txn(zxid, op)).0;
         o.applied(zxid);
@@ -458,20 +482,41 @@ mod tests {
         let t = DataTree::default();
         let mut o = Outstanding::default();
         let auth = AuthInfo::for_ip("127.0.0.1");
-        let c = Caller { session: 7, auth: &auth };
-        let mut p = Prep { tree: &t, out: &mut o };
-        assert!(matches!(p.write(&create("/a", 0), &c, 1, 0), TxnOp::Create { .. }));
+        let c = Caller {
+            session: 7,
+            auth: &auth,
+        };
+        let mut p = Prep {
+            tree: &t,
+            out: &mut o,
+        };
+        assert!(matches!(
+            p.write(&create("/a", 0), &c, 1, 0),
+            TxnOp::Create { .. }
+        ));
         // Not applied yet: a second create of /a must fail, a child of /a must succeed.
-        assert_eq!(p.write(&create("/a", 0), &c, 2, 0), TxnOp::Error { err: -110 });
-        assert!(matches!(p.write(&create("/a/b", 0), &c, 3, 0), TxnOp::Create { .. }));
-        let del = WriteOp::Delete { path: "/a".into(), version: -1 };
+        assert_eq!(
+            p.write(&create("/a", 0), &c, 2, 0),
+            TxnOp::Error { err: -110 }
+        );
+        assert!(matches!(
+            p.write(&create("/a/b", 0), &c, 3, 0),
+            TxnOp::Create { .. }
+        ));
+        let del = WriteOp::Delete {
+            path: "/a".into(),
+            version: -1,
+        };
         assert_eq!(p.write(&del, &c, 4, 0), TxnOp::Error { err: -111 });
         match p.write(&create("/a/s-", 2), &c, 5, 0) {
             TxnOp::Create { path, .. } => assert_eq!(path, "/a/s-0000000001"),
             other => panic!("{other:?}"),
         }
         o.rollback(3);
-        let mut p = Prep { tree: &t, out: &mut o };
+        let mut p = Prep {
+            tree: &t,
+            out: &mut o,
+        };
         assert!(matches!(p.write(&del, &c, 3, 0), TxnOp::Delete { .. }));
     }
 
@@ -489,17 +534,46 @@ mod tests {
         let t = DataTree::default();
         let mut o = Outstanding::default();
         let auth = AuthInfo::for_ip("127.0.0.1");
-        let c = Caller { session: 7, auth: &auth };
-        let mut p = Prep { tree: &t, out: &mut o };
-        let ops = vec![create("/m", 0), create("/m/1", 0), WriteOp::Check { path: "/m".into(), version: 5 }];
+        let c = Caller {
+            session: 7,
+            auth: &auth,
+        };
+        let mut p = Prep {
+            tree: &t,
+            out: &mut o,
+        };
+        let ops = vec![
+            create("/m", 0),
+            create("/m/1", 0),
+            WriteOp::Check {
+                path: "/m".into(),
+                version: 5,
+            },
+        ];
         assert_eq!(
             p.multi(&ops, &c, 1, 0),
-            TxnOp::Multi(vec![TxnOp::Error { err: 0 }, TxnOp::Error { err: 0 }, TxnOp::Error { err: -103 }])
+            TxnOp::Multi(vec![
+                TxnOp::Error { err: 0 },
+                TxnOp::Error { err: 0 },
+                TxnOp::Error { err: -103 }
+            ])
         );
         assert!(o.is_empty());
-        let mut p = Prep { tree: &t, out: &mut o };
-        let ops = vec![create("/m", 0), create("/m/1", 0), WriteOp::Check { path: "/m".into(), version: 0 }];
-        assert!(matches!(p.multi(&ops, &c, 2, 0), TxnOp::Multi(v) if v.len() == 3 && !v[0].is_error()));
+        let mut p = Prep {
+            tree: &t,
+            out: &mut o,
+        };
+        let ops = vec![
+            create("/m", 0),
+            create("/m/1", 0),
+            WriteOp::Check {
+                path: "/m".into(),
+                version: 0,
+            },
+        ];
+        assert!(
+            matches!(p.multi(&ops, &c, 2, 0), TxnOp::Multi(v) if v.len() == 3 && !v[0].is_error())
+        );
     }
 
     #[test]
@@ -509,12 +583,21 @@ mod tests {
         let mut o = Outstanding::default();
         run(&mut t, &mut o, &create("/e1", 1), 2);
         let auth = AuthInfo::for_ip("127.0.0.1");
-        let c = Caller { session: 7, auth: &auth };
-        let mut p = Prep { tree: &t, out: &mut o };
+        let c = Caller {
+            session: 7,
+            auth: &auth,
+        };
+        let mut p = Prep {
+            tree: &t,
+            out: &mut o,
+        };
         p.write(&create("/e2", 1), &c, 3, 0);
         p.close_session(7, 4);
         assert!(!o.session_alive(&t, 7));
-        let p = Prep { tree: &t, out: &mut o };
+        let p = Prep {
+            tree: &t,
+            out: &mut o,
+        };
         assert!(p.get("/e1").is_none());
         assert!(p.get("/e2").is_none());
         assert_eq!(p.get("/").unwrap().children, 1);
@@ -522,7 +605,9 @@ mod tests {
 
     #[test]
     fn ttl_needs_extended_types() {
-        let mut t = DataTree::new(TreeConfig { extended_types: false });
+        let mut t = DataTree::new(TreeConfig {
+            extended_types: false,
+        });
         let mut o = Outstanding::default();
         let ttl = WriteOp::Create(CreateRequest {
             opcode: op::CREATE_TTL,
@@ -532,6 +617,9 @@ mod tests {
             flags: 5,
             ttl: 100,
         });
-        assert_eq!(run(&mut t, &mut o, &ttl, 1), OpResult::Error(Code::Unimplemented.as_i32()));
+        assert_eq!(
+            run(&mut t, &mut o, &ttl, 1),
+            OpResult::Error(Code::Unimplemented.as_i32())
+        );
     }
 }

@@ -21,10 +21,18 @@ pub struct Trigger {
 /// Outcome of one applied operation, enough to build its reply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OpResult {
-    Created { path: String, stat: Stat, opcode: i32 },
+    Created {
+        path: String,
+        stat: Stat,
+        opcode: i32,
+    },
     Deleted,
-    SetData { stat: Stat },
-    SetAcl { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
+    SetAcl {
+        stat: Stat,
+    },
     Checked,
     Error(i32),
     SessionCreated,
@@ -77,8 +85,10 @@ impl DataTree {
         zk.children.insert("config".into());
         t.nodes.insert("/".into(), root);
         t.nodes.insert("/zookeeper".into(), zk);
-        t.nodes
-            .insert("/zookeeper/quota".into(), Node::new(Some(Vec::new()), world, StatPersisted::default()));
+        t.nodes.insert(
+            "/zookeeper/quota".into(),
+            Node::new(Some(Vec::new()), world, StatPersisted::default()),
+        );
         // ZooKeeper creates the config node with aversion -1.
         let config_stat = StatPersisted {
             aversion: -1,
@@ -128,7 +138,10 @@ impl DataTree {
         if prefix.is_empty() || prefix == "/" {
             return set.iter().cloned().collect();
         }
-        set.iter().filter(|p| p.starts_with(prefix)).cloned().collect()
+        set.iter()
+            .filter(|p| p.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
     /// Number of nodes below `path`, not counting it.
@@ -188,7 +201,8 @@ impl DataTree {
         t.approx_data_size = 0;
         for (p, data, acl, stat) in nodes {
             if p != "/" {
-                let parent = path::parent(&p).ok_or_else(|| format!("invalid path {p:?} in snapshot"))?;
+                let parent =
+                    path::parent(&p).ok_or_else(|| format!("invalid path {p:?} in snapshot"))?;
                 let pn = t
                     .nodes
                     .get_mut(parent)
@@ -261,7 +275,13 @@ impl DataTree {
         self.last_zxid = self.last_zxid.max(zxid);
     }
 
-    fn apply_op(&mut self, op: &TxnOp, zxid: i64, time: i64, triggers: &mut Vec<Trigger>) -> Result<OpResult, Code> {
+    fn apply_op(
+        &mut self,
+        op: &TxnOp,
+        zxid: i64,
+        time: i64,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<OpResult, Code> {
         let result = match op {
             TxnOp::Create {
                 path: p,
@@ -322,9 +342,14 @@ impl DataTree {
                 self.delete_node(p, zxid, triggers)?;
                 OpResult::Deleted
             }
-            TxnOp::SetData { path: p, data, version } => {
+            TxnOp::SetData {
+                path: p,
+                data,
+                version,
+            } => {
                 let n = self.nodes.get_mut(p).ok_or(Code::NoNode)?;
-                self.approx_data_size += data.as_ref().map_or(0, |d| d.len() as i64) - n.data_len() as i64;
+                self.approx_data_size +=
+                    data.as_ref().map_or(0, |d| d.len() as i64) - n.data_len() as i64;
                 n.data = data.clone();
                 n.stat.version = *version;
                 n.stat.mzxid = zxid;
@@ -336,11 +361,17 @@ impl DataTree {
                 });
                 OpResult::SetData { stat }
             }
-            TxnOp::SetAcl { path: p, acl, version } => {
+            TxnOp::SetAcl {
+                path: p,
+                acl,
+                version,
+            } => {
                 let n = self.nodes.get_mut(p).ok_or(Code::NoNode)?;
                 n.acl = Arc::new(acl.clone());
                 n.stat.aversion = *version;
-                OpResult::SetAcl { stat: n.client_stat() }
+                OpResult::SetAcl {
+                    stat: n.client_stat(),
+                }
             }
             TxnOp::Check { .. } => OpResult::Checked,
             TxnOp::Error { err } => OpResult::Error(*err),
@@ -394,7 +425,12 @@ impl DataTree {
         }
     }
 
-    fn delete_node(&mut self, p: &str, zxid: i64, triggers: &mut Vec<Trigger>) -> Result<Node, Code> {
+    fn delete_node(
+        &mut self,
+        p: &str,
+        zxid: i64,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<Node, Code> {
         let parent_path = path::parent(p).ok_or(Code::BadArguments)?;
         if SPECIAL.contains(&p) {
             return Err(Code::BadArguments);
@@ -418,7 +454,6 @@ impl DataTree {
         });
         Ok(node)
     }
-
 }
 
 #[cfg(test)]
@@ -441,10 +476,23 @@ mod tests {
 
     fn prep_apply(t: &mut DataTree, w: &WriteOp, zxid: i64) -> (Txn, OpResult, Vec<Trigger>) {
         let auth = AuthInfo::for_ip("127.0.0.1");
-        let c = Caller { session: 7, auth: &auth };
+        let c = Caller {
+            session: 7,
+            auth: &auth,
+        };
         let mut o = Outstanding::default();
-        let op = Prep { tree: t, out: &mut o }.write(w, &c, zxid, 1000);
-        let txn = Txn { session: 7, cxid: 1, zxid, time: 1000, op };
+        let op = Prep {
+            tree: t,
+            out: &mut o,
+        }
+        .write(w, &c, zxid, 1000);
+        let txn = Txn {
+            session: 7,
+            cxid: 1,
+            zxid,
+            time: 1000,
+            op,
+        };
         let (r, trig) = t.apply(&txn);
         (txn, r, trig)
     }
@@ -475,10 +523,22 @@ mod tests {
         }
         let root = t.get("/").unwrap().client_stat();
         assert_eq!((root.cversion, root.pzxid, root.num_children), (0, 5, 2));
-        assert_eq!(run(&mut t, &create("/a", 0), 6), OpResult::Error(Code::NodeExists.as_i32()));
-        assert_eq!(run(&mut t, &create("/x/y", 0), 7), OpResult::Error(Code::NoNode.as_i32()));
-        assert_eq!(run(&mut t, &create("/a/", 0), 8), OpResult::Error(Code::BadArguments.as_i32()));
-        assert_eq!(run(&mut t, &create("/a", 9), 8), OpResult::Error(Code::BadArguments.as_i32()));
+        assert_eq!(
+            run(&mut t, &create("/a", 0), 6),
+            OpResult::Error(Code::NodeExists.as_i32())
+        );
+        assert_eq!(
+            run(&mut t, &create("/x/y", 0), 7),
+            OpResult::Error(Code::NoNode.as_i32())
+        );
+        assert_eq!(
+            run(&mut t, &create("/a/", 0), 8),
+            OpResult::Error(Code::BadArguments.as_i32())
+        );
+        assert_eq!(
+            run(&mut t, &create("/a", 9), 8),
+            OpResult::Error(Code::BadArguments.as_i32())
+        );
     }
 
     #[test]
@@ -502,12 +562,21 @@ mod tests {
         t.create_session(7, 30000, 1);
         run(&mut t, &create("/e", 1), 2);
         assert_eq!(t.get("/e").unwrap().client_stat().ephemeral_owner, 7);
-        assert_eq!(run(&mut t, &create("/e/c", 0), 3), OpResult::Error(Code::NoChildrenForEphemerals.as_i32()));
+        assert_eq!(
+            run(&mut t, &create("/e/c", 0), 3),
+            OpResult::Error(Code::NoChildrenForEphemerals.as_i32())
+        );
         assert_eq!(t.ephemerals_of(7, "/"), vec!["/e".to_string()]);
         let mut trig = Vec::new();
         t.close_session(7, 4, &mut trig);
         assert!(t.get("/e").is_none());
-        assert_eq!(trig[0], Trigger { path: "/e".into(), event: 2 });
+        assert_eq!(
+            trig[0],
+            Trigger {
+                path: "/e".into(),
+                event: 2
+            }
+        );
         assert!(!t.has_session(7));
     }
 
@@ -516,11 +585,23 @@ mod tests {
         let mut t = DataTree::default();
         run(&mut t, &create("/a", 0), 1);
         run(&mut t, &create("/a/b", 0), 2);
-        let del = |p: &str, v| WriteOp::Delete { path: p.into(), version: v };
-        assert_eq!(run(&mut t, &del("/a", -1), 3), OpResult::Error(Code::NotEmpty.as_i32()));
-        assert_eq!(run(&mut t, &del("/a/b", 5), 4), OpResult::Error(Code::BadVersion.as_i32()));
+        let del = |p: &str, v| WriteOp::Delete {
+            path: p.into(),
+            version: v,
+        };
+        assert_eq!(
+            run(&mut t, &del("/a", -1), 3),
+            OpResult::Error(Code::NotEmpty.as_i32())
+        );
+        assert_eq!(
+            run(&mut t, &del("/a/b", 5), 4),
+            OpResult::Error(Code::BadVersion.as_i32())
+        );
         assert_eq!(run(&mut t, &del("/a/b", 0), 5), OpResult::Deleted);
-        assert_eq!(run(&mut t, &del("/zookeeper", -1), 6), OpResult::Error(Code::BadArguments.as_i32()));
+        assert_eq!(
+            run(&mut t, &del("/zookeeper", -1), 6),
+            OpResult::Error(Code::BadArguments.as_i32())
+        );
         let a = t.get("/a").unwrap().client_stat();
         assert_eq!((a.cversion, a.pzxid, a.num_children), (2, 5, 0));
     }
@@ -529,10 +610,19 @@ mod tests {
     fn set_data_versions() {
         let mut t = DataTree::default();
         run(&mut t, &create("/a", 0), 1);
-        let set = |v| WriteOp::SetData { path: "/a".into(), data: None, version: v };
-        assert_eq!(run(&mut t, &set(3), 2), OpResult::Error(Code::BadVersion.as_i32()));
+        let set = |v| WriteOp::SetData {
+            path: "/a".into(),
+            data: None,
+            version: v,
+        };
+        assert_eq!(
+            run(&mut t, &set(3), 2),
+            OpResult::Error(Code::BadVersion.as_i32())
+        );
         match run(&mut t, &set(0), 3) {
-            OpResult::SetData { stat } => assert_eq!((stat.version, stat.mzxid, stat.data_length), (1, 3, 0)),
+            OpResult::SetData { stat } => {
+                assert_eq!((stat.version, stat.mzxid, stat.data_length), (1, 3, 0))
+            }
             r => panic!("{r:?}"),
         }
     }
@@ -552,7 +642,9 @@ mod tests {
 
     #[test]
     fn containers_and_ttl_reaping() {
-        let mut t = DataTree::new(TreeConfig { extended_types: true });
+        let mut t = DataTree::new(TreeConfig {
+            extended_types: true,
+        });
         let mut c = match create("/c", 4) {
             WriteOp::Create(c) => c,
             _ => unreachable!(),
@@ -561,7 +653,14 @@ mod tests {
         run(&mut t, &WriteOp::Create(c), 1);
         assert!(t.reapable(0).is_empty());
         run(&mut t, &create("/c/x", 0), 2);
-        run(&mut t, &WriteOp::Delete { path: "/c/x".into(), version: -1 }, 3);
+        run(
+            &mut t,
+            &WriteOp::Delete {
+                path: "/c/x".into(),
+                version: -1,
+            },
+            3,
+        );
         assert_eq!(t.reapable(0), vec!["/c".to_string()]);
         let ttl = WriteOp::Create(CreateRequest {
             opcode: op::CREATE_TTL,
@@ -576,7 +675,10 @@ mod tests {
         assert!(!t.reapable(1050).contains(&"/t".to_string()));
         assert!(t.reapable(1101).contains(&"/t".to_string()));
         let mut off = DataTree::default();
-        assert_eq!(run(&mut off, &ttl, 1), OpResult::Error(Code::Unimplemented.as_i32()));
+        assert_eq!(
+            run(&mut off, &ttl, 1),
+            OpResult::Error(Code::Unimplemented.as_i32())
+        );
     }
 
     #[test]
@@ -591,8 +693,15 @@ mod tests {
             ttl: -1,
         });
         run(&mut t, &ro, 1);
-        assert_eq!(run(&mut t, &create("/ro/x", 0), 2), OpResult::Error(Code::NoAuth.as_i32()));
-        let set = WriteOp::SetData { path: "/ro".into(), data: None, version: -1 };
+        assert_eq!(
+            run(&mut t, &create("/ro/x", 0), 2),
+            OpResult::Error(Code::NoAuth.as_i32())
+        );
+        let set = WriteOp::SetData {
+            path: "/ro".into(),
+            data: None,
+            version: -1,
+        };
         assert_eq!(run(&mut t, &set, 3), OpResult::Error(Code::NoAuth.as_i32()));
     }
 }

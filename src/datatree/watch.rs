@@ -30,7 +30,12 @@ struct Table {
 
 impl Table {
     fn add(&mut self, p: &str, conn: ConnId, mode: u8) {
-        let flags = self.by_path.entry(p.to_string()).or_default().entry(conn).or_insert(0);
+        let flags = self
+            .by_path
+            .entry(p.to_string())
+            .or_default()
+            .entry(conn)
+            .or_insert(0);
         if mode == RECURSIVE && *flags & RECURSIVE == 0 {
             self.recursive += 1;
         }
@@ -95,7 +100,8 @@ impl Table {
         let mut fired_standard = Vec::new();
         if let Some(m) = self.by_path.get(p) {
             for (&c, &flags) in m {
-                let fires = flags & (STANDARD | PERSISTENT) != 0 || (flags & RECURSIVE != 0 && !children_event);
+                let fires = flags & (STANDARD | PERSISTENT) != 0
+                    || (flags & RECURSIVE != 0 && !children_event);
                 if !fires {
                     continue;
                 }
@@ -212,7 +218,9 @@ impl WatchManager {
                     self.child.trigger(&t.path, t.event, &mut more, &seen);
                     conns.extend(more);
                 }
-                event::NODE_CHILDREN_CHANGED => self.child.trigger(&t.path, t.event, &mut conns, &none),
+                event::NODE_CHILDREN_CHANGED => {
+                    self.child.trigger(&t.path, t.event, &mut conns, &none)
+                }
                 _ => {}
             }
             out.extend(conns.into_iter().map(|conn| Delivery {
@@ -226,7 +234,11 @@ impl WatchManager {
 
     /// (connections, paths, watches) of the data table, as `wchs` reports in 3.8.
     pub fn data_summary(&self) -> (usize, usize, usize) {
-        (self.data.by_conn.len(), self.data.by_path.len(), self.data.count())
+        (
+            self.data.by_conn.len(),
+            self.data.by_path.len(),
+            self.data.count(),
+        )
     }
 
     pub fn total(&self) -> usize {
@@ -271,7 +283,10 @@ mod tests {
     use super::*;
 
     fn t(p: &str, e: i32) -> Trigger {
-        Trigger { path: p.into(), event: e }
+        Trigger {
+            path: p.into(),
+            event: e,
+        }
     }
 
     #[test]
@@ -301,12 +316,23 @@ mod tests {
         let mut w = WatchManager::default();
         w.add_persistent("/a", 1, false);
         w.add_persistent("/a", 2, true);
-        let d = w.fire(&[t("/a/b", event::NODE_CREATED), t("/a", event::NODE_CHILDREN_CHANGED)]);
+        let d = w.fire(&[
+            t("/a/b", event::NODE_CREATED),
+            t("/a", event::NODE_CHILDREN_CHANGED),
+        ]);
         assert_eq!(
             d,
             vec![
-                Delivery { conn: 2, event: event::NODE_CREATED, path: "/a/b".into() },
-                Delivery { conn: 1, event: event::NODE_CHILDREN_CHANGED, path: "/a".into() },
+                Delivery {
+                    conn: 2,
+                    event: event::NODE_CREATED,
+                    path: "/a/b".into()
+                },
+                Delivery {
+                    conn: 1,
+                    event: event::NODE_CHILDREN_CHANGED,
+                    path: "/a".into()
+                },
             ]
         );
         let d = w.fire(&[t("/a", event::NODE_DATA_CHANGED)]);
@@ -324,10 +350,17 @@ mod tests {
         w.add_child("/a", 1);
         w.add_persistent("/a", 1, true);
         let d = w.fire(&[t("/a", event::NODE_CHILDREN_CHANGED)]);
-        assert_eq!(d.len(), 1, "the one-shot child watch survives the recursive registration");
+        assert_eq!(
+            d.len(),
+            1,
+            "the one-shot child watch survives the recursive registration"
+        );
         w.add_data("/a", 1);
         w.fire(&[t("/a", event::NODE_DATA_CHANGED)]);
-        assert!(w.check("/a", 1, KIND_PERSISTENT_RECURSIVE), "recursive stays after the one-shot fired");
+        assert!(
+            w.check("/a", 1, KIND_PERSISTENT_RECURSIVE),
+            "recursive stays after the one-shot fired"
+        );
         assert!(!w.check("/a", 1, KIND_PERSISTENT));
         assert!(w.remove("/a", 1, KIND_PERSISTENT_RECURSIVE));
         assert_eq!(w.total(), 0);

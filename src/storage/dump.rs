@@ -19,7 +19,10 @@ fn describe(op: &TxnOp) -> String {
             parent_cversion,
             ..
         } => {
-            let acl: Vec<String> = acl.iter().map(|a| format!("{}:{}:{}", a.id.scheme, a.id.id, a.perms)).collect();
+            let acl: Vec<String> = acl
+                .iter()
+                .map(|a| format!("{}:{}:{}", a.id.scheme, a.id.id, a.perms))
+                .collect();
             format!(
                 "create '{path},#{},v{{{}}},owner 0x{ephemeral_owner:x},parentCVersion {parent_cversion}",
                 hex(data.as_deref()),
@@ -27,7 +30,11 @@ fn describe(op: &TxnOp) -> String {
             )
         }
         TxnOp::Delete { path } => format!("delete '{path}"),
-        TxnOp::SetData { path, data, version } => format!("setData '{path},#{},{version}", hex(data.as_deref())),
+        TxnOp::SetData {
+            path,
+            data,
+            version,
+        } => format!("setData '{path},#{},{version}", hex(data.as_deref())),
         TxnOp::SetAcl { path, version, .. } => format!("setACL '{path},{version}"),
         TxnOp::Check { path, version } => format!("check '{path},{version}"),
         TxnOp::Error { err } => format!("error {err}"),
@@ -39,7 +46,8 @@ fn describe(op: &TxnOp) -> String {
 }
 
 fn hex(d: Option<&[u8]>) -> String {
-    d.map(|b| b.iter().map(|x| format!("{x:02x}")).collect()).unwrap_or_default()
+    d.map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+        .unwrap_or_default()
 }
 
 pub fn format_txn(t: &Txn) -> String {
@@ -55,7 +63,12 @@ pub fn format_txn(t: &Txn) -> String {
 
 pub fn log_dump(path: &Path) -> Result<String, String> {
     let mut out = String::new();
-    let _ = writeln!(out, "Keeper transaction log {} (format {})", path.display(), txn_log::FORMAT_VERSION);
+    let _ = writeln!(
+        out,
+        "Keeper transaction log {} (format {})",
+        path.display(),
+        txn_log::FORMAT_VERSION
+    );
     let mut count = 0;
     let end = txn_log::scan_segment(path, true, |t| {
         count += 1;
@@ -72,7 +85,12 @@ pub fn log_dump(path: &Path) -> Result<String, String> {
 pub fn snapshot_dump(path: &Path) -> Result<String, String> {
     let s = snapshot::load(path)?;
     let mut out = String::new();
-    let _ = writeln!(out, "Keeper snapshot {} at zxid 0x{:x}", path.display(), s.zxid);
+    let _ = writeln!(
+        out,
+        "Keeper snapshot {} at zxid 0x{:x}",
+        path.display(),
+        s.zxid
+    );
     let _ = writeln!(out, "ZNode Details (count={}):", s.nodes.len());
     let mut eph: std::collections::BTreeMap<i64, usize> = Default::default();
     for n in &s.nodes {
@@ -87,14 +105,22 @@ pub fn snapshot_dump(path: &Path) -> Result<String, String> {
         let _ = writeln!(out, "  dataVersion = {}", st.version);
         let _ = writeln!(out, "  aclVersion = {}", st.aversion);
         let _ = writeln!(out, "  ephemeralOwner = 0x{:x}", st.ephemeral_owner);
-        let _ = writeln!(out, "  dataLength = {}", n.data.as_ref().map_or(0, |d| d.len()));
+        let _ = writeln!(
+            out,
+            "  dataLength = {}",
+            n.data.as_ref().map_or(0, |d| d.len())
+        );
         if st.ephemeral_owner != 0 {
             *eph.entry(st.ephemeral_owner).or_default() += 1;
         }
     }
     let _ = writeln!(out, "----\nSession Details (sid, timeout, ephemeralCount):");
     for (id, timeout) in &s.sessions {
-        let _ = writeln!(out, "0x{id:x}, {timeout}, {}", eph.get(id).copied().unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "0x{id:x}, {timeout}, {}",
+            eph.get(id).copied().unwrap_or(0)
+        );
     }
     Ok(out)
 }
@@ -119,7 +145,10 @@ mod tests {
         };
         w.append(&[t], &mut Vec::new()).unwrap();
         let text = log_dump(&d.path().join("log.1")).unwrap();
-        assert!(text.contains("session 0x10 cxid 0x1 zxid 0x1 createSession 4000"), "{text}");
+        assert!(
+            text.contains("session 0x10 cxid 0x1 zxid 0x1 createSession 4000"),
+            "{text}"
+        );
         assert!(text.contains("EOF reached after 1 txns."));
         let p = write_full_snapshot(d.path(), &DataTree::default()).unwrap();
         let text = snapshot_dump(&p).unwrap();

@@ -80,9 +80,13 @@ mod tests {
         put_frame(&mut b, b"hello");
         put_frame(&mut b, b"world");
         b.extend_from_slice(&[0; 16]);
-        let FrameAt::Ok(p, next) = frame_at(&b, 0) else { panic!() };
+        let FrameAt::Ok(p, next) = frame_at(&b, 0) else {
+            panic!()
+        };
         assert_eq!(p, b"hello");
-        let FrameAt::Ok(p, next) = frame_at(&b, next) else { panic!() };
+        let FrameAt::Ok(p, next) = frame_at(&b, next) else {
+            panic!()
+        };
         assert_eq!(p, b"world");
         assert_eq!(frame_at(&b, next), FrameAt::End);
         let mut flipped = b.clone();

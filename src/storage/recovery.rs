@@ -60,7 +60,11 @@ pub fn walk(tree: &DataTree, mut f: impl FnMut(&str, &crate::datatree::node::Nod
 
 fn tree_from(snap: snapshot::Snapshot, config: TreeConfig) -> Result<DataTree, String> {
     let zxid = snap.zxid;
-    let nodes = snap.nodes.into_iter().map(|n| (n.path, n.data, n.acl, n.stat)).collect();
+    let nodes = snap
+        .nodes
+        .into_iter()
+        .map(|n| (n.path, n.data, n.acl, n.stat))
+        .collect();
     DataTree::from_parts(config, nodes, snap.sessions, zxid)
 }
 
@@ -74,12 +78,22 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
     for d in [data_dir, log_dir] {
         fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
-    let snaps = snapshot::list(data_dir).map_err(|e| format!("cannot list {}: {e}", data_dir.display()))?;
-    let segs = txn_log::list_segments(log_dir).map_err(|e| format!("cannot list {}: {e}", log_dir.display()))?;
+    let snaps =
+        snapshot::list(data_dir).map_err(|e| format!("cannot list {}: {e}", data_dir.display()))?;
+    let segs = txn_log::list_segments(log_dir)
+        .map_err(|e| format!("cannot list {}: {e}", log_dir.display()))?;
     if snaps.is_empty() && segs.is_empty() {
         let tree = DataTree::new(config);
-        write_full_snapshot(data_dir, &tree).map_err(|e| format!("cannot write the first snapshot in {}: {e}", data_dir.display()))?;
-        tracing::info!("new data directory {}: wrote an empty snapshot", data_dir.display());
+        write_full_snapshot(data_dir, &tree).map_err(|e| {
+            format!(
+                "cannot write the first snapshot in {}: {e}",
+                data_dir.display()
+            )
+        })?;
+        tracing::info!(
+            "new data directory {}: wrote an empty snapshot",
+            data_dir.display()
+        );
         return Ok(Recovered {
             tree,
             snapshot_zxid: 0,
@@ -90,7 +104,11 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
     for (zxid, path) in &snaps {
         match snapshot::load(path).and_then(|s| tree_from(s, config.clone())) {
             Ok(t) => {
-                tracing::info!("loaded snapshot {} (zxid 0x{zxid:x}, {} nodes)", path.display(), t.node_count());
+                tracing::info!(
+                    "loaded snapshot {} (zxid 0x{zxid:x}, {} nodes)",
+                    path.display(),
+                    t.node_count()
+                );
                 tree = Some(t);
                 break;
             }
@@ -143,7 +161,8 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
                 "{}: torn record at offset {at} (a write cut short by a crash, never acknowledged); truncating the log there",
                 path.display()
             );
-            txn_log::truncate(path, at).map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+            txn_log::truncate(path, at)
+                .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
         }
     }
     tracing::info!(
@@ -177,7 +196,15 @@ mod tests {
             flags,
             ttl: -1,
         });
-        let op = Prep { tree, out: &mut o }.write(&w, &Caller { session, auth: &auth }, zxid, 5);
+        let op = Prep { tree, out: &mut o }.write(
+            &w,
+            &Caller {
+                session,
+                auth: &auth,
+            },
+            zxid,
+            5,
+        );
         Txn {
             session,
             cxid: 0,
@@ -232,7 +259,9 @@ mod tests {
     #[test]
     fn damaged_newest_snapshot_falls_back() {
         let d = tempfile::tempdir().unwrap();
-        let mut tree = recover(d.path(), d.path(), TreeConfig::default()).unwrap().tree;
+        let mut tree = recover(d.path(), d.path(), TreeConfig::default())
+            .unwrap()
+            .tree;
         let t1 = create_txn(&tree, "/x", 1, 0, 0);
         log(d.path(), &mut tree, &[t1]);
         let p = write_full_snapshot(d.path(), &tree).unwrap();
@@ -256,7 +285,9 @@ mod tests {
     #[test]
     fn gaps_in_the_log_refuse() {
         let d = tempfile::tempdir().unwrap();
-        let mut tree = recover(d.path(), d.path(), TreeConfig::default()).unwrap().tree;
+        let mut tree = recover(d.path(), d.path(), TreeConfig::default())
+            .unwrap()
+            .tree;
         let t1 = create_txn(&tree, "/x", 1, 0, 0);
         let t3 = create_txn(&tree, "/y", 3, 0, 0);
         log(d.path(), &mut tree, &[t1, t3]);
@@ -273,6 +304,17 @@ mod tests {
         }
         let mut seen = Vec::new();
         walk(&tree, |p, _| seen.push(p.to_string()));
-        assert_eq!(seen, ["/", "/a", "/a/c", "/b", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]);
+        assert_eq!(
+            seen,
+            [
+                "/",
+                "/a",
+                "/a/c",
+                "/b",
+                "/zookeeper",
+                "/zookeeper/config",
+                "/zookeeper/quota"
+            ]
+        );
     }
 }

@@ -49,7 +49,13 @@ mod tests {
             fs::write(d.path().join(txn_log::segment_name(z)), b"x").unwrap();
         }
         let p = purge(d.path(), d.path(), 2).unwrap();
-        assert_eq!(p, Purged { snapshots: 2, segments: 4 });
+        assert_eq!(
+            p,
+            Purged {
+                snapshots: 2,
+                segments: 4
+            }
+        );
         let mut left: Vec<String> = fs::read_dir(d.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -70,7 +70,11 @@ pub struct SnapshotWriter {
 impl SnapshotWriter {
     pub fn create(dir: &Path, zxid: i64) -> io::Result<Self> {
         let tmp = dir.join(format!("{}.tmp", snapshot_name(zxid)));
-        let f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
         let mut w = SnapshotWriter {
             dir: dir.to_path_buf(),
             tmp,
@@ -142,15 +146,23 @@ pub fn load(path: &Path) -> Result<Snapshot, String> {
     loop {
         match frame_at(&buf, pos) {
             FrameAt::Ok(payload, next) => {
-                let c: Chunk = rmp_serde::from_slice(payload)
-                    .map_err(|e| format!("{} offset {pos}: chunk does not decode: {e}", path.display()))?;
+                let c: Chunk = rmp_serde::from_slice(payload).map_err(|e| {
+                    format!(
+                        "{} offset {pos}: chunk does not decode: {e}",
+                        path.display()
+                    )
+                })?;
                 match c {
                     Chunk::Header { zxid } => snap.zxid = zxid,
                     Chunk::Sessions(s) => snap.sessions.extend(s),
                     Chunk::Nodes(n) => snap.nodes.extend(n),
                     Chunk::End { nodes } => {
                         if nodes != snap.nodes.len() as u64 {
-                            return Err(format!("{}: end frame counts {nodes} nodes, found {}", path.display(), snap.nodes.len()));
+                            return Err(format!(
+                                "{}: end frame counts {nodes} nodes, found {}",
+                                path.display(),
+                                snap.nodes.len()
+                            ));
                         }
                         if snap.zxid < 0 {
                             return Err(format!("{}: no header chunk", path.display()));
@@ -160,7 +172,12 @@ pub fn load(path: &Path) -> Result<Snapshot, String> {
                 }
                 pos = next;
             }
-            FrameAt::End => return Err(format!("{}: incomplete (no end frame at offset {pos})", path.display())),
+            FrameAt::End => {
+                return Err(format!(
+                    "{}: incomplete (no end frame at offset {pos})",
+                    path.display()
+                ))
+            }
             FrameAt::Bad(what) => return Err(format!("{} offset {pos}: {what}", path.display())),
         }
     }

@@ -63,7 +63,11 @@ pub enum LogError {
         source: io::Error,
     },
     #[error("transaction log {path} is corrupt at offset {offset}: {what}; refusing to start rather than lose acknowledged writes (move the file aside to start without it)")]
-    Corrupt { path: PathBuf, offset: u64, what: String },
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
 }
 
 /// How a segment scan ended.
@@ -78,7 +82,11 @@ pub struct ScanEnd {
 /// Read every txn of a segment in order. In the newest segment a bad record followed by
 /// nothing valid is a torn write from a crash (its batch was never acknowledged): the scan ends
 /// there. Anywhere else a bad record is corruption.
-pub fn scan_segment(path: &Path, newest: bool, mut f: impl FnMut(Txn)) -> Result<ScanEnd, LogError> {
+pub fn scan_segment(
+    path: &Path,
+    newest: bool,
+    mut f: impl FnMut(Txn),
+) -> Result<ScanEnd, LogError> {
     let io_err = |source| LogError::Io {
         path: path.to_path_buf(),
         source,
@@ -122,7 +130,12 @@ pub fn scan_segment(path: &Path, newest: bool, mut f: impl FnMut(Txn)) -> Result
 }
 
 /// The careful scan over the whole file, from `start` (0 = check the header too).
-fn scan_whole(path: &Path, start: usize, newest: bool, mut f: impl FnMut(Txn)) -> Result<ScanEnd, LogError> {
+fn scan_whole(
+    path: &Path,
+    start: usize,
+    newest: bool,
+    mut f: impl FnMut(Txn),
+) -> Result<ScanEnd, LogError> {
     let buf = fs::read(path).map_err(|source| LogError::Io {
         path: path.to_path_buf(),
         source,
@@ -202,7 +215,8 @@ pub struct LogWriter {
 
 fn preallocate(f: &File, from: u64, len: u64) -> io::Result<()> {
     // SAFETY: posix_fallocate only reads its integer arguments.
-    let r = unsafe { libc::posix_fallocate(f.as_raw_fd(), from as libc::off_t, len as libc::off_t) };
+    let r =
+        unsafe { libc::posix_fallocate(f.as_raw_fd(), from as libc::off_t, len as libc::off_t) };
     match r {
         0 => Ok(()),
         libc::EOPNOTSUPP | libc::EINVAL => f.set_len(from + len),
@@ -229,7 +243,12 @@ impl LogWriter {
 
     fn open(&mut self, first_zxid: i64) -> io::Result<()> {
         let path = self.dir.join(segment_name(first_zxid));
-        let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path)?;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)?;
         preallocate(&f, 0, self.preallocate)?;
         f.write_all_at(&header(), 0)?;
         f.sync_all()?;
@@ -243,7 +262,9 @@ impl LogWriter {
     /// Write txns (in zxid order) after the last ones; they are durable after `sync`.
     /// On error nothing of this call remains in the file.
     pub fn append(&mut self, txns: &[Txn], buf: &mut Vec<u8>) -> io::Result<()> {
-        let Some(first) = txns.first() else { return Ok(()) };
+        let Some(first) = txns.first() else {
+            return Ok(());
+        };
         if self.file.is_none() {
             self.open(first.zxid)?;
         }
@@ -411,7 +432,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("log.5");
         fs::write(&p, b"").unwrap();
-        assert_eq!(read(&p, true).1.unwrap(), ScanEnd { valid_len: 0, torn_at: None });
+        assert_eq!(
+            read(&p, true).1.unwrap(),
+            ScanEnd {
+                valid_len: 0,
+                torn_at: None
+            }
+        );
         fs::write(&p, vec![0u8; 100]).unwrap();
         assert_eq!(read(&p, true).1.unwrap().torn_at, Some(0));
         assert!(read(&p, false).1.is_err());

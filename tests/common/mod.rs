@@ -68,7 +68,10 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             // Any answer means the port serves (ruok may be off the whitelist).
-            if four_letter(self.port, "ruok").map(|r| !r.is_empty()).unwrap_or(false) {
+            if four_letter(self.port, "ruok")
+                .map(|r| !r.is_empty())
+                .unwrap_or(false)
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -143,7 +146,9 @@ impl Server {
                     self.child = None;
                     return Some(status);
                 }
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 _ => return None,
             }
         }

@@ -18,7 +18,9 @@ pub enum Frame {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    #[error("frame length {len} is negative or exceeds jute.maxbuffer = {max} (server.jute_max_buffer)")]
+    #[error(
+        "frame length {len} is negative or exceeds jute.maxbuffer = {max} (server.jute_max_buffer)"
+    )]
     TooLarge { len: i64, max: u32 },
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -109,10 +111,16 @@ mod tests {
     fn four_letter_word_only_first() {
         let mut c = FrameCodec::new(1024);
         let mut b = BytesMut::from(&b"ruok"[..]);
-        assert_eq!(c.decode(&mut b).unwrap(), Some(Frame::FourLetter("ruok".into())));
+        assert_eq!(
+            c.decode(&mut b).unwrap(),
+            Some(Frame::FourLetter("ruok".into()))
+        );
         let mut c = FrameCodec::new(1024);
         let mut b = BytesMut::from(&[0, 0, 0, 2, 9, 9, 0, 0][..]);
-        assert_eq!(c.decode(&mut b).unwrap(), Some(Frame::Packet(Bytes::from_static(&[9, 9]))));
+        assert_eq!(
+            c.decode(&mut b).unwrap(),
+            Some(Frame::Packet(Bytes::from_static(&[9, 9])))
+        );
         assert_eq!(c.decode(&mut b).unwrap(), None);
     }
 
@@ -120,7 +128,10 @@ mod tests {
     fn oversized_and_negative_refused() {
         let mut c = FrameCodec::new(10);
         let mut b = BytesMut::from(&[0, 0, 0, 11][..]);
-        assert!(matches!(c.decode(&mut b), Err(FrameError::TooLarge { len: 11, max: 10 })));
+        assert!(matches!(
+            c.decode(&mut b),
+            Err(FrameError::TooLarge { len: 11, max: 10 })
+        ));
         let mut c = FrameCodec::new(10);
         let mut b = BytesMut::from(&[0xff, 0xff, 0xff, 0xfe][..]);
         assert!(c.decode(&mut b).is_err());
@@ -132,7 +143,10 @@ mod tests {
         let mut b = BytesMut::from(&[0, 0, 0, 3, 1][..]);
         assert_eq!(c.decode(&mut b).unwrap(), None);
         b.extend_from_slice(&[2, 3]);
-        assert_eq!(c.decode(&mut b).unwrap(), Some(Frame::Packet(Bytes::from_static(&[1, 2, 3]))));
+        assert_eq!(
+            c.decode(&mut b).unwrap(),
+            Some(Frame::Packet(Bytes::from_static(&[1, 2, 3])))
+        );
     }
 
     #[test]

@@ -110,7 +110,10 @@ impl<'a> Reader<'a> {
         Ok(self.ustring_opt()?.unwrap_or_default())
     }
 
-    pub fn vec<T>(&mut self, mut f: impl FnMut(&mut Self) -> DecodeResult<T>) -> DecodeResult<Vec<T>> {
+    pub fn vec<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Self) -> DecodeResult<T>,
+    ) -> DecodeResult<Vec<T>> {
         let at = self.pos;
         let n = self.i32()?;
         if n < 0 {
@@ -196,23 +199,35 @@ mod tests {
         assert_eq!(r.buffer().unwrap(), Some(vec![]));
         assert_eq!(r.buffer().unwrap(), Some(b"abc".to_vec()));
         assert_eq!(r.ustring().unwrap(), "/a");
-        assert_eq!(r.strings().unwrap(), vec!["x".to_string(), "yz".to_string()]);
+        assert_eq!(
+            r.strings().unwrap(),
+            vec!["x".to_string(), "yz".to_string()]
+        );
         assert_eq!(r.remaining(), 0);
     }
 
     #[test]
     fn truncated_and_bad_lengths_are_errors() {
-        assert!(matches!(Reader::new(&[0, 0]).i32(), Err(DecodeError::Truncated { .. })));
+        assert!(matches!(
+            Reader::new(&[0, 0]).i32(),
+            Err(DecodeError::Truncated { .. })
+        ));
         let mut w = Vec::new();
         w.put_i32(100);
         w.extend_from_slice(b"short");
-        assert!(matches!(Reader::new(&w).buffer(), Err(DecodeError::BadLength { .. })));
+        assert!(matches!(
+            Reader::new(&w).buffer(),
+            Err(DecodeError::BadLength { .. })
+        ));
         let mut w = Vec::new();
         w.put_i32(i32::MAX);
         assert!(Reader::new(&w).strings().is_err());
         let mut w = Vec::new();
         w.put_i32(2);
         w.extend_from_slice(&[0xff, 0xfe]);
-        assert!(matches!(Reader::new(&w).ustring(), Err(DecodeError::BadUtf8 { .. })));
+        assert!(matches!(
+            Reader::new(&w).ustring(),
+            Err(DecodeError::BadUtf8 { .. })
+        ));
     }
 }

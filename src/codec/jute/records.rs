@@ -229,7 +229,11 @@ impl ConnectRequest {
             timeout: r.i32()?,
             session_id: r.i64()?,
             passwd: r.buffer()?.unwrap_or_default(),
-            read_only: if r.remaining() > 0 { Some(r.bool()?) } else { None },
+            read_only: if r.remaining() > 0 {
+                Some(r.bool()?)
+            } else {
+                None
+            },
         };
         Ok(req)
     }
@@ -287,12 +291,28 @@ pub struct CreateRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOp {
     Create(CreateRequest),
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Option<Vec<u8>>, version: i32 },
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
-    Check { path: String, version: i32 },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
     /// deleteContainer (20): the body is the raw path, no length prefix.
-    DeleteContainer { path: String },
+    DeleteContainer {
+        path: String,
+    },
 }
 
 impl WriteOp {
@@ -340,21 +360,51 @@ pub enum Request {
     Write(WriteOp),
     Multi(Vec<WriteOp>),
     MultiRead(Vec<ReadOp>),
-    Exists { path: String, watch: bool },
-    GetData { path: String, watch: bool },
-    GetChildren { path: String, watch: bool, with_stat: bool },
-    GetAcl { path: String },
-    Sync { path: String },
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+        with_stat: bool,
+    },
+    GetAcl {
+        path: String,
+    },
+    Sync {
+        path: String,
+    },
     Ping,
     CloseSession,
     SetWatches(SetWatches),
-    AddWatch { path: String, mode: i32 },
-    CheckWatches { path: String, kind: i32 },
-    RemoveWatches { path: String, kind: i32 },
-    GetEphemerals { prefix: String },
-    GetAllChildrenNumber { path: String },
+    AddWatch {
+        path: String,
+        mode: i32,
+    },
+    CheckWatches {
+        path: String,
+        kind: i32,
+    },
+    RemoveWatches {
+        path: String,
+        kind: i32,
+    },
+    GetEphemerals {
+        prefix: String,
+    },
+    GetAllChildrenNumber {
+        path: String,
+    },
     WhoAmI,
-    Auth { scheme: String, auth: Vec<u8> },
+    Auth {
+        scheme: String,
+        auth: Vec<u8>,
+    },
     /// An opcode this server does not serve (reconfig, sasl, unknown).
     Unsupported(i32),
     /// A known opcode whose body did not decode: answered with MarshallingError.
@@ -381,7 +431,10 @@ pub fn is_write_opcode(opcode: i32) -> bool {
 
 impl Request {
     pub fn is_write(&self) -> bool {
-        matches!(self, Request::Write(_) | Request::Multi(_) | Request::CloseSession)
+        matches!(
+            self,
+            Request::Write(_) | Request::Multi(_) | Request::CloseSession
+        )
     }
 }
 
@@ -390,7 +443,11 @@ fn read_create(r: &mut Reader, opcode: i32) -> DecodeResult<CreateRequest> {
     let data = r.buffer()?;
     let acl = read_acls(r)?;
     let flags = r.i32()?;
-    let ttl = if opcode == op::CREATE_TTL { r.i64()? } else { -1 };
+    let ttl = if opcode == op::CREATE_TTL {
+        r.i64()?
+    } else {
+        -1
+    };
     Ok(CreateRequest {
         opcode,
         path,
@@ -424,7 +481,11 @@ fn read_write_op(r: &mut Reader, opcode: i32) -> DecodeResult<WriteOp> {
             path: r.ustring()?,
             version: r.i32()?,
         },
-        other => return Err(DecodeError::Invalid(format!("opcode {other} is not allowed in multi"))),
+        other => {
+            return Err(DecodeError::Invalid(format!(
+                "opcode {other} is not allowed in multi"
+            )))
+        }
     })
 }
 
@@ -459,7 +520,9 @@ fn read_multi(r: &mut Reader) -> DecodeResult<Request> {
             _ => writes.push(read_write_op(r, t)?),
         }
         if !reads.is_empty() && !writes.is_empty() {
-            return Err(DecodeError::Invalid("multi mixes read and write operations".into()));
+            return Err(DecodeError::Invalid(
+                "multi mixes read and write operations".into(),
+            ));
         }
     }
     Ok(if reads.is_empty() {
@@ -474,8 +537,14 @@ impl Request {
     pub fn read(opcode: i32, body: &[u8]) -> DecodeResult<Self> {
         let mut r = Reader::new(body);
         let req = match opcode {
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL | op::DELETE | op::SET_DATA
-            | op::SET_ACL | op::CHECK => Request::Write(read_write_op(&mut r, opcode)?),
+            op::CREATE
+            | op::CREATE2
+            | op::CREATE_CONTAINER
+            | op::CREATE_TTL
+            | op::DELETE
+            | op::SET_DATA
+            | op::SET_ACL
+            | op::CHECK => Request::Write(read_write_op(&mut r, opcode)?),
             op::DELETE_CONTAINER => Request::Write(WriteOp::DeleteContainer {
                 path: String::from_utf8_lossy(body).into_owned(),
             }),
@@ -487,7 +556,9 @@ impl Request {
             },
             op::MULTI_READ => match read_multi(&mut r)? {
                 Request::Multi(w) if !w.is_empty() => {
-                    return Err(DecodeError::Invalid("multiRead carries write operations".into()))
+                    return Err(DecodeError::Invalid(
+                        "multiRead carries write operations".into(),
+                    ))
                 }
                 Request::Multi(_) => Request::MultiRead(Vec::new()),
                 m => m,
@@ -535,7 +606,9 @@ impl Request {
                 path: r.ustring()?,
                 kind: r.i32()?,
             },
-            op::GET_EPHEMERALS => Request::GetEphemerals { prefix: r.ustring()? },
+            op::GET_EPHEMERALS => Request::GetEphemerals {
+                prefix: r.ustring()?,
+            },
             op::GET_ALL_CHILDREN_NUMBER => Request::GetAllChildrenNumber { path: r.ustring()? },
             op::WHO_AM_I => Request::WhoAmI,
             op::AUTH => {
@@ -593,7 +666,10 @@ mod tests {
         req.write(&mut w);
         assert_eq!(w.len(), 45);
         assert_eq!(ConnectRequest::read(&w).unwrap(), req);
-        let old = ConnectRequest { read_only: None, ..req };
+        let old = ConnectRequest {
+            read_only: None,
+            ..req
+        };
         let mut w = Vec::new();
         old.write(&mut w);
         assert_eq!(w.len(), 44);
@@ -622,7 +698,13 @@ mod tests {
         match Request::read(op::MULTI, &w).unwrap() {
             Request::Multi(ops) => {
                 assert_eq!(ops.len(), 2);
-                assert_eq!(ops[1], WriteOp::Check { path: "/a".into(), version: 3 });
+                assert_eq!(
+                    ops[1],
+                    WriteOp::Check {
+                        path: "/a".into(),
+                        version: 3
+                    }
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -640,6 +722,9 @@ mod tests {
     #[test]
     fn unknown_opcode_is_unsupported() {
         assert_eq!(Request::read(999, &[]).unwrap(), Request::Unsupported(999));
-        assert_eq!(Request::read(op::RECONFIG, &[]).unwrap(), Request::Unsupported(op::RECONFIG));
+        assert_eq!(
+            Request::read(op::RECONFIG, &[]).unwrap(),
+            Request::Unsupported(op::RECONFIG)
+        );
     }
 }
