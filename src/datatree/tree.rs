@@ -46,6 +46,9 @@ pub struct TreeConfig {
     pub extended_types: bool,
 }
 
+/// A node as stored in a snapshot: path, data, ACL, stat.
+pub type NodeParts = (String, Option<Vec<u8>>, Arc<Vec<Acl>>, StatPersisted);
+
 #[derive(Debug, Clone)]
 pub struct DataTree {
     nodes: HashMap<String, Node>,
@@ -192,7 +195,7 @@ impl DataTree {
     /// the zxid the snapshot covers.
     pub fn from_parts(
         config: TreeConfig,
-        nodes: Vec<(String, Option<Vec<u8>>, Arc<Vec<Acl>>, StatPersisted)>,
+        nodes: Vec<NodeParts>,
         sessions: Vec<(i64, i32)>,
         zxid: i64,
     ) -> Result<DataTree, String> {
