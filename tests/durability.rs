@@ -57,7 +57,7 @@ async fn connect(addr: &str, timeout: Duration) -> zk::Client {
 fn payload(tag: &str, n: usize) -> Vec<u8> {
     let mut v = tag.as_bytes().to_vec();
     v.push(b'|');
-    v.extend(std::iter::repeat(b'a' + (n % 26) as u8).take(n * 37 % 300));
+    v.extend(std::iter::repeat_n(b'a' + (n % 26) as u8, n * 37 % 300));
     v
 }
 
@@ -84,6 +84,73 @@ async fn children(c: &zk::Client, path: &str) -> Vec<String> {
     within(20, "list children", c.list_children(path))
         .await
         .unwrap_or_else(|e| panic!("list_children {path}: {e}"))
+}
+
+/// Data and stat of every node under `root` (inclusive), read level by level.
+async fn dump(
+    c: &zk::Client,
+    root: &str,
+) -> std::collections::BTreeMap<String, (Vec<u8>, zk::Stat)> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut level = vec![root.to_string()];
+    while !level.is_empty() {
+        let got = read_nodes(c, &level).await;
+        let mut next = Vec::new();
+        let lists: Vec<_> = level.iter().map(|p| c.list_children(p)).collect();
+        let lists = within(30, "list children", futures::future::join_all(lists)).await;
+        for ((p, node), kids) in level.iter().zip(got).zip(lists) {
+            let Some(node) = node else { continue };
+            out.insert(p.clone(), node);
+            let mut kids = match kids {
+                Ok(k) => k,
+                Err(zk::Error::NoNode) => continue,
+                Err(e) => panic!("list_children {p}: {e}"),
+            };
+            kids.sort();
+            next.extend(kids.iter().map(|k| {
+                if p == "/" {
+                    format!("/{k}")
+                } else {
+                    format!("{p}/{k}")
+                }
+            }));
+        }
+        level = next;
+    }
+    out
+}
+
+/// The same nodes with the same data and stats (zxids, versions, cversion, pzxid, ...).
+fn assert_same_tree(
+    what: &str,
+    before: &std::collections::BTreeMap<String, (Vec<u8>, zk::Stat)>,
+    after: &std::collections::BTreeMap<String, (Vec<u8>, zk::Stat)>,
+) {
+    let mut diffs = Vec::new();
+    for (p, b) in before {
+        match after.get(p) {
+            None => diffs.push(format!("{p}: missing")),
+            Some(a) if a.0 != b.0 => diffs.push(format!(
+                "{p}: data {:?} became {:?}",
+                short(&b.0),
+                short(&a.0)
+            )),
+            Some(a) if a.1 != b.1 => {
+                diffs.push(format!("{p}: stat {:?}\n    became {:?}", b.1, a.1))
+            }
+            Some(_) => {}
+        }
+    }
+    for p in after.keys().filter(|p| !before.contains_key(*p)) {
+        diffs.push(format!("{p}: new"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} of {} nodes differ: {:#?}",
+        diffs.len(),
+        before.len(),
+        &diffs[..diffs.len().min(20)]
+    );
 }
 
 /// Every `(path, data)` is there with exactly that data.
@@ -650,7 +717,6 @@ fn crash_rounds(name: &'static str, extra: &[&str]) -> usize {
             for p in ["/crash", "/crash/p", "/crash/m"] {
                 c.create(p, b"", OPEN).await.unwrap();
             }
-            let mut g = lock(&ledger);
             for client in 0..CLIENTS {
                 c.create(&format!("/crash/s{client}"), b"", OPEN)
                     .await
@@ -658,7 +724,7 @@ fn crash_rounds(name: &'static str, extra: &[&str]) -> usize {
                 for j in 0..CHAINS_PER_CLIENT {
                     let path = format!("/crash/v{client}-{j}");
                     c.create(&path, &chain_value(&path, 0), OPEN).await.unwrap();
-                    g.chains.push(Chain {
+                    lock(&ledger).chains.push(Chain {
                         path,
                         floor: 0,
                         max: 0,
@@ -715,6 +781,14 @@ fn crash_rounds(name: &'static str, extra: &[&str]) -> usize {
                     )));
                 }
             }
+            // The random moment counts from the first acknowledgment, so that every round has
+            // load whatever the machine's speed.
+            within(20, "the first acknowledged write of the round", async {
+                while lock(&ledger).acked == acked0 && lock(&ledger).unexpected.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
             tokio::time::sleep(Duration::from_millis(delay)).await;
             killed.store(true, Ordering::SeqCst);
             server.kill();
@@ -736,6 +810,15 @@ fn crash_rounds(name: &'static str, extra: &[&str]) -> usize {
                 &g.unexpected[..g.unexpected.len().min(20)]
             );
         }
+        // Every other round the first restart is killed too, a few ms in (during its recovery
+        // or its start-up snapshot): recovery must survive a crash of itself.
+        let early_kill = (round % 2 == 1).then(|| rng.gen_range(0..=40u64));
+        if let Some(ms) = early_kill {
+            server.spawn_no_wait();
+            std::thread::sleep(Duration::from_millis(ms));
+            server.kill();
+            archive_log(&server, &format!("round{round}-killed-in-recovery"));
+        }
         server.restart();
         let vrt = rt();
         let (bad, pending_seen) = vrt.block_on(async {
@@ -746,11 +829,13 @@ fn crash_rounds(name: &'static str, extra: &[&str]) -> usize {
         let g = lock(&ledger);
         let vdir = version_dir(&server);
         eprintln!(
-            "{name} round {round}: killed after {delay} ms; {} writes acknowledged, {} in flight ({pending_seen} of them applied); {} snapshots, {} log segments on disk",
+            "{name} round {round}: killed after {delay} ms{}; {} writes acknowledged, {} in flight ({pending_seen} of them applied); {} snapshots, {} log segments, {} temp files on disk",
+            early_kill.map(|ms| format!(", restart killed after {ms} ms")).unwrap_or_default(),
             g.acked - acked0,
             (g.sent - sent0) - (g.acked - acked0),
             snapshots(&vdir).len(),
             segments(&vdir).len(),
+            tmp_files(&vdir),
         );
         assert!(
             bad.is_empty(),
@@ -764,6 +849,18 @@ fn crash_rounds(name: &'static str, extra: &[&str]) -> usize {
             "round {round}: no write was acknowledged in {delay} ms"
         );
     }
+    // One more kill -9 with no load: the recovered tree recovers to itself, stats and all.
+    let vrt = rt();
+    let before = vrt
+        .block_on(async { dump(&connect(&addr, Duration::from_secs(10)).await, "/crash").await });
+    vrt.shutdown_background();
+    archive_log(&server, &format!("round{ROUNDS}"));
+    server.restart();
+    let vrt = rt();
+    let after = vrt
+        .block_on(async { dump(&connect(&addr, Duration::from_secs(10)).await, "/crash").await });
+    vrt.shutdown_background();
+    assert_same_tree("/crash after a restart without load", &before, &after);
     archive_log(&server, "last");
     eprintln!(
         "{name}: {ROUNDS} rounds in {:.1} s, {snapshots_taken} snapshots written during the loads",
@@ -846,6 +943,12 @@ fn sessions_survive_a_restart_and_lost_ones_expire() {
         c.create("/eph-c", b"c", EPHEMERAL).await.unwrap();
         let (c_id, c_session) = (c.session_id(), c.session().clone());
         drop(c);
+        // D closes its session before the crash: its ephemeral must stay gone.
+        let d = connect(&addr, Duration::from_secs(4)).await;
+        d.create("/eph-d", b"d", EPHEMERAL).await.unwrap();
+        let (_, gone_d) = a.check_and_watch_stat("/eph-d").await.unwrap();
+        drop(d);
+        within(10, "D's close to delete its ephemeral", gone_d.changed()).await;
 
         server.restart();
         let back = Instant::now();
@@ -945,6 +1048,31 @@ fn sessions_survive_a_restart_and_lost_ones_expire() {
                 Some(c_id.0)
             ]
         );
+
+        // The expiry and the close were logged: another restart does not bring those back.
+        archive_log(&server, "second");
+        server.restart();
+        let probe = connect(&addr, Duration::from_secs(4)).await;
+        let nodes = read_nodes(
+            &probe,
+            &[
+                "/eph-a".into(),
+                "/eph-b".into(),
+                "/eph-c".into(),
+                "/eph-d".into(),
+            ],
+        )
+        .await;
+        let owners: Vec<Option<i64>> = nodes
+            .iter()
+            .map(|n| n.as_ref().map(|(_, st)| st.ephemeral_owner))
+            .collect();
+        assert_eq!(
+            owners,
+            vec![Some(a.session_id().0), None, Some(c_id.0), None]
+        );
+        wait_connected(&a, "A to reconnect after the second restart").await;
+        wait_connected(&c, "C to reconnect after the second restart").await;
     });
     archive_log(&server, "last");
 }
@@ -979,7 +1107,10 @@ async fn write_nodes(
 
 /// Wait until the snapshots on disk are at most `keep` and the log segments older than what
 /// the oldest of them needs are gone; returns (snapshots, segments).
-fn wait_retained(server: &Server, keep: usize) -> (Vec<(i64, PathBuf)>, Vec<(i64, PathBuf)>) {
+/// Files by the zxid in their names.
+type Listing = Vec<(i64, PathBuf)>;
+
+fn wait_retained(server: &Server, keep: usize) -> (Listing, Listing) {
     let dir = version_dir(server);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -1064,11 +1195,18 @@ fn snapshots_are_taken_and_old_files_purged() {
         segs.len()
     );
 
+    let before =
+        r.block_on(async { dump(&connect(&addr, Duration::from_secs(10)).await, "/r").await });
     archive_log(&server, "first");
     server.restart();
     nodes.extend(r.block_on(async {
         let c = connect(&addr, Duration::from_secs(10)).await;
         expect_nodes(&c, &nodes).await;
+        assert_same_tree(
+            "/r after a restart (snapshot + log)",
+            &before,
+            &dump(&c, "/r").await,
+        );
         write_nodes(&c, "/r", 300..400).await
     }));
     wait_retained(&server, 3);
@@ -1148,6 +1286,8 @@ fn damaged_newest_snapshot_falls_back_to_the_previous_one() {
         c.create("/s", b"", OPEN).await.unwrap();
         write_nodes(&c, "/s", 0..150).await
     });
+    let before =
+        r.block_on(async { dump(&connect(&addr, Duration::from_secs(10)).await, "/s").await });
     // Let a snapshot in progress finish (bounded), so the newest one is complete.
     let dir = version_dir(&server);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1173,6 +1313,11 @@ fn damaged_newest_snapshot_falls_back_to_the_previous_one() {
     nodes.extend(r.block_on(async {
         let c = connect(&addr, Duration::from_secs(10)).await;
         expect_nodes(&c, &nodes).await;
+        assert_same_tree(
+            "/s recovered from the previous snapshot",
+            &before,
+            &dump(&c, "/s").await,
+        );
         write_nodes(&c, "/s", 150..160).await
     }));
     server.restart();
@@ -1183,10 +1328,35 @@ fn damaged_newest_snapshot_falls_back_to_the_previous_one() {
     });
 }
 
+/// The crash tore the last write: the file ends in the middle of its payload.
 #[test]
 fn torn_last_record_is_cut_and_the_rest_recovered() {
+    torn("torn-truncated", |f, start, len| {
+        f.set_len((start + 8 + len / 2) as u64).unwrap()
+    });
+}
+
+/// The file ends in the middle of the last record's header.
+#[test]
+fn torn_last_record_header_is_cut_and_the_rest_recovered() {
+    torn("torn-header", |f, start, _| {
+        f.set_len((start + 5) as u64).unwrap()
+    });
+}
+
+/// Preallocated file, length unchanged: the second half of the last record never made it
+/// (zeros).
+#[test]
+fn zeroed_tail_of_the_last_record_is_cut_and_the_rest_recovered() {
+    torn("torn-zeroed", |f, start, len| {
+        f.write_all_at(&vec![0u8; len - len / 2], (start + 8 + len / 2) as u64)
+            .unwrap()
+    });
+}
+
+fn torn(name: &'static str, damage: fn(&std::fs::File, usize, usize)) {
     let mut server = Server::start(&["storage.preallocate_size=65536"]);
-    let _keep = KeepOnPanic::new(&server, "torn");
+    let _keep = KeepOnPanic::new(&server, name);
     let addr = server.addr();
     let r = rt();
     let mut nodes = r.block_on(async {
@@ -1211,7 +1381,7 @@ fn torn_last_record_is_cut_and_the_rest_recovered() {
         seg.display()
     );
     let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
-    f.set_len((start + 8 + len / 2) as u64).unwrap();
+    damage(&f, start, len);
     f.sync_all().unwrap();
     drop(f);
 
@@ -1304,14 +1474,27 @@ fn fill(path: &Path) -> u64 {
 
 #[test]
 fn full_log_disk_fails_writes_and_recovers() {
+    disk_full("full_log_disk_fails_writes_and_recovers", &[]);
+}
+
+/// With snapshots every 10-20 writes the log is also rolled to a new segment while the disk is
+/// full.
+#[test]
+fn full_log_disk_with_log_rolls() {
+    disk_full("full_log_disk_with_log_rolls", &["storage.snap_count=20"]);
+}
+
+fn disk_full(name: &'static str, extra: &[&str]) {
     let Some(fs) = Tmpfs::mount("2m") else {
-        eprintln!("SKIPPED full_log_disk_fails_writes_and_recovers: mounting a tmpfs is not permitted here");
+        eprintln!("SKIPPED {name}: mounting a tmpfs is not permitted here");
         return;
     };
     let log_dir = fs.dir.path().to_path_buf();
     let log_dir_opt = format!("storage.data_log_dir={}", log_dir.display());
-    let mut server = Server::start(&[&log_dir_opt, "storage.preallocate_size=65536"]);
-    let mut keep = KeepOnPanic::new(&server, "disk-full");
+    let mut opts = vec![log_dir_opt.as_str(), "storage.preallocate_size=65536"];
+    opts.extend_from_slice(extra);
+    let mut server = Server::start(&opts);
+    let mut keep = KeepOnPanic::new(&server, name);
     keep.dirs.push(log_dir.clone());
     let addr = server.addr();
     let r = rt();
@@ -1358,6 +1541,29 @@ fn full_log_disk_fails_writes_and_recovers() {
         assert_eq!(c.get_data(&acked[0].0).await.unwrap().0, acked[0].1);
         assert_eq!(children(&c, "/df").await.len(), acked.len());
         expect_nodes(&c, &acked).await;
+
+        // A restart on the full disk: the server starts, the session comes back, reads work,
+        // writes still fail.
+        archive_log(&server, "full-before-restart");
+        server.restart();
+        wait_connected(
+            &c,
+            "the client to reconnect to the server restarted on a full disk",
+        )
+        .await;
+        expect_nodes(&c, &acked).await;
+        assert_eq!(
+            c.check_stat(&failed).await.unwrap(),
+            None,
+            "the failed create is visible after the restart"
+        );
+        let again = within(
+            20,
+            "a write on a full disk after the restart",
+            c.set_data("/df", b"full", None),
+        )
+        .await;
+        assert_eq!(again, Err(SYSTEM_ERROR));
 
         // Space again: writes succeed.
         std::fs::remove_file(&filler).unwrap();

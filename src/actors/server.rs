@@ -7,7 +7,7 @@ use super::session_tracker::SessionTracker;
 use crate::datatree::TreeConfig;
 use crate::engine::{Engine, EngineConfig};
 use crate::settings::Settings;
-use crate::storage::{recovery, version_dir};
+use crate::storage::{recovery, retention, version_dir};
 use actix::prelude::*;
 use tokio::net::TcpListener;
 
@@ -47,6 +47,10 @@ pub async fn start_standalone(settings: Settings) -> std::io::Result<std::net::S
                 data_dir.display()
             ))
         })?;
+        let keep = settings.storage.snap_retain_count as usize;
+        if let Err(e) = retention::purge(&data_dir, &log_dir, keep) {
+            tracing::warn!("purging old snapshots and logs failed: {e}");
+        }
     }
     if !settings.storage.force_sync {
         tracing::warn!(

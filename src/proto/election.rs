@@ -130,7 +130,12 @@ impl Election {
         let targets: Vec<u64> = if self.voter() {
             self.quorum.others(self.me).collect()
         } else {
-            self.quorum.voters().iter().copied().filter(|&id| id != self.me).collect()
+            self.quorum
+                .voters()
+                .iter()
+                .copied()
+                .filter(|&id| id != self.me)
+                .collect()
         };
         for id in targets {
             out.push(Action::Send(id, n));
@@ -165,7 +170,12 @@ impl Election {
     }
 
     fn agree_looking(&self, v: &Vote) -> bool {
-        let ids: Vec<u64> = self.recv.iter().filter(|(_, x)| *x == v).map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = self
+            .recv
+            .iter()
+            .filter(|(_, x)| *x == v)
+            .map(|(id, _)| *id)
+            .collect();
         self.quorum.contains_quorum(&ids)
     }
 
@@ -264,11 +274,21 @@ impl Election {
     }
 
     /// Whether a quorum backs an established leader, and the leader itself says it leads.
-    fn agree_established(&self, v: Vote, round: u64, _sid: u64, _state: PeerState, in_round: bool) -> bool {
+    fn agree_established(
+        &self,
+        v: Vote,
+        round: u64,
+        _sid: u64,
+        _state: PeerState,
+        in_round: bool,
+    ) -> bool {
         let mut set: HashMap<u64, Vote> = if in_round {
             self.recv.clone()
         } else {
-            self.out_of_election.iter().map(|(id, (v, _))| (*id, *v)).collect()
+            self.out_of_election
+                .iter()
+                .map(|(id, (v, _))| (*id, *v))
+                .collect()
         };
         if self.voter() && in_round {
             set.insert(self.me, v);
@@ -325,7 +345,10 @@ mod tests {
             let q = QuorumVerifier::new(voters.iter().copied(), observers.iter().copied());
             let mut nodes = BTreeMap::new();
             for &(id, zxid, epoch) in zxids {
-                nodes.insert(id, Election::new(id, q.clone(), zxid, epoch).with_max_resend(1000));
+                nodes.insert(
+                    id,
+                    Election::new(id, q.clone(), zxid, epoch).with_max_resend(1000),
+                );
             }
             Net {
                 nodes,
@@ -362,7 +385,10 @@ mod tests {
             let end = self.now + ms;
             while self.now < end {
                 while let Some((from, to, n)) = self.queue.pop_front() {
-                    if self.down.contains(&to) || self.down.contains(&from) || self.cut.contains(&(from, to)) {
+                    if self.down.contains(&to)
+                        || self.down.contains(&from)
+                        || self.cut.contains(&(from, to))
+                    {
                         continue;
                     }
                     let now = self.now;
@@ -372,7 +398,12 @@ mod tests {
                     }
                 }
                 self.now += 10;
-                let ids: Vec<u64> = self.nodes.keys().copied().filter(|id| !self.down.contains(id)).collect();
+                let ids: Vec<u64> = self
+                    .nodes
+                    .keys()
+                    .copied()
+                    .filter(|id| !self.down.contains(id))
+                    .collect();
                 for id in ids {
                     let now = self.now;
                     let a = self.nodes.get_mut(&id).unwrap().tick(now);
@@ -405,7 +436,11 @@ mod tests {
 
     #[test]
     fn epoch_beats_zxid() {
-        let mut net = Net::new(&[1, 2, 3], &[], &[(1, 0x1_0000_0009, 1), (2, 0x2_0000_0001, 2), (3, 0, 0)]);
+        let mut net = Net::new(
+            &[1, 2, 3],
+            &[],
+            &[(1, 0x1_0000_0009, 1), (2, 0x2_0000_0001, 2), (3, 0, 0)],
+        );
         net.start(&[1, 2, 3]);
         net.run(2000);
         assert!([1, 2, 3].iter().all(|id| net.leader_of(*id) == Some(2)));
@@ -413,13 +448,21 @@ mod tests {
 
     #[test]
     fn majority_is_enough_and_minority_never_decides() {
-        let mut net = Net::new(&[1, 2, 3, 4, 5], &[], &[(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 9, 1), (5, 9, 1)]);
+        let mut net = Net::new(
+            &[1, 2, 3, 4, 5],
+            &[],
+            &[(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 9, 1), (5, 9, 1)],
+        );
         net.down.extend([4, 5]);
         net.start(&[1, 2, 3]);
         net.run(3000);
         assert!([1, 2, 3].iter().all(|id| net.leader_of(*id) == Some(3)));
 
-        let mut minority = Net::new(&[1, 2, 3, 4, 5], &[], &[(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (5, 1, 1)]);
+        let mut minority = Net::new(
+            &[1, 2, 3, 4, 5],
+            &[],
+            &[(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (5, 1, 1)],
+        );
         minority.down.extend([3, 4, 5]);
         minority.start(&[1, 2]);
         minority.run(5000);
@@ -445,11 +488,18 @@ mod tests {
 
     #[test]
     fn observers_never_lead_and_find_the_leader() {
-        let mut net = Net::new(&[1, 2, 3], &[9], &[(1, 1, 1), (2, 1, 1), (3, 1, 1), (9, 1000, 9)]);
+        let mut net = Net::new(
+            &[1, 2, 3],
+            &[9],
+            &[(1, 1, 1), (2, 1, 1), (3, 1, 1), (9, 1000, 9)],
+        );
         net.start(&[1, 2, 3, 9]);
         net.run(3000);
         assert!([1, 2, 3].iter().all(|id| net.leader_of(*id) == Some(3)));
-        assert_eq!(net.decided.get(&9), Some(&(PeerState::Observing, net.decided[&3].1)));
+        assert_eq!(
+            net.decided.get(&9),
+            Some(&(PeerState::Observing, net.decided[&3].1))
+        );
     }
 
     #[test]
@@ -474,7 +524,11 @@ mod tests {
         e.start(0, 0, 0);
         let stranger = Notification {
             version: 2,
-            vote: Vote { leader: 7, zxid: 99, peer_epoch: 9 },
+            vote: Vote {
+                leader: 7,
+                zxid: 99,
+                peer_epoch: 9,
+            },
             round: 9,
             state: PeerState::Looking,
             sid: 7,
@@ -482,7 +536,11 @@ mod tests {
         assert!(e.on_notification(stranger, 0).is_empty());
         let n = Notification {
             version: 1,
-            vote: Vote { leader: 5, zxid: 0xf00000002, peer_epoch: 0xf },
+            vote: Vote {
+                leader: 5,
+                zxid: 0xf00000002,
+                peer_epoch: 0xf,
+            },
             round: 1,
             state: PeerState::Looking,
             sid: 5,

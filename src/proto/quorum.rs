@@ -9,7 +9,10 @@ pub struct QuorumVerifier {
 }
 
 impl QuorumVerifier {
-    pub fn new(voters: impl IntoIterator<Item = u64>, observers: impl IntoIterator<Item = u64>) -> Self {
+    pub fn new(
+        voters: impl IntoIterator<Item = u64>,
+        observers: impl IntoIterator<Item = u64>,
+    ) -> Self {
         QuorumVerifier {
             voters: voters.into_iter().collect(),
             observers: observers.into_iter().collect(),
@@ -38,12 +41,20 @@ impl QuorumVerifier {
 
     /// All members but `me`.
     pub fn others(&self, me: u64) -> impl Iterator<Item = u64> + '_ {
-        self.voters.iter().chain(self.observers.iter()).copied().filter(move |&id| id != me)
+        self.voters
+            .iter()
+            .chain(self.observers.iter())
+            .copied()
+            .filter(move |&id| id != me)
     }
 
     /// More than half of the voters are in `ids` (anything else in it is ignored).
     pub fn contains_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a u64>) -> bool {
-        let n = ids.into_iter().filter(|id| self.voters.contains(id)).collect::<BTreeSet<_>>().len();
+        let n = ids
+            .into_iter()
+            .filter(|id| self.voters.contains(id))
+            .collect::<BTreeSet<_>>()
+            .len();
         n > self.voters.len() / 2
     }
 }

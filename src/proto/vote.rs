@@ -50,7 +50,11 @@ mod tests {
     use super::*;
 
     fn v(leader: u64, zxid: i64, peer_epoch: u64) -> Vote {
-        Vote { leader, zxid, peer_epoch }
+        Vote {
+            leader,
+            zxid,
+            peer_epoch,
+        }
     }
 
     #[test]

@@ -68,6 +68,24 @@ fn tree_from(snap: snapshot::Snapshot, config: TreeConfig) -> Result<DataTree, S
     DataTree::from_parts(config, nodes, snap.sessions, zxid)
 }
 
+/// A crash during a snapshot leaves its temp file behind; it is never complete.
+fn remove_unfinished_snapshots(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snapshot.") && name.ends_with(".tmp") {
+            match fs::remove_file(e.path()) {
+                Ok(()) => tracing::info!("removed unfinished snapshot {}", e.path().display()),
+                Err(err) => tracing::warn!(
+                    "cannot remove unfinished snapshot {}: {err}",
+                    e.path().display()
+                ),
+            }
+        }
+    }
+}
+
 /// Whether `next` may follow `last` in the log: the next counter, or the first txn of a later
 /// epoch.
 fn follows(last: i64, next: i64) -> bool {
@@ -78,6 +96,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
     for d in [data_dir, log_dir] {
         fs::create_dir_all(d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
     }
+    remove_unfinished_snapshots(data_dir);
     let snaps =
         snapshot::list(data_dir).map_err(|e| format!("cannot list {}: {e}", data_dir.display()))?;
     let segs = txn_log::list_segments(log_dir)
@@ -293,6 +312,15 @@ mod tests {
         log(d.path(), &mut tree, &[t1, t3]);
         let e = recover(d.path(), d.path(), TreeConfig::default()).unwrap_err();
         assert!(e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn unfinished_snapshots_are_removed_at_start() {
+        let d = tempfile::tempdir().unwrap();
+        recover(d.path(), d.path(), TreeConfig::default()).unwrap();
+        fs::write(d.path().join("snapshot.9.tmp"), b"partial").unwrap();
+        recover(d.path(), d.path(), TreeConfig::default()).unwrap();
+        assert!(!d.path().join("snapshot.9.tmp").exists());
     }
 
     #[test]
