@@ -198,17 +198,6 @@ impl DataTreeActor {
         let data_dir = version_dir(&self.settings.storage.data_dir);
         let log_dir = version_dir(self.settings.data_log_dir());
         let keep = self.settings.storage.snap_retain_count as usize;
-        let mut writer = match SnapshotWriter::create(&data_dir, zxid) {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!("cannot start a snapshot in {}: {e}", data_dir.display());
-                self.policy = SnapPolicy::new(
-                    settings_snap_count(&self.settings),
-                    self.settings.storage.snap_size_limit,
-                );
-                return;
-            }
-        };
         if let Some(p) = &self.persister {
             p.roll();
         }
@@ -219,6 +208,8 @@ impl DataTreeActor {
             .name("keeper-snapshot".into())
             .spawn(move || {
                 let result = (|| -> std::io::Result<i64> {
+                    // Even creating the file happens here, off the event loop.
+                    let mut writer = SnapshotWriter::create(&data_dir, zxid)?;
                     let written = (|| {
                         writer.sessions(sessions)?;
                         loop {
