@@ -3,3 +3,4 @@ pub mod election;
 pub mod quorum;
 pub mod session;
 pub mod vote;
+pub mod zab;
