@@ -81,7 +81,11 @@ fn serve(args: ConfigArgs) -> ExitCode {
         tracing::warn!("{w}");
     }
     let s = loaded.settings;
-    if !s.quorum.members.is_empty() {
+    // As ZooKeeper with standaloneEnabled (its default): one voting member means standalone.
+    let voters = s.members().map(|m| m.iter().filter(|m| !m.observer).count()).unwrap_or(0);
+    if voters == 1 && s.quorum.members.len() == 1 {
+        tracing::info!("the configuration lists a single server: running standalone");
+    } else if !s.quorum.members.is_empty() {
         eprintln!(
             "keeper: the configuration lists {} quorum members (server.N / quorum.members), but quorum mode is not available in this build; remove them to run standalone",
             s.quorum.members.len()
