@@ -1,2 +1,3 @@
-//! Wire codecs. `jute`: the ZooKeeper client protocol.
+//! Wire codecs. `jute`: the ZooKeeper client protocol. `peer`: messages between servers.
 pub mod jute;
+pub mod peer;

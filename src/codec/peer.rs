@@ -1,0 +1,159 @@
+//! Messages between servers of an ensemble, as length-prefixed MessagePack frames:
+//! `u32 length` then an rmp-serde encoded `PeerMessage`. Every connection starts with `Hello`
+//! naming the sender; election traffic uses the election port, ZAB traffic the quorum port.
+
+use crate::codec::jute::Id;
+use crate::datatree::Txn;
+use crate::proto::election::Notification;
+use bytes::{Buf, BufMut, BytesMut};
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Version of the peer protocol; a peer with another version is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest peer frame (snapshot chunks are split below it).
+pub const MAX_PEER_FRAME: usize = 64 << 20;
+
+/// W3C trace context of the write a message carries (empty when not traced).
+pub type TraceContext = String;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// First message on every connection.
+    Hello { version: u32, sid: u64 },
+    /// Fast leader election.
+    Notification(Notification),
+    /// Learner -> leader: who I am and where my history ends (FOLLOWERINFO / OBSERVERINFO).
+    LearnerInfo {
+        sid: u64,
+        observer: bool,
+        accepted_epoch: u32,
+        last_zxid: i64,
+    },
+    /// Leader -> learner: the epoch it proposes.
+    LeaderInfo { new_epoch: u32 },
+    /// Learner -> leader: epoch accepted; its current epoch and last zxid.
+    AckEpoch { current_epoch: u32, last_zxid: i64 },
+    /// Sync: proposals follow (DIFF), after dropping everything past `zxid` (TRUNC), or a
+    /// whole tree follows in chunks (SNAP).
+    Diff { zxid: i64 },
+    Trunc { zxid: i64 },
+    Snap { zxid: i64 },
+    SnapChunk(Vec<crate::storage::snapshot::SnapNode>),
+    SnapSessions(Vec<(i64, i32)>),
+    /// End of the sync stream: the learner persists, then acks this.
+    NewLeader { zxid: i64 },
+    /// The learner may serve clients.
+    UpToDate,
+    Proposal { txn: Txn, trace: TraceContext },
+    Ack { zxid: i64 },
+    Commit { zxid: i64, trace: TraceContext },
+    /// To observers: an already committed txn.
+    Inform { txn: Txn, trace: TraceContext },
+    /// Learner -> leader: a client write to prepare.
+    Request {
+        session: i64,
+        cxid: i32,
+        opcode: i32,
+        body: Vec<u8>,
+        auth: Vec<Id>,
+        is_super: bool,
+        trace: TraceContext,
+    },
+    /// Liveness both ways; the learner's carries the sessions its clients touched.
+    Ping { zxid: i64, touches: Vec<(i64, i32)> },
+    Revalidate { session: i64, timeout: i32 },
+    RevalidateReply { session: i64, valid: bool },
+    /// A learner client's `sync`: answered once everything the leader proposed before is
+    /// committed.
+    Sync { session: i64 },
+    SyncDone { session: i64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerCodecError {
+    #[error("peer frame of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+    #[error("undecodable peer frame: {0}")]
+    Decode(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Default)]
+pub struct PeerCodec;
+
+impl Decoder for PeerCodec {
+    type Item = PeerMessage;
+    type Error = PeerCodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<PeerMessage>, PeerCodecError> {
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+        if len > MAX_PEER_FRAME {
+            return Err(PeerCodecError::TooLarge(len));
+        }
+        if src.len() < 4 + len {
+            src.reserve(4 + len - src.len());
+            return Ok(None);
+        }
+        src.advance(4);
+        let body = src.split_to(len);
+        rmp_serde::from_slice(&body)
+            .map(Some)
+            .map_err(|e| PeerCodecError::Decode(e.to_string()))
+    }
+}
+
+impl Encoder<PeerMessage> for PeerCodec {
+    type Error = PeerCodecError;
+    fn encode(&mut self, item: PeerMessage, dst: &mut BytesMut) -> Result<(), PeerCodecError> {
+        let body = rmp_serde::to_vec(&item).map_err(|e| PeerCodecError::Decode(e.to_string()))?;
+        if body.len() > MAX_PEER_FRAME {
+            return Err(PeerCodecError::TooLarge(body.len()));
+        }
+        dst.reserve(4 + body.len());
+        dst.put_u32(body.len() as u32);
+        dst.extend_from_slice(&body);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datatree::TxnOp;
+    use crate::proto::vote::{PeerState, Vote};
+
+    #[test]
+    fn round_trip_and_limits() {
+        let msgs = vec![
+            PeerMessage::Hello { version: 1, sid: 3 },
+            PeerMessage::Notification(Notification {
+                version: 2,
+                vote: Vote { leader: 3, zxid: 5, peer_epoch: 1 },
+                round: 4,
+                state: PeerState::Looking,
+                sid: 3,
+            }),
+            PeerMessage::Proposal {
+                txn: Txn { session: 1, cxid: 2, zxid: 3, time: 4, op: TxnOp::Delete { path: "/a".into() } },
+                trace: "00-abc-def-01".into(),
+            },
+        ];
+        let mut buf = BytesMut::new();
+        for m in &msgs {
+            PeerCodec.encode(m.clone(), &mut buf).unwrap();
+        }
+        for m in &msgs {
+            assert_eq!(PeerCodec.decode(&mut buf).unwrap().as_ref(), Some(m));
+        }
+        assert!(PeerCodec.decode(&mut buf).unwrap().is_none());
+        let mut bad = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        assert!(PeerCodec.decode(&mut bad).is_err());
+        let mut junk = BytesMut::from(&[0, 0, 0, 2, 0xc1, 0xc1][..]);
+        assert!(matches!(PeerCodec.decode(&mut junk), Err(PeerCodecError::Decode(_))));
+    }
+}
