@@ -34,7 +34,46 @@ pub enum Out {
     Untrack(i64),
     /// The connection now serves this session (sent just before its connect response).
     Session(ConnId, i64),
+    /// Learner: hand a write to the leader.
+    Forward(Forward),
+    /// Learner: ask the leader whether a session a client resumes here is alive.
+    Revalidate { session: i64, timeout: i32 },
+    /// Leader: everything proposed before a learner's `sync` is committed.
+    SyncDone { server: u64, session: i64 },
 }
+
+/// What a learner hands to the leader.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Forward {
+    CreateSession {
+        session: i64,
+        timeout: i32,
+    },
+    Request {
+        session: i64,
+        cxid: i32,
+        opcode: i32,
+        body: Bytes,
+        auth: AuthInfo,
+    },
+    Sync {
+        session: i64,
+    },
+}
+
+/// Where writes are prepared: here (standalone, leader) or at the leader (learner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Standalone,
+    Leader,
+    Learner,
+}
+
+/// A learner client's `sync`: connection, xid, path, arrival, queue tag.
+type PendingSync = (ConnId, i32, String, i64, i64);
+
+/// `awaiting` key of a forwarded createSession (no client xid can be this).
+const CREATE_SESSION_CXID: i32 = i32::MIN;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -120,6 +159,8 @@ enum Origin {
     },
     /// Session expiry: close the connection that holds the session, if any.
     Expire,
+    /// A learner's request: the learner answers its client when it applies the txn.
+    Remote,
     /// Internal (container / TTL reaping).
     Internal,
 }
@@ -156,6 +197,17 @@ pub struct Engine {
     pending: VecDeque<PendingTxn>,
     queues: HashMap<ConnId, VecDeque<Queued>>,
     pub stats: Stats,
+    role: Role,
+    /// Learner: local requests waiting for their txn to come back committed, by
+    /// (session, cxid), with the tag that marks them in their connection's queue.
+    awaiting: HashMap<(i64, i32), (Origin, i64)>,
+    /// Learner: resumed sessions waiting for the leader's word.
+    revalidating: HashMap<i64, (ConnId, i32, Option<bool>, i64)>,
+    /// Learner: client `sync`s forwarded to the leader, per session in order.
+    learner_syncs: HashMap<i64, VecDeque<PendingSync>>,
+    /// Leader: learners' `sync`s, answered once the zxid is committed.
+    leader_syncs: VecDeque<(i64, u64, i64)>,
+    next_tag: i64,
 }
 
 /// ZooKeeper's session password: java.util.Random seeded with id ^ 0xB3415C00, 16 bytes.
@@ -230,7 +282,47 @@ impl Engine {
             pending: VecDeque::new(),
             queues: HashMap::new(),
             stats: Stats::new(),
+            role: Role::Standalone,
+            awaiting: HashMap::new(),
+            revalidating: HashMap::new(),
+            learner_syncs: HashMap::new(),
+            leader_syncs: VecDeque::new(),
+            next_tag: 0,
         }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Take a role: outstanding work of the previous role is dropped (its connections are
+    /// closed by the shell, as ZooKeeper restarts its server on a role change).
+    pub fn set_role(&mut self, role: Role) {
+        self.role = role;
+        self.outstanding.clear();
+        self.pending.clear();
+        self.queues.clear();
+        self.awaiting.clear();
+        self.revalidating.clear();
+        self.learner_syncs.clear();
+        self.leader_syncs.clear();
+        self.last_assigned = self.tree.last_zxid;
+    }
+
+    /// Zxids continue from here (a new epoch starts at `epoch << 32`).
+    pub fn set_last_assigned(&mut self, zxid: i64) {
+        self.last_assigned = zxid;
+    }
+
+    fn tag(&mut self) -> i64 {
+        // Negative, so a tag never equals a zxid in a connection's queue.
+        self.next_tag -= 1;
+        self.next_tag
+    }
+
+    /// Every connection with a session (for closing them on a role change).
+    pub fn connection_ids(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
     }
 
     /// Last applied zxid: what reads see.
@@ -306,6 +398,15 @@ impl Engine {
             };
             self.apply(p, now, &mut outs);
         }
+        while self
+            .leader_syncs
+            .front()
+            .is_some_and(|(z, _, _)| *z <= zxid)
+        {
+            if let Some((_, server, session)) = self.leader_syncs.pop_front() {
+                outs.push(Out::SyncDone { server, session });
+            }
+        }
         outs
     }
 
@@ -336,18 +437,31 @@ impl Engine {
                     // Try again at the next tick.
                     outs.push(Out::Track(p.txn.session, 0));
                 }
-                Origin::Internal => {}
+                Origin::Remote | Origin::Internal => {}
             }
         }
         outs
     }
 
     fn apply(&mut self, p: PendingTxn, now: i64, outs: &mut Vec<Out>) {
-        let zxid = p.txn.zxid;
         let (result, triggers) = self.tree.apply(&p.txn);
-        self.outstanding.applied(zxid);
+        self.outstanding.applied(p.txn.zxid);
         self.deliver(&triggers, outs);
-        match p.origin {
+        self.settle(&p.txn, p.origin, &result, now, outs);
+    }
+
+    /// After a txn is applied: answer whoever asked for it here, and follow session changes.
+    fn settle(
+        &mut self,
+        txn: &Txn,
+        origin: Origin,
+        result: &OpResult,
+        now: i64,
+        outs: &mut Vec<Out>,
+    ) {
+        let zxid = txn.zxid;
+        let tag = |z: i64| z;
+        match origin {
             Origin::Client {
                 conn,
                 xid,
@@ -357,30 +471,22 @@ impl Engine {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.last_zxid = zxid;
                 }
-                let r = match &result {
-                    OpResult::Multi(_) => reply(xid, zxid, 0, |w| encode_multi(w, &result)),
+                let r = match result {
+                    OpResult::Multi(_) => reply(xid, zxid, 0, |w| encode_multi(w, result)),
                     OpResult::SessionClosed => reply(xid, zxid, 0, |_| {}),
-                    _ => encode_write_result(xid, zxid, opcode, &result),
+                    _ => encode_write_result(xid, zxid, opcode, result),
                 };
                 self.send_reply(conn, r, arrived, now, outs);
-                if let TxnOp::CloseSession = p.txn.op {
-                    outs.push(Out::Untrack(p.txn.session));
-                    if self.owner.get(&p.txn.session) == Some(&conn) {
-                        self.owner.remove(&p.txn.session);
-                    }
-                    self.queues.remove(&conn);
-                    outs.push(Out::Close(conn));
-                } else {
-                    self.write_done(conn, zxid, now, outs);
+                if !matches!(txn.op, TxnOp::CloseSession) {
+                    self.write_done(conn, tag(zxid), now, outs);
                 }
             }
             Origin::Connect { conn, read_only } => {
-                let id = p.txn.session;
-                let timeout = match p.txn.op {
+                let id = txn.session;
+                let timeout = match txn.op {
                     TxnOp::CreateSession { timeout } => timeout,
                     _ => 0,
                 };
-                outs.push(Out::Track(id, timeout as u64));
                 outs.push(Out::Session(conn, id));
                 let resp = ConnectResponse {
                     timeout,
@@ -391,17 +497,80 @@ impl Engine {
                 let mut w = start_frame();
                 resp.write(&mut w);
                 self.send(conn, finish_frame(w), outs);
-                self.write_done(conn, zxid, now, outs);
+                self.write_done(conn, tag(zxid), now, outs);
             }
-            Origin::Expire => {
-                outs.push(Out::Untrack(p.txn.session));
-                if let Some(conn) = self.owner.remove(&p.txn.session) {
+            Origin::Expire | Origin::Remote | Origin::Internal => {}
+        }
+        match txn.op {
+            TxnOp::CreateSession { timeout } if self.role != Role::Learner => {
+                outs.push(Out::Track(txn.session, timeout.max(0) as u64));
+            }
+            TxnOp::CloseSession => {
+                if self.role != Role::Learner {
+                    outs.push(Out::Untrack(txn.session));
+                }
+                // Closed here, at the leader or by expiry: the connection holding it goes.
+                if let Some(conn) = self.owner.remove(&txn.session) {
                     self.queues.remove(&conn);
                     outs.push(Out::Close(conn));
                 }
             }
-            Origin::Internal => {}
+            _ => {}
         }
+    }
+
+    /// Learner: a txn the leader committed. Apply it, and answer the local client that asked
+    /// for it, if any.
+    pub fn committed(&mut self, txn: &Txn, now: i64) -> Vec<Out> {
+        let mut outs = Vec::new();
+        if txn.zxid <= self.tree.last_zxid {
+            return outs;
+        }
+        let (result, triggers) = self.tree.apply(txn);
+        self.deliver(&triggers, &mut outs);
+        let key = match txn.op {
+            TxnOp::CreateSession { .. } => (txn.session, CREATE_SESSION_CXID),
+            _ => (txn.session, txn.cxid),
+        };
+        match self.awaiting.remove(&key) {
+            Some((origin, tag)) => {
+                let conn = match &origin {
+                    Origin::Client { conn, .. } | Origin::Connect { conn, .. } => Some(*conn),
+                    _ => None,
+                };
+                // Replies and queue markers use the local tag, not the zxid.
+                self.settle_tagged(txn, origin, &result, tag, conn, now, &mut outs);
+            }
+            None => self.settle(txn, Origin::Remote, &result, now, &mut outs),
+        }
+        outs
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn settle_tagged(
+        &mut self,
+        txn: &Txn,
+        origin: Origin,
+        result: &OpResult,
+        tag: i64,
+        conn: Option<ConnId>,
+        now: i64,
+        outs: &mut Vec<Out>,
+    ) {
+        // Swap the queue marker from the tag to the zxid, then settle as usual.
+        if let Some(conn) = conn {
+            if let Some(q) = self.queues.get_mut(&conn) {
+                for item in q.iter_mut() {
+                    if let Queued::Write(z) = item {
+                        if *z == tag {
+                            *z = txn.zxid;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.settle(txn, origin, result, now, outs);
     }
 
     /// The write at `zxid` of a connection is answered: run the reads queued behind it.
@@ -503,6 +672,29 @@ impl Engine {
         if req.session_id == 0 {
             let id = self.next_session;
             self.next_session += 1;
+            if self.role == Role::Learner {
+                // Sessions are global: the leader creates it; we answer once it is committed.
+                let tag = self.tag();
+                self.owner.insert(id, conn);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.session = id;
+                }
+                self.queues
+                    .entry(conn)
+                    .or_default()
+                    .push_back(Queued::Write(tag));
+                let origin = Origin::Connect {
+                    conn,
+                    read_only: req.read_only,
+                };
+                self.awaiting
+                    .insert((id, CREATE_SESSION_CXID), (origin, tag));
+                outs.push(Out::Forward(Forward::CreateSession {
+                    session: id,
+                    timeout,
+                }));
+                return outs;
+            }
             let zxid = self.assign();
             Prep {
                 tree: &self.tree,
@@ -546,6 +738,25 @@ impl Engine {
                 }
                 outs.push(Out::Close(old));
             }
+        }
+        if self.role == Role::Learner && req.passwd.as_slice() == session_password(id) {
+            // Only the leader knows whether the session is still alive.
+            let tag = self.tag();
+            self.owner.insert(id, conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.session = id;
+            }
+            self.queues
+                .entry(conn)
+                .or_default()
+                .push_back(Queued::Write(tag));
+            self.revalidating
+                .insert(id, (conn, timeout, req.read_only, tag));
+            outs.push(Out::Revalidate {
+                session: id,
+                timeout,
+            });
+            return outs;
         }
         let valid = req.passwd.as_slice() == session_password(id)
             && self.outstanding.session_alive(&self.tree, id);
@@ -645,6 +856,19 @@ impl Engine {
         req: Request,
         now: i64,
     ) -> Vec<Out> {
+        self.request_with_body(conn, xid, opcode, req, Bytes::new(), now)
+    }
+
+    /// A request with its raw body, which a learner forwards to the leader.
+    pub fn request_with_body(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        req: Request,
+        body: Bytes,
+        now: i64,
+    ) -> Vec<Out> {
         let mut outs = Vec::new();
         let Some(c) = self.conns.get_mut(&conn) else {
             return outs;
@@ -657,7 +881,9 @@ impl Engine {
             c.last_cxid = xid;
         }
         self.stats.received += 1;
-        if session == 0 || !self.outstanding.session_alive(&self.tree, session) {
+        let alive =
+            self.role == Role::Learner || self.outstanding.session_alive(&self.tree, session);
+        if session == 0 || !alive {
             let r = reply(
                 xid,
                 self.tree.last_zxid,
@@ -669,6 +895,53 @@ impl Engine {
             return outs;
         }
         let auth = self.conns[&conn].auth.clone();
+        if self.role == Role::Learner {
+            let forward = match &req {
+                Request::Write(_) | Request::Multi(_) | Request::CloseSession => true,
+                Request::Malformed(code) => is_write_opcode(*code),
+                Request::Unsupported(code) => *code == op::RECONFIG,
+                _ => false,
+            };
+            if forward {
+                let tag = self.tag();
+                self.queues
+                    .entry(conn)
+                    .or_default()
+                    .push_back(Queued::Write(tag));
+                let origin = Origin::Client {
+                    conn,
+                    xid,
+                    opcode,
+                    arrived: now,
+                };
+                self.awaiting.insert((session, xid), (origin, tag));
+                outs.push(Out::Forward(Forward::Request {
+                    session,
+                    cxid: xid,
+                    opcode,
+                    body,
+                    auth,
+                }));
+                return outs;
+            }
+            if let Request::Sync { path } = &req {
+                // Answered once this server has applied everything the leader had proposed.
+                let tag = self.tag();
+                self.queues
+                    .entry(conn)
+                    .or_default()
+                    .push_back(Queued::Write(tag));
+                self.learner_syncs.entry(session).or_default().push_back((
+                    conn,
+                    xid,
+                    path.clone(),
+                    now,
+                    tag,
+                ));
+                outs.push(Out::Forward(Forward::Sync { session }));
+                return outs;
+            }
+        }
         let caller = Caller {
             session,
             auth: &auth,
@@ -776,6 +1049,138 @@ impl Engine {
                 &mut outs,
             );
         }
+        outs
+    }
+
+    /// Leader: a write a learner forwarded. It is prepared like a local one; the learner answers
+    /// its client once it applies the committed txn.
+    pub fn remote_request(
+        &mut self,
+        session: i64,
+        cxid: i32,
+        req: Request,
+        auth: &AuthInfo,
+        now: i64,
+    ) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let zxid = self.last_assigned + 1;
+        let op = if !self.outstanding.session_alive(&self.tree, session) {
+            TxnOp::Error {
+                err: Code::SessionExpired.as_i32(),
+            }
+        } else {
+            let caller = Caller { session, auth };
+            let mut prep = Prep {
+                tree: &self.tree,
+                out: &mut self.outstanding,
+            };
+            match req {
+                Request::Write(w) => prep.write(&w, &caller, zxid, now),
+                Request::Multi(ops) => prep.multi(&ops, &caller, zxid, now),
+                Request::CloseSession => {
+                    prep.close_session(session, zxid);
+                    TxnOp::CloseSession
+                }
+                Request::Malformed(_) => TxnOp::Error {
+                    err: Code::MarshallingError.as_i32(),
+                },
+                Request::Unsupported(op::RECONFIG) => TxnOp::Error {
+                    err: Code::ReconfigDisabled.as_i32(),
+                },
+                // Only writes are forwarded.
+                _ => return outs,
+            }
+        };
+        self.assign();
+        let txn = Txn {
+            session,
+            cxid,
+            zxid,
+            time: now,
+            op,
+        };
+        self.propose(txn, Origin::Remote, &mut outs);
+        outs
+    }
+
+    /// Leader: a session a learner's client opened.
+    pub fn remote_create_session(&mut self, session: i64, timeout: i32, now: i64) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let zxid = self.assign();
+        Prep {
+            tree: &self.tree,
+            out: &mut self.outstanding,
+        }
+        .create_session(session, zxid);
+        let txn = Txn {
+            session,
+            cxid: 0,
+            zxid,
+            time: now,
+            op: TxnOp::CreateSession { timeout },
+        };
+        self.propose(txn, Origin::Remote, &mut outs);
+        outs
+    }
+
+    /// Leader: whether a session is alive (a client resumes it on a learner).
+    pub fn revalidate(&self, session: i64) -> bool {
+        self.outstanding.session_alive(&self.tree, session)
+    }
+
+    /// Leader: a learner's `sync`, answered once everything proposed so far is committed.
+    pub fn sync_request(&mut self, server: u64, session: i64) -> Vec<Out> {
+        if self.pending.is_empty() {
+            return vec![Out::SyncDone { server, session }];
+        }
+        self.leader_syncs
+            .push_back((self.last_assigned, server, session));
+        Vec::new()
+    }
+
+    /// Learner: the leader's answer about a resumed session.
+    pub fn revalidated(&mut self, session: i64, valid: bool, now: i64) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let Some((conn, timeout, read_only, tag)) = self.revalidating.remove(&session) else {
+            return outs;
+        };
+        if !valid {
+            tracing::info!("invalid session 0x{session:x} for client, probably expired");
+            self.owner.remove(&session);
+            self.queues.remove(&conn);
+            let mut w = start_frame();
+            ConnectResponse::expired(read_only).write(&mut w);
+            self.send(conn, finish_frame(w), &mut outs);
+            outs.push(Out::Close(conn));
+            return outs;
+        }
+        outs.push(Out::Session(conn, session));
+        let resp = ConnectResponse {
+            timeout,
+            session_id: session,
+            passwd: session_password(session),
+            read_only: read_only.map(|_| false),
+        };
+        let mut w = start_frame();
+        resp.write(&mut w);
+        self.send(conn, finish_frame(w), &mut outs);
+        self.write_done(conn, tag, now, &mut outs);
+        outs
+    }
+
+    /// Learner: the leader has sent everything before this session's `sync`.
+    pub fn sync_done(&mut self, session: i64, now: i64) -> Vec<Out> {
+        let mut outs = Vec::new();
+        let Some((conn, xid, path, arrived, tag)) = self
+            .learner_syncs
+            .get_mut(&session)
+            .and_then(|q| q.pop_front())
+        else {
+            return outs;
+        };
+        let r = reply(xid, self.tree.last_zxid, 0, |w| w.put_str(&path));
+        self.send_reply(conn, r, arrived, now, &mut outs);
+        self.write_done(conn, tag, now, &mut outs);
         outs
     }
 
@@ -1159,10 +1564,12 @@ mod tests {
         );
         assert!(matches!(outs[..], [Out::Persist(_)]));
         let outs = e.durable(e.last_assigned(), 0);
-        match &outs[0] {
-            Out::Track(id, 4000) => *id,
-            o => panic!("{o:?}"),
-        }
+        outs.iter()
+            .find_map(|o| match o {
+                Out::Track(id, 4000) => Some(*id),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{outs:?}"))
     }
 
     fn sends(outs: &[Out]) -> Vec<(ConnId, Vec<u8>)> {
@@ -1358,5 +1765,252 @@ mod tests {
         let outs = e.durable(e.last_assigned(), 10);
         assert!(e.tree.get("/eph").is_none());
         assert!(outs.contains(&Out::Close(1)));
+    }
+
+    /// A leader and a learner engine wired in memory: forwarded writes are prepared at the
+    /// leader, "committed" at once, and applied on both.
+    struct Pair {
+        leader: Engine,
+        learner: Engine,
+    }
+
+    impl Pair {
+        fn new() -> Pair {
+            let mut leader = engine();
+            leader.set_role(Role::Leader);
+            let mut learner = engine();
+            learner.set_role(Role::Learner);
+            Pair { leader, learner }
+        }
+
+        /// Run outputs until quiet; returns what reached clients of (leader, learner).
+        fn pump(
+            &mut self,
+            mut from_leader: Vec<Out>,
+            mut from_learner: Vec<Out>,
+        ) -> (Vec<Out>, Vec<Out>) {
+            let (mut to_l, mut to_f) = (Vec::new(), Vec::new());
+            for _ in 0..20 {
+                if from_leader.is_empty() && from_learner.is_empty() {
+                    break;
+                }
+                let mut next_l = Vec::new();
+                let mut next_f = Vec::new();
+                for o in from_learner.drain(..) {
+                    match o {
+                        Out::Forward(Forward::CreateSession { session, timeout }) => {
+                            next_l.extend(self.leader.remote_create_session(session, timeout, 0))
+                        }
+                        Out::Forward(Forward::Request {
+                            session,
+                            cxid,
+                            opcode,
+                            body,
+                            auth,
+                        }) => {
+                            let req =
+                                Request::read(opcode, &body).unwrap_or(Request::Malformed(opcode));
+                            next_l.extend(self.leader.remote_request(session, cxid, req, &auth, 0))
+                        }
+                        Out::Forward(Forward::Sync { session }) => {
+                            next_l.extend(self.leader.sync_request(2, session))
+                        }
+                        Out::Revalidate { session, .. } => {
+                            let valid = self.leader.revalidate(session);
+                            next_f.extend(self.learner.revalidated(session, valid, 0));
+                        }
+                        other => to_f.push(other),
+                    }
+                }
+                for o in from_leader.drain(..) {
+                    match o {
+                        Out::Persist(t) => {
+                            // Commit at once: apply at the leader and at the learner.
+                            next_l.extend(self.leader.durable(t.zxid, 0));
+                            next_f.extend(self.learner.committed(&t, 0));
+                        }
+                        Out::SyncDone { session, .. } => {
+                            next_f.extend(self.learner.sync_done(session, 0))
+                        }
+                        other => to_l.push(other),
+                    }
+                }
+                from_leader = next_l;
+                from_learner = next_f;
+            }
+            (to_l, to_f)
+        }
+    }
+
+    fn connect_req() -> ConnectRequest {
+        ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: 5000,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: None,
+        }
+    }
+
+    fn create_body(path: &str, flags: i32) -> Bytes {
+        let mut w = Vec::new();
+        w.put_str(path);
+        w.put_buffer(Some(b"x"));
+        crate::codec::jute::write_acls(&mut w, &Acl::world_all());
+        w.put_i32(flags);
+        Bytes::from(w)
+    }
+
+    fn err_of(frame: &[u8]) -> i32 {
+        Reader::new(&frame[16..20]).i32().unwrap()
+    }
+
+    #[test]
+    fn learner_forwards_writes_and_answers_after_commit() {
+        let mut p = Pair::new();
+        p.learner.connected(7, "127.0.0.1", 0);
+        let outs = p.learner.connect(7, &connect_req(), 0);
+        assert!(matches!(
+            outs[..],
+            [Out::Forward(Forward::CreateSession { .. })]
+        ));
+        let (_, f) = p.pump(vec![], outs);
+        assert!(f.iter().any(|o| matches!(o, Out::Session(7, _))), "{f:?}");
+        let session = p.learner.conns[&7].session;
+        assert!(p.leader.tree.has_session(session));
+        // A create, and a read right behind it that must wait for it.
+        let req = Request::read(op::CREATE, &create_body("/f", 1)).unwrap();
+        let outs = p
+            .learner
+            .request_with_body(7, 1, op::CREATE, req, create_body("/f", 1), 0);
+        let outs2 = p.learner.request(
+            7,
+            2,
+            op::EXISTS,
+            Request::Exists {
+                path: "/f".into(),
+                watch: false,
+            },
+            0,
+        );
+        assert!(
+            sends(&outs2).is_empty(),
+            "the read waits behind the forwarded write"
+        );
+        let (_, f) = p.pump(vec![], outs);
+        let s = sends(&f);
+        assert_eq!(s.len(), 2);
+        assert_eq!((err_of(&s[0].1), err_of(&s[1].1)), (0, 0));
+        assert_eq!(
+            p.learner.tree.get("/f").unwrap().stat.ephemeral_owner,
+            session
+        );
+        assert_eq!(
+            p.leader.tree.get("/f").unwrap().stat.ephemeral_owner,
+            session
+        );
+        // A failing write comes back as an error txn.
+        let req = Request::read(op::CREATE, &create_body("/f", 0)).unwrap();
+        let outs = p
+            .learner
+            .request_with_body(7, 3, op::CREATE, req, create_body("/f", 0), 0);
+        let (_, f) = p.pump(vec![], outs);
+        assert_eq!(err_of(&sends(&f)[0].1), Code::NodeExists.as_i32());
+        // sync, then close: the session goes everywhere.
+        let outs = p
+            .learner
+            .request(7, 4, op::SYNC, Request::Sync { path: "/".into() }, 0);
+        let (_, f) = p.pump(vec![], outs);
+        assert_eq!(sends(&f).len(), 1);
+        let outs = p.learner.request_with_body(
+            7,
+            5,
+            op::CLOSE_SESSION,
+            Request::CloseSession,
+            Bytes::new(),
+            0,
+        );
+        let (_, f) = p.pump(vec![], outs);
+        assert!(f.contains(&Out::Close(7)));
+        assert!(p.learner.tree.get("/f").is_none());
+        assert!(!p.leader.tree.has_session(session));
+    }
+
+    #[test]
+    fn leader_expiry_closes_the_learners_connection_and_resume_revalidates() {
+        let mut p = Pair::new();
+        p.learner.connected(7, "127.0.0.1", 0);
+        let outs = p.learner.connect(7, &connect_req(), 0);
+        p.pump(vec![], outs);
+        let session = p.learner.conns[&7].session;
+        // The client moves to another connection on the learner: the leader vouches for it.
+        p.learner.connected(8, "127.0.0.1", 0);
+        let resume = ConnectRequest {
+            session_id: session,
+            passwd: session_password(session).to_vec(),
+            ..connect_req()
+        };
+        let outs = p.learner.connect(8, &resume, 0);
+        assert!(outs.contains(&Out::Close(7)));
+        let (_, f) = p.pump(vec![], outs);
+        assert!(f.contains(&Out::Session(8, session)));
+        // The leader expires it: the learner closes the connection when it applies that.
+        let outs = p.leader.expire(&[session], 0);
+        let (_, f) = p.pump(outs, vec![]);
+        assert!(f.contains(&Out::Close(8)), "{f:?}");
+        // Resuming an expired session is refused.
+        p.learner.connected(9, "127.0.0.1", 0);
+        let outs = p.learner.connect(9, &resume, 0);
+        let (_, f) = p.pump(vec![], outs);
+        assert!(f.contains(&Out::Close(9)));
+        assert_eq!(&sends(&f)[0].1[8..12], &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn watches_fire_on_every_server() {
+        let mut p = Pair::new();
+        p.leader.connected(1, "127.0.0.1", 0);
+        let outs = p.leader.connect(1, &connect_req(), 0);
+        p.pump(outs, vec![]);
+        p.leader.request(
+            1,
+            1,
+            op::EXISTS,
+            Request::Exists {
+                path: "/w".into(),
+                watch: true,
+            },
+            0,
+        );
+        p.learner.connected(7, "127.0.0.1", 0);
+        let outs = p.learner.connect(7, &connect_req(), 0);
+        p.pump(vec![], outs);
+        p.learner.request(
+            7,
+            1,
+            op::EXISTS,
+            Request::Exists {
+                path: "/w".into(),
+                watch: true,
+            },
+            0,
+        );
+        let req = Request::read(op::CREATE, &create_body("/w", 0)).unwrap();
+        let outs = p
+            .learner
+            .request_with_body(7, 2, op::CREATE, req, create_body("/w", 0), 0);
+        let (l, f) = p.pump(vec![], outs);
+        let note = |v: &[Out], conn| {
+            sends(v)
+                .iter()
+                .any(|(c, b)| *c == conn && Reader::new(&b[4..8]).i32().unwrap() == -1)
+        };
+        assert!(note(&l, 1), "the leader's client hears of it");
+        assert!(
+            note(&f, 7),
+            "the learner's client hears of it, before its reply"
+        );
+        assert_eq!(Reader::new(&sends(&f)[0].1[4..8]).i32().unwrap(), -1);
     }
 }

@@ -82,7 +82,10 @@ fn serve(args: ConfigArgs) -> ExitCode {
     }
     let s = loaded.settings;
     // As ZooKeeper with standaloneEnabled (its default): one voting member means standalone.
-    let voters = s.members().map(|m| m.iter().filter(|m| !m.observer).count()).unwrap_or(0);
+    let voters = s
+        .members()
+        .map(|m| m.iter().filter(|m| !m.observer).count())
+        .unwrap_or(0);
     if voters == 1 && s.quorum.members.len() == 1 {
         tracing::info!("the configuration lists a single server: running standalone");
     } else if !s.quorum.members.is_empty() {

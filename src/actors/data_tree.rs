@@ -283,6 +283,9 @@ impl DataTreeActor {
                     }
                 }
                 Out::Persist(t) => self.batch.push(t),
+                Out::Forward(_) | Out::Revalidate { .. } | Out::SyncDone { .. } => {
+                    tracing::error!("a standalone server has no leader or learners to talk to");
+                }
                 Out::Track(id, to) => {
                     if let Some(t) = &self.tracker {
                         t.do_send(Track(id, to));

@@ -6,3 +6,5 @@ pub mod data_tree;
 pub mod persister;
 pub mod server;
 pub mod session_tracker;
+pub mod election;
+pub mod peer_listener;

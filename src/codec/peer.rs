@@ -20,7 +20,10 @@ pub type TraceContext = String;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum PeerMessage {
     /// First message on every connection.
-    Hello { version: u32, sid: u64 },
+    Hello {
+        version: u32,
+        sid: u64,
+    },
     /// Fast leader election.
     Notification(Notification),
     /// Learner -> leader: who I am and where my history ends (FOLLOWERINFO / OBSERVERINFO).
@@ -31,25 +34,49 @@ pub enum PeerMessage {
         last_zxid: i64,
     },
     /// Leader -> learner: the epoch it proposes.
-    LeaderInfo { new_epoch: u32 },
+    LeaderInfo {
+        new_epoch: u32,
+    },
     /// Learner -> leader: epoch accepted; its current epoch and last zxid.
-    AckEpoch { current_epoch: u32, last_zxid: i64 },
+    AckEpoch {
+        current_epoch: u32,
+        last_zxid: i64,
+    },
     /// Sync: proposals follow (DIFF), after dropping everything past `zxid` (TRUNC), or a
     /// whole tree follows in chunks (SNAP).
-    Diff { zxid: i64 },
-    Trunc { zxid: i64 },
-    Snap { zxid: i64 },
+    Diff {
+        zxid: i64,
+    },
+    Trunc {
+        zxid: i64,
+    },
+    Snap {
+        zxid: i64,
+    },
     SnapChunk(Vec<crate::storage::snapshot::SnapNode>),
     SnapSessions(Vec<(i64, i32)>),
     /// End of the sync stream: the learner persists, then acks this.
-    NewLeader { zxid: i64 },
+    NewLeader {
+        zxid: i64,
+    },
     /// The learner may serve clients.
     UpToDate,
-    Proposal { txn: Txn, trace: TraceContext },
-    Ack { zxid: i64 },
-    Commit { zxid: i64, trace: TraceContext },
+    Proposal {
+        txn: Txn,
+        trace: TraceContext,
+    },
+    Ack {
+        zxid: i64,
+    },
+    Commit {
+        zxid: i64,
+        trace: TraceContext,
+    },
     /// To observers: an already committed txn.
-    Inform { txn: Txn, trace: TraceContext },
+    Inform {
+        txn: Txn,
+        trace: TraceContext,
+    },
     /// Learner -> leader: a client write to prepare.
     Request {
         session: i64,
@@ -61,13 +88,26 @@ pub enum PeerMessage {
         trace: TraceContext,
     },
     /// Liveness both ways; the learner's carries the sessions its clients touched.
-    Ping { zxid: i64, touches: Vec<(i64, i32)> },
-    Revalidate { session: i64, timeout: i32 },
-    RevalidateReply { session: i64, valid: bool },
+    Ping {
+        zxid: i64,
+        touches: Vec<(i64, i32)>,
+    },
+    Revalidate {
+        session: i64,
+        timeout: i32,
+    },
+    RevalidateReply {
+        session: i64,
+        valid: bool,
+    },
     /// A learner client's `sync`: answered once everything the leader proposed before is
     /// committed.
-    Sync { session: i64 },
-    SyncDone { session: i64 },
+    Sync {
+        session: i64,
+    },
+    SyncDone {
+        session: i64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,13 +173,23 @@ mod tests {
             PeerMessage::Hello { version: 1, sid: 3 },
             PeerMessage::Notification(Notification {
                 version: 2,
-                vote: Vote { leader: 3, zxid: 5, peer_epoch: 1 },
+                vote: Vote {
+                    leader: 3,
+                    zxid: 5,
+                    peer_epoch: 1,
+                },
                 round: 4,
                 state: PeerState::Looking,
                 sid: 3,
             }),
             PeerMessage::Proposal {
-                txn: Txn { session: 1, cxid: 2, zxid: 3, time: 4, op: TxnOp::Delete { path: "/a".into() } },
+                txn: Txn {
+                    session: 1,
+                    cxid: 2,
+                    zxid: 3,
+                    time: 4,
+                    op: TxnOp::Delete { path: "/a".into() },
+                },
                 trace: "00-abc-def-01".into(),
             },
         ];
@@ -154,6 +204,9 @@ mod tests {
         let mut bad = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
         assert!(PeerCodec.decode(&mut bad).is_err());
         let mut junk = BytesMut::from(&[0, 0, 0, 2, 0xc1, 0xc1][..]);
-        assert!(matches!(PeerCodec.decode(&mut junk), Err(PeerCodecError::Decode(_))));
+        assert!(matches!(
+            PeerCodec.decode(&mut junk),
+            Err(PeerCodecError::Decode(_))
+        ));
     }
 }

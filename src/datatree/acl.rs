@@ -17,7 +17,7 @@ pub fn digest(user_password: &str) -> String {
 }
 
 /// Who a connection is: its ids (ip always, digest after addauth) and whether it is super.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthInfo {
     pub ids: Vec<Id>,
     pub is_super: bool,
