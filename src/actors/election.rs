@@ -150,8 +150,8 @@ pub async fn start_election_with(
         members.iter().filter(|m| !m.observer).map(|m| m.id),
         members.iter().filter(|m| m.observer).map(|m| m.id),
     );
-    let machine = Election::new(me, quorum, last_zxid, current_epoch)
-        .with_max_resend(options.max_resend_ms);
+    let machine =
+        Election::new(me, quorum, last_zxid, current_epoch).with_max_resend(options.max_resend_ms);
     let members = members.to_vec();
     Ok(ElectionActor::create(move |ctx| {
         let transport = PeerListener::new(
@@ -226,7 +226,14 @@ impl ElectionActor {
         match state {
             PeerState::Looking => tracing::info!(myid = me, round, "LOOKING"),
             PeerState::Leading => {
-                tracing::info!(myid = me, round, zxid, peer_epoch = vote.peer_epoch, took_ms, "LEADING")
+                tracing::info!(
+                    myid = me,
+                    round,
+                    zxid,
+                    peer_epoch = vote.peer_epoch,
+                    took_ms,
+                    "LEADING"
+                )
             }
             PeerState::Following => tracing::info!(
                 myid = me,

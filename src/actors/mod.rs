@@ -3,8 +3,8 @@
 pub mod client_connection;
 pub mod client_listener;
 pub mod data_tree;
+pub mod election;
+pub mod peer_listener;
 pub mod persister;
 pub mod server;
 pub mod session_tracker;
-pub mod election;
-pub mod peer_listener;

@@ -329,9 +329,18 @@ impl StreamHandler<Accepted> for PeerListener {
         match item.0 {
             Ok((stream, remote)) => {
                 let id = self.conn_id();
-                actix::spawn(accept(self.shared.clone(), ctx.address(), stream, remote, id));
+                actix::spawn(accept(
+                    self.shared.clone(),
+                    ctx.address(),
+                    stream,
+                    remote,
+                    id,
+                ));
             }
-            Err(e) => tracing::warn!(myid = self.shared.me, "accept on the election port failed: {e}"),
+            Err(e) => tracing::warn!(
+                myid = self.shared.me,
+                "accept on the election port failed: {e}"
+            ),
         }
     }
 }
@@ -533,9 +542,15 @@ async fn dial(shared: Rc<Shared>, listener: Addr<PeerListener>, member: Member, 
                 "cannot open channel to {sid} at election address {target}: {why}"
             )),
         }),
-        Ok(None) => listener.do_send(DialEnded { sid, outcome: Ok(()) }),
+        Ok(None) => listener.do_send(DialEnded {
+            sid,
+            outcome: Ok(()),
+        }),
         Ok(Some((read, write, local, remote))) => {
-            run_link(&shared, &listener, sid, id, local, remote, true, read, write).await
+            run_link(
+                &shared, &listener, sid, id, local, remote, true, read, write,
+            )
+            .await
         }
     }
 }
@@ -549,8 +564,7 @@ async fn dial_handshake(
 ) -> Result<Option<Dialed>, String> {
     let cfg = &shared.config;
     // Resolved again on every dial: a host may have moved.
-    let stream = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(target)).await
-    {
+    let stream = match tokio::time::timeout(cfg.connect_timeout, TcpStream::connect(target)).await {
         Err(_) => return Err(format!("no connection within {:?}", cfg.connect_timeout)),
         Ok(Err(e)) => return Err(e.to_string()),
         Ok(Ok(s)) => s,
@@ -620,7 +634,10 @@ async fn accept(
     let mut write = FramedWrite::new(w, PeerCodec);
     let timeout = shared.config.handshake_timeout;
     let refuse = |why: String| {
-        tracing::warn!(myid = me, "refusing election connection from {remote}: {why}");
+        tracing::warn!(
+            myid = me,
+            "refusing election connection from {remote}: {why}"
+        );
     };
     let sid = match tokio::time::timeout(timeout, read.next()).await {
         Err(_) => return refuse(format!("no Hello within {timeout:?}")),
@@ -658,10 +675,16 @@ async fn accept(
         return;
     }
     if let Err(e) = write.send(hello(me)).await {
-        tracing::debug!(myid = me, "answering the Hello of server {sid} at {remote} failed: {e}");
+        tracing::debug!(
+            myid = me,
+            "answering the Hello of server {sid} at {remote} failed: {e}"
+        );
         return;
     }
-    run_link(&shared, &listener, sid, id, local, remote, false, read, write).await;
+    run_link(
+        &shared, &listener, sid, id, local, remote, false, read, write,
+    )
+    .await;
 }
 
 /// Register a handshaken connection and run it until it fails or the listener drops it.
@@ -725,7 +748,9 @@ async fn read_loop(shared: &Shared, sid: u64, remote: SocketAddr, read: &mut Rea
                 }
                 shared.deliver.do_send(PeerNotification(n));
             }
-            Some(Ok(PeerMessage::Hello { version, sid: s })) if version == PROTOCOL_VERSION && s == sid => {
+            Some(Ok(PeerMessage::Hello { version, sid: s }))
+                if version == PROTOCOL_VERSION && s == sid =>
+            {
                 // A probe.
             }
             Some(Ok(other)) => {

@@ -1,0 +1,254 @@
+//! A follower's or observer's side of ZAB as a pure machine: announce itself, take the new
+//! epoch, follow the sync stream (DIFF / TRUNC / SNAP), persist before acknowledging NEWLEADER,
+//! then log and ACK proposals in zxid order and apply commits in order.
+
+use super::sync::{epoch_of, make_zxid};
+use crate::codec::peer::PeerMessage;
+use crate::datatree::Txn;
+use std::collections::VecDeque;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Send(PeerMessage),
+    PersistAcceptedEpoch(u32),
+    PersistCurrentEpoch(u32),
+    /// Drop logged txns after this zxid and rebuild the tree from disk.
+    Truncate(i64),
+    /// A snapshot stream follows: empty the tree, load the chunks.
+    BeginSnapshot(i64),
+    /// Log a proposal (fsync batched); report with `logged`.
+    LogProposal(Txn),
+    /// Make everything logged durable now (before acknowledging NEWLEADER).
+    SyncLog,
+    /// Write a snapshot of the tree now (after a SNAP or TRUNC sync).
+    TakeSnapshot,
+    /// Apply a committed txn.
+    Commit(Txn),
+    /// Up to date: serve clients.
+    Serve,
+    /// Give up on this leader and look for another.
+    Abandon(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Announced,
+    Syncing,
+    /// NEWLEADER acknowledged, waiting for UPTODATE.
+    Synced,
+    Broadcast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Diff,
+    Trunc,
+    Snap,
+}
+
+#[derive(Debug)]
+pub struct Learner {
+    me: u64,
+    observer: bool,
+    accepted_epoch: u32,
+    current_epoch: u32,
+    last_zxid: i64,
+    phase: Phase,
+    mode: Mode,
+    /// Logged proposals not yet committed, in zxid order, with whether they were acked.
+    pending: VecDeque<(Txn, bool)>,
+    logged_up_to: i64,
+    heard: u64,
+    init_limit: u64,
+    sync_limit: u64,
+}
+
+impl Learner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        me: u64,
+        observer: bool,
+        accepted_epoch: u32,
+        current_epoch: u32,
+        last_zxid: i64,
+        now: u64,
+        init_limit_ms: u64,
+        sync_limit_ms: u64,
+    ) -> Learner {
+        Learner {
+            me,
+            observer,
+            accepted_epoch,
+            current_epoch,
+            last_zxid,
+            phase: Phase::Announced,
+            mode: Mode::Diff,
+            pending: VecDeque::new(),
+            logged_up_to: last_zxid,
+            heard: now,
+            init_limit: init_limit_ms,
+            sync_limit: sync_limit_ms,
+        }
+    }
+
+    pub fn is_serving(&self) -> bool {
+        self.phase == Phase::Broadcast
+    }
+
+    pub fn start(&mut self) -> Vec<Action> {
+        vec![Action::Send(PeerMessage::LearnerInfo {
+            sid: self.me,
+            observer: self.observer,
+            accepted_epoch: self.accepted_epoch,
+            last_zxid: self.last_zxid,
+        })]
+    }
+
+    fn abandon(why: impl Into<String>) -> Vec<Action> {
+        vec![Action::Abandon(why.into())]
+    }
+
+    pub fn on_message(&mut self, m: PeerMessage, now: u64) -> Vec<Action> {
+        self.heard = now;
+        let mut out = Vec::new();
+        match m {
+            PeerMessage::LeaderInfo { new_epoch } => {
+                if self.phase != Phase::Announced {
+                    return Self::abandon("LEADERINFO out of order");
+                }
+                if new_epoch < self.accepted_epoch {
+                    return Self::abandon(format!(
+                        "leader proposed epoch {new_epoch}, older than our accepted epoch {}",
+                        self.accepted_epoch
+                    ));
+                }
+                if new_epoch > self.accepted_epoch {
+                    self.accepted_epoch = new_epoch;
+                    out.push(Action::PersistAcceptedEpoch(new_epoch));
+                }
+                self.phase = Phase::Syncing;
+                out.push(Action::Send(PeerMessage::AckEpoch {
+                    current_epoch: self.current_epoch,
+                    last_zxid: self.last_zxid,
+                }));
+            }
+            PeerMessage::Diff { .. } if self.phase == Phase::Syncing => self.mode = Mode::Diff,
+            PeerMessage::Trunc { zxid } if self.phase == Phase::Syncing => {
+                self.mode = Mode::Trunc;
+                self.last_zxid = zxid;
+                self.logged_up_to = zxid;
+                out.push(Action::Truncate(zxid));
+            }
+            PeerMessage::Snap { zxid } if self.phase == Phase::Syncing => {
+                self.mode = Mode::Snap;
+                self.last_zxid = zxid;
+                self.logged_up_to = zxid;
+                out.push(Action::BeginSnapshot(zxid));
+            }
+            PeerMessage::Proposal { txn, .. } => {
+                if self.phase == Phase::Announced {
+                    return Self::abandon("PROPOSAL before the epoch was agreed");
+                }
+                if txn.zxid <= self.last_zxid {
+                    // Already have it (a DIFF overlapping what we logged).
+                    return out;
+                }
+                self.last_zxid = txn.zxid;
+                self.pending.push_back((txn.clone(), false));
+                out.push(Action::LogProposal(txn));
+            }
+            PeerMessage::Commit { zxid, .. } => {
+                match self.pending.front() {
+                    Some((t, _)) if t.zxid == zxid => {
+                        if let Some((t, _)) = self.pending.pop_front() {
+                            out.push(Action::Commit(t));
+                        }
+                    }
+                    // A commit for something we got through the snapshot.
+                    _ if zxid <= self.last_zxid
+                        && self.pending.iter().all(|(t, _)| t.zxid != zxid) => {}
+                    _ => {
+                        return Self::abandon(format!(
+                            "COMMIT 0x{zxid:x} does not match the next proposal"
+                        ))
+                    }
+                }
+            }
+            PeerMessage::Inform { txn, .. } if txn.zxid > self.last_zxid => {
+                self.last_zxid = txn.zxid;
+                out.push(Action::LogProposal(txn.clone()));
+                out.push(Action::Commit(txn));
+            }
+            PeerMessage::NewLeader { zxid } => {
+                if self.phase != Phase::Syncing {
+                    return Self::abandon("NEWLEADER out of order");
+                }
+                let e = epoch_of(zxid);
+                if self.mode != Mode::Diff {
+                    out.push(Action::TakeSnapshot);
+                }
+                out.push(Action::SyncLog);
+                self.current_epoch = e;
+                out.push(Action::PersistCurrentEpoch(e));
+                out.push(Action::Send(PeerMessage::Ack { zxid }));
+                self.phase = Phase::Synced;
+                // Everything logged during the sync is durable now: ACK it after NEWLEADER.
+                self.logged_up_to = self.last_zxid;
+                self.ack_logged(&mut out);
+            }
+            PeerMessage::UpToDate => {
+                if self.phase != Phase::Synced {
+                    return Self::abandon("UPTODATE out of order");
+                }
+                self.phase = Phase::Broadcast;
+                out.push(Action::Serve);
+            }
+            PeerMessage::Ping { zxid, .. } => out.push(Action::Send(PeerMessage::Ping {
+                zxid,
+                touches: Vec::new(),
+            })),
+            _ => {}
+        }
+        out
+    }
+
+    fn ack_logged(&mut self, out: &mut Vec<Action>) {
+        if self.observer || self.phase == Phase::Syncing || self.phase == Phase::Announced {
+            return;
+        }
+        for (t, acked) in self.pending.iter_mut() {
+            if t.zxid > self.logged_up_to {
+                break;
+            }
+            if !*acked {
+                *acked = true;
+                out.push(Action::Send(PeerMessage::Ack { zxid: t.zxid }));
+            }
+        }
+    }
+
+    /// Everything up to `zxid` is on disk: ACK the proposals, in order.
+    pub fn logged(&mut self, zxid: i64) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.logged_up_to = self.logged_up_to.max(zxid);
+        self.ack_logged(&mut out);
+        out
+    }
+
+    pub fn tick(&mut self, now: u64) -> Vec<Action> {
+        let limit = if self.phase == Phase::Broadcast {
+            self.sync_limit
+        } else {
+            self.init_limit
+        };
+        if now.saturating_sub(self.heard) > limit {
+            return Self::abandon(format!("nothing heard from the leader for {limit} ms"));
+        }
+        Vec::new()
+    }
+
+    /// The zxid a new epoch's NEWLEADER carries.
+    pub fn newleader_zxid(epoch: u32) -> i64 {
+        make_zxid(epoch, 0)
+    }
+}

@@ -1,0 +1,438 @@
+//! In-memory scenarios of a leader and learners exchanging ZAB messages, with each server's
+//! log and applied history modelled, to check that every server applies the same sequence.
+
+use super::leader::{self, Leader};
+use super::learner::{self, Learner};
+use super::sync::make_zxid;
+use crate::codec::peer::PeerMessage;
+use crate::datatree::{Txn, TxnOp};
+use crate::proto::quorum::QuorumVerifier;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+fn txn(zxid: i64) -> Txn {
+    Txn {
+        session: 1,
+        cxid: 0,
+        zxid,
+        time: 0,
+        op: TxnOp::Delete {
+            path: format!("/t{zxid:x}"),
+        },
+    }
+}
+
+#[derive(Default, Debug, Clone)]
+struct Disk {
+    log: Vec<i64>,
+    applied: Vec<i64>,
+    accepted_epoch: u32,
+    current_epoch: u32,
+}
+
+struct Net {
+    leader_id: u64,
+    leader: Leader,
+    learners: BTreeMap<u64, Learner>,
+    disks: BTreeMap<u64, Disk>,
+    to_leader: VecDeque<(u64, PeerMessage)>,
+    to_learner: VecDeque<(u64, PeerMessage)>,
+    down: BTreeSet<u64>,
+    established: Option<u32>,
+    stepped_down: Option<String>,
+    serving: BTreeSet<u64>,
+}
+
+impl Net {
+    /// `histories`: each server's logged zxids (all applied), epochs from the last one.
+    fn new(
+        voters: &[u64],
+        observers: &[u64],
+        leader_id: u64,
+        histories: &[(u64, Vec<i64>)],
+    ) -> Net {
+        let q = QuorumVerifier::new(voters.iter().copied(), observers.iter().copied());
+        let mut disks = BTreeMap::new();
+        for (id, h) in histories {
+            let e = h.last().map_or(0, |z| super::sync::epoch_of(*z));
+            disks.insert(
+                *id,
+                Disk {
+                    log: h.clone(),
+                    applied: h.clone(),
+                    accepted_epoch: e,
+                    current_epoch: e,
+                },
+            );
+        }
+        let ld = disks[&leader_id].clone();
+        let window: Vec<Txn> = ld.log.iter().map(|z| txn(*z)).collect();
+        let leader = Leader::new(
+            leader_id,
+            q.clone(),
+            ld.accepted_epoch,
+            ld.current_epoch,
+            ld.log.last().copied().unwrap_or(0),
+            window,
+            0,
+            10_000,
+            5_000,
+        );
+        let mut learners = BTreeMap::new();
+        for (id, d) in &disks {
+            if *id == leader_id {
+                continue;
+            }
+            learners.insert(
+                *id,
+                Learner::new(
+                    *id,
+                    q.is_observer(*id),
+                    d.accepted_epoch,
+                    d.current_epoch,
+                    d.log.last().copied().unwrap_or(0),
+                    0,
+                    10_000,
+                    5_000,
+                ),
+            );
+        }
+        Net {
+            leader_id,
+            leader,
+            learners,
+            disks,
+            to_leader: VecDeque::new(),
+            to_learner: VecDeque::new(),
+            down: BTreeSet::new(),
+            established: None,
+            stepped_down: None,
+            serving: BTreeSet::new(),
+        }
+    }
+
+    fn start(&mut self) {
+        let ids: Vec<u64> = self.learners.keys().copied().collect();
+        for id in ids {
+            if self.down.contains(&id) {
+                continue;
+            }
+            let a = self.learners.get_mut(&id).unwrap().start();
+            self.learner_actions(id, a);
+        }
+        self.run();
+    }
+
+    fn leader_actions(&mut self, actions: Vec<leader::Action>) {
+        let me = self.leader_id;
+        let mut queue: VecDeque<leader::Action> = actions.into();
+        while let Some(a) = queue.pop_front() {
+            match a {
+                leader::Action::Send(to, m) => self.to_learner.push_back((to, m)),
+                leader::Action::PersistAcceptedEpoch(e) => {
+                    self.disks.get_mut(&me).unwrap().accepted_epoch = e
+                }
+                leader::Action::PersistCurrentEpoch(e) => {
+                    self.disks.get_mut(&me).unwrap().current_epoch = e
+                }
+                leader::Action::SendSnapshot(to) => {
+                    let applied = self.disks[&me].applied.clone();
+                    let z = applied.last().copied().unwrap_or(0);
+                    self.to_learner
+                        .push_back((to, PeerMessage::Snap { zxid: z }));
+                    // The snapshot content, modelled as the applied history.
+                    self.to_learner.push_back((
+                        to,
+                        PeerMessage::SnapSessions(applied.iter().map(|z| (*z, 0)).collect()),
+                    ));
+                }
+                leader::Action::LogProposal(t) => {
+                    self.disks.get_mut(&me).unwrap().log.push(t.zxid);
+                    queue.extend(self.leader.logged(t.zxid));
+                }
+                leader::Action::Commit(z) => {
+                    let d = self.disks.get_mut(&me).unwrap();
+                    for lz in d.log.clone() {
+                        if lz <= z && d.applied.last().is_none_or(|a| lz > *a) {
+                            d.applied.push(lz);
+                        }
+                    }
+                }
+                leader::Action::Established(e) => self.established = Some(e),
+                leader::Action::Disconnect(_) => {}
+                leader::Action::StepDown(why) => self.stepped_down = Some(why),
+            }
+        }
+    }
+
+    fn learner_actions(&mut self, id: u64, actions: Vec<learner::Action>) {
+        let mut queue: VecDeque<learner::Action> = actions.into();
+        while let Some(a) = queue.pop_front() {
+            let d = self.disks.get_mut(&id).unwrap();
+            match a {
+                learner::Action::Send(m) => self.to_leader.push_back((id, m)),
+                learner::Action::PersistAcceptedEpoch(e) => d.accepted_epoch = e,
+                learner::Action::PersistCurrentEpoch(e) => d.current_epoch = e,
+                learner::Action::Truncate(z) => {
+                    d.log.retain(|x| *x <= z);
+                    d.applied.retain(|x| *x <= z);
+                }
+                learner::Action::BeginSnapshot(_) => {}
+                learner::Action::LogProposal(t) => {
+                    d.log.push(t.zxid);
+                    let more = self.learners.get_mut(&id).unwrap().logged(t.zxid);
+                    queue.extend(more);
+                }
+                learner::Action::SyncLog | learner::Action::TakeSnapshot => {}
+                learner::Action::Commit(t) => {
+                    if d.applied.last().is_none_or(|a| t.zxid > *a) {
+                        d.applied.push(t.zxid);
+                    }
+                }
+                learner::Action::Serve => {
+                    self.serving.insert(id);
+                }
+                learner::Action::Abandon(why) => panic!("learner {id} abandoned: {why}"),
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        for _ in 0..10_000 {
+            if let Some((from, m)) = self.to_leader.pop_front() {
+                if self.down.contains(&from) {
+                    continue;
+                }
+                let a = match m {
+                    PeerMessage::LearnerInfo {
+                        sid,
+                        observer,
+                        accepted_epoch,
+                        last_zxid,
+                    } => self
+                        .leader
+                        .learner_info(sid, observer, accepted_epoch, last_zxid, 0),
+                    PeerMessage::AckEpoch {
+                        current_epoch,
+                        last_zxid,
+                    } => self.leader.ack_epoch(from, current_epoch, last_zxid, 0),
+                    PeerMessage::Ack { zxid } => self.leader.ack(from, zxid, 0),
+                    _ => Vec::new(),
+                };
+                self.leader_actions(a);
+                continue;
+            }
+            if let Some((to, m)) = self.to_learner.pop_front() {
+                if self.down.contains(&to) {
+                    continue;
+                }
+                if let PeerMessage::SnapSessions(h) = &m {
+                    // The snapshot replaces the learner's state.
+                    let d = self.disks.get_mut(&to).unwrap();
+                    d.applied = h.iter().map(|(z, _)| *z).collect();
+                    d.log = d.applied.clone();
+                    continue;
+                }
+                let a = self.learners.get_mut(&to).unwrap().on_message(m, 0);
+                self.learner_actions(to, a);
+                continue;
+            }
+            return;
+        }
+        panic!("no quiescence");
+    }
+
+    fn propose(&mut self, n: u32) {
+        let e = self.established.expect("established");
+        for _ in 0..n {
+            let last = *self.disks[&self.leader_id].log.last().unwrap_or(&0);
+            let z = if super::sync::epoch_of(last) == e {
+                last + 1
+            } else {
+                make_zxid(e, 1)
+            };
+            let a = self.leader.propose(txn(z));
+            self.leader_actions(a);
+            self.run();
+        }
+    }
+
+    fn applied(&self, id: u64) -> Vec<i64> {
+        self.disks[&id].applied.clone()
+    }
+}
+
+fn z(e: u32, c: u32) -> i64 {
+    make_zxid(e, c)
+}
+
+#[test]
+fn fresh_ensemble_agrees_on_an_epoch_and_commits_everywhere() {
+    let mut net = Net::new(&[1, 2, 3], &[], 3, &[(1, vec![]), (2, vec![]), (3, vec![])]);
+    net.start();
+    assert_eq!(net.established, Some(1));
+    assert_eq!(net.serving, [1, 2].into_iter().collect());
+    for id in [1, 2, 3] {
+        assert_eq!(
+            (net.disks[&id].accepted_epoch, net.disks[&id].current_epoch),
+            (1, 1),
+            "server {id}"
+        );
+    }
+    net.propose(5);
+    let want: Vec<i64> = (1..=5).map(|c| z(1, c)).collect();
+    for id in [1, 2, 3] {
+        assert_eq!(net.applied(id), want, "server {id}");
+    }
+}
+
+#[test]
+fn behind_learner_gets_a_diff() {
+    let h = vec![z(1, 1), z(1, 2), z(1, 3), z(1, 4)];
+    let mut net = Net::new(
+        &[1, 2, 3],
+        &[],
+        3,
+        &[(1, h[..2].to_vec()), (2, h.clone()), (3, h.clone())],
+    );
+    net.start();
+    assert_eq!(net.established, Some(2));
+    assert_eq!(net.applied(1), h);
+    net.propose(2);
+    let mut want = h.clone();
+    want.extend([z(2, 1), z(2, 2)]);
+    for id in [1, 2, 3] {
+        assert_eq!(net.applied(id), want, "server {id}");
+    }
+}
+
+#[test]
+fn uncommitted_tail_is_truncated() {
+    // Server 1 led epoch 1 and logged z(1,3) that nobody else got; 3 leads now.
+    let mut net = Net::new(
+        &[1, 2, 3],
+        &[],
+        3,
+        &[
+            (1, vec![z(1, 1), z(1, 2), z(1, 3)]),
+            (2, vec![z(1, 1), z(1, 2)]),
+            (3, vec![z(1, 1), z(1, 2)]),
+        ],
+    );
+    // It comes back after the new epoch is established (had it been up, it would have won
+    // the election with its higher zxid).
+    net.down.insert(1);
+    net.start();
+    net.propose(1);
+    net.down.remove(&1);
+    let a = net.learners.get_mut(&1).unwrap().start();
+    net.learner_actions(1, a);
+    net.run();
+    let want = vec![z(1, 1), z(1, 2), z(2, 1)];
+    for id in [1, 2, 3] {
+        assert_eq!(net.applied(id), want, "server {id}");
+    }
+    assert!(!net.disks[&1].log.contains(&z(1, 3)));
+}
+
+#[test]
+fn far_behind_learner_gets_a_snapshot() {
+    let mut net = Net::new(&[1, 2, 3], &[], 3, &[(1, vec![]), (2, vec![]), (3, vec![])]);
+    net.down.insert(1);
+    net.start();
+    net.propose(3);
+    // Forget the window so that server 1 can only be synced by SNAP.
+    let mut net2 = Net::new(
+        &[1, 2, 3],
+        &[],
+        3,
+        &[(1, vec![]), (2, net.applied(2)), (3, net.applied(3))],
+    );
+    net2.leader = Leader::new(
+        3,
+        QuorumVerifier::new([1, 2, 3], []),
+        1,
+        1,
+        z(1, 3),
+        vec![],
+        0,
+        10_000,
+        5_000,
+    );
+    net2.start();
+    assert_eq!(net2.applied(1), net.applied(3));
+}
+
+#[test]
+fn observers_learn_but_do_not_count() {
+    let mut net = Net::new(
+        &[1, 2, 3],
+        &[9],
+        3,
+        &[(1, vec![]), (2, vec![]), (3, vec![]), (9, vec![])],
+    );
+    net.start();
+    net.propose(2);
+    assert_eq!(net.applied(9), vec![z(1, 1), z(1, 2)]);
+    // With both followers gone, the observer's presence does not make a quorum.
+    net.down.extend([1, 2]);
+    let before = net.applied(3);
+    net.propose(1);
+    assert_eq!(
+        net.applied(3),
+        before,
+        "nothing commits without a quorum of voters"
+    );
+}
+
+#[test]
+fn leader_without_a_quorum_steps_down() {
+    let mut net = Net::new(&[1, 2, 3], &[], 3, &[(1, vec![]), (2, vec![]), (3, vec![])]);
+    net.start();
+    assert!(net.leader.tick(4_000).is_empty());
+    net.leader.heard(1, 4_000);
+    assert!(
+        net.leader.tick(8_000).is_empty(),
+        "server 1 was heard recently"
+    );
+    assert!(matches!(
+        net.leader.tick(20_000)[..],
+        [leader::Action::StepDown(_)]
+    ));
+    let mut stale = Net::new(&[1, 2, 3], &[], 3, &[(1, vec![]), (2, vec![]), (3, vec![])]);
+    assert!(matches!(
+        stale.leader.tick(20_000)[..],
+        [leader::Action::StepDown(_)]
+    ));
+}
+
+#[test]
+fn learner_abandons_a_silent_leader_and_out_of_order_commits() {
+    let mut l = Learner::new(1, false, 0, 0, 0, 0, 1_000, 500);
+    l.start();
+    assert!(matches!(l.tick(2_000)[..], [learner::Action::Abandon(_)]));
+    let mut l = Learner::new(1, false, 0, 0, 0, 0, 1_000, 500);
+    l.start();
+    l.on_message(PeerMessage::LeaderInfo { new_epoch: 1 }, 0);
+    l.on_message(PeerMessage::Diff { zxid: 0 }, 0);
+    l.on_message(
+        PeerMessage::Proposal {
+            txn: txn(z(1, 1)),
+            trace: String::new(),
+        },
+        0,
+    );
+    let a = l.on_message(
+        PeerMessage::Commit {
+            zxid: z(1, 2),
+            trace: String::new(),
+        },
+        0,
+    );
+    assert!(matches!(a[..], [learner::Action::Abandon(_)]));
+    let mut old = Learner::new(1, false, 5, 5, 0, 0, 1_000, 500);
+    old.start();
+    assert!(matches!(
+        old.on_message(PeerMessage::LeaderInfo { new_epoch: 4 }, 0)[..],
+        [learner::Action::Abandon(_)]
+    ));
+}
