@@ -208,7 +208,12 @@ pub struct Engine {
     /// Leader: learners' `sync`s, answered once the zxid is committed.
     leader_syncs: VecDeque<(i64, u64, i64)>,
     next_tag: i64,
+    /// The newest applied txns, for a leader's DIFF window.
+    pub recent: VecDeque<Txn>,
 }
+
+/// How many applied txns a server keeps for syncing learners by DIFF.
+pub const RECENT_TXNS: usize = 500;
 
 /// ZooKeeper's session password: java.util.Random seeded with id ^ 0xB3415C00, 16 bytes.
 pub fn session_password(id: i64) -> [u8; 16] {
@@ -288,6 +293,14 @@ impl Engine {
             learner_syncs: HashMap::new(),
             leader_syncs: VecDeque::new(),
             next_tag: 0,
+            recent: VecDeque::new(),
+        }
+    }
+
+    fn remember(&mut self, txn: &Txn) {
+        self.recent.push_back(txn.clone());
+        while self.recent.len() > RECENT_TXNS {
+            self.recent.pop_front();
         }
     }
 
@@ -445,6 +458,9 @@ impl Engine {
 
     fn apply(&mut self, p: PendingTxn, now: i64, outs: &mut Vec<Out>) {
         let (result, triggers) = self.tree.apply(&p.txn);
+        if self.role != Role::Standalone {
+            self.remember(&p.txn);
+        }
         self.outstanding.applied(p.txn.zxid);
         self.deliver(&triggers, outs);
         self.settle(&p.txn, p.origin, &result, now, outs);
@@ -527,6 +543,7 @@ impl Engine {
             return outs;
         }
         let (result, triggers) = self.tree.apply(txn);
+        self.remember(txn);
         self.deliver(&triggers, &mut outs);
         let key = match txn.op {
             TxnOp::CreateSession { .. } => (txn.session, CREATE_SESSION_CXID),

@@ -6,7 +6,7 @@
 
 use super::data_tree::{DataTreeActor, Durable, PersistFailed};
 use crate::datatree::Txn;
-use crate::storage::txn_log::LogWriter;
+use crate::storage::txn_log::{truncate_after, LogWriter};
 use actix::Addr;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -18,6 +18,10 @@ enum Cmd {
     Roll,
     /// The failed writes were answered: accept appends again.
     Resume,
+    /// Drop logged txns after a zxid (-1: all), answering when done.
+    Truncate(i64, tokio::sync::oneshot::Sender<Result<(), String>>),
+    /// Answer once everything appended before is durable.
+    Barrier(tokio::sync::oneshot::Sender<()>),
 }
 
 #[derive(Clone)]
@@ -33,10 +37,10 @@ impl Persister {
         tree: Addr<DataTreeActor>,
     ) -> std::io::Result<Persister> {
         let (tx, rx) = channel();
-        let writer = LogWriter::new(dir, preallocate, force_sync);
+        let writer = LogWriter::new(dir.clone(), preallocate, force_sync);
         std::thread::Builder::new()
             .name("keeper-log".into())
-            .spawn(move || run(rx, writer, tree))?;
+            .spawn(move || run(rx, dir, writer, tree))?;
         Ok(Persister { tx })
     }
 
@@ -51,9 +55,27 @@ impl Persister {
     pub fn resume(&self) {
         let _ = self.tx.send(Cmd::Resume);
     }
+
+    /// Drop logged txns after `zxid` (-1: everything).
+    pub async fn truncate_after(&self, zxid: i64) -> Result<(), String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Cmd::Truncate(zxid, tx))
+            .map_err(|_| "the log writer is gone".to_string())?;
+        rx.await.map_err(|_| "the log writer is gone".to_string())?
+    }
+
+    /// Wait until everything appended so far is durable.
+    pub async fn barrier(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Cmd::Barrier(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
 }
 
 struct Loop {
+    dir: PathBuf,
     writer: LogWriter,
     tree: Addr<DataTreeActor>,
     failed: bool,
@@ -100,8 +122,9 @@ impl Loop {
     }
 }
 
-fn run(rx: Receiver<Cmd>, writer: LogWriter, tree: Addr<DataTreeActor>) {
+fn run(rx: Receiver<Cmd>, dir: PathBuf, writer: LogWriter, tree: Addr<DataTreeActor>) {
     let mut l = Loop {
+        dir,
         writer,
         tree,
         failed: false,
@@ -120,6 +143,19 @@ fn run(rx: Receiver<Cmd>, writer: LogWriter, tree: Addr<DataTreeActor>) {
                     if let Err(e) = l.writer.roll() {
                         tracing::error!("closing the log segment failed: {e}");
                     }
+                }
+                Cmd::Truncate(zxid, done) => {
+                    l.flush(&mut batch);
+                    let r = l
+                        .writer
+                        .roll()
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| truncate_after(&l.dir, zxid).map_err(|e| e.to_string()));
+                    let _ = done.send(r);
+                }
+                Cmd::Barrier(done) => {
+                    l.flush(&mut batch);
+                    let _ = done.send(());
                 }
             }
         }

@@ -206,8 +206,10 @@ impl Election {
         if !self.quorum.is_member(n.sid) || n.sid == self.me {
             return out;
         }
-        // Something arrived: back to the short resend interval.
-        self.resend_every = RESEND_START_MS;
+        if self.round == 0 {
+            // Not started.
+            return out;
+        }
         if self.state != PeerState::Looking {
             // Answer whoever is still looking with the established vote, so it can join.
             if n.state == PeerState::Looking {
@@ -290,8 +292,8 @@ impl Election {
                 .map(|(id, (v, _))| (*id, *v))
                 .collect()
         };
-        if self.voter() && in_round {
-            set.insert(self.me, v);
+        if !in_round {
+            set.remove(&self.me);
         }
         if !Self::quorum_backs(&set, &self.quorum, &v) {
             return false;
@@ -307,7 +309,7 @@ impl Election {
     /// Time passes: decide once a quorum held long enough; resend while nothing moves.
     pub fn tick(&mut self, now: u64) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.state != PeerState::Looking {
+        if self.state != PeerState::Looking || self.round == 0 {
             return out;
         }
         if let Some(at) = self.finalize_at {

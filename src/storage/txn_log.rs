@@ -339,10 +339,68 @@ impl LogWriter {
     }
 }
 
+/// Drop every logged txn after `zxid` (a TRUNC from a new leader, or everything before a SNAP
+/// with `zxid` = -1): later segments go, the one holding `zxid` is cut after it.
+pub fn truncate_after(dir: &Path, zxid: i64) -> Result<(), LogError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LogError::Io { path, source }
+    };
+    let segs = list_segments(dir).map_err(io(dir))?;
+    let n = segs.len();
+    for (i, (first, path)) in segs.iter().enumerate() {
+        if *first > zxid {
+            fs::remove_file(path).map_err(io(path))?;
+            continue;
+        }
+        let next_first = segs.get(i + 1).map(|s| s.0);
+        if next_first.is_some_and(|nf| nf <= zxid + 1) {
+            continue;
+        }
+        // This segment holds zxid: find where the records after it start.
+        let mut cut = None;
+        let mut pos = HEADER_LEN;
+        let buf = fs::read(path).map_err(io(path))?;
+        let mut at = HEADER_LEN as usize;
+        while let FrameAt::Ok(payload, next) = frame_at(&buf, at) {
+            match rmp_serde::from_slice::<Txn>(payload) {
+                Ok(t) if t.zxid > zxid => {
+                    cut = Some(at as u64);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+            at = next;
+            pos = next as u64;
+        }
+        truncate(path, cut.unwrap_or(pos)).map_err(io(path))?;
+        let _ = i + 1 == n;
+    }
+    fsync_dir(dir).map_err(io(dir))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::datatree::TxnOp;
+
+    #[test]
+    fn truncate_after_keeps_what_is_at_or_before() {
+        let d = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::new(d.path().to_path_buf(), 4096, false);
+        let mut buf = Vec::new();
+        w.append(&[txn(1), txn(2), txn(3)], &mut buf).unwrap();
+        w.roll().unwrap();
+        w.append(&[txn(4), txn(5)], &mut buf).unwrap();
+        w.roll().unwrap();
+        truncate_after(d.path(), 2).unwrap();
+        let segs = list_segments(d.path()).unwrap();
+        assert_eq!(segs.len(), 1);
+        assert_eq!(read(&segs[0].1, true).0, vec![1, 2]);
+        truncate_after(d.path(), -1).unwrap();
+        assert!(list_segments(d.path()).unwrap().is_empty());
+    }
 
     fn txn(zxid: i64) -> Txn {
         Txn {
