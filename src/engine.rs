@@ -210,6 +210,8 @@ pub struct Engine {
     next_tag: i64,
     /// The newest applied txns, for a leader's DIFF window.
     pub recent: VecDeque<Txn>,
+    /// Txns applied since start.
+    pub applied: u64,
 }
 
 /// How many applied txns a server keeps for syncing learners by DIFF.
@@ -294,10 +296,12 @@ impl Engine {
             leader_syncs: VecDeque::new(),
             next_tag: 0,
             recent: VecDeque::new(),
+            applied: 0,
         }
     }
 
     fn remember(&mut self, txn: &Txn) {
+        self.applied += 1;
         self.recent.push_back(txn.clone());
         while self.recent.len() > RECENT_TXNS {
             self.recent.pop_front();

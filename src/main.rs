@@ -82,19 +82,22 @@ fn serve(args: ConfigArgs) -> ExitCode {
     }
     let s = loaded.settings;
     // As ZooKeeper with standaloneEnabled (its default): one voting member means standalone.
-    let voters = s
-        .members()
-        .map(|m| m.iter().filter(|m| !m.observer).count())
-        .unwrap_or(0);
-    if voters == 1 && s.quorum.members.len() == 1 {
-        tracing::info!("the configuration lists a single server: running standalone");
-    } else if !s.quorum.members.is_empty() {
-        eprintln!(
-            "keeper: the configuration lists {} quorum members (server.N / quorum.members), but quorum mode is not available in this build; remove them to run standalone",
-            s.quorum.members.len()
-        );
-        return ExitCode::from(2);
-    }
+    let members = match s.members() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("keeper: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let voters = members.iter().filter(|m| !m.observer).count();
+    let members = if voters <= 1 && members.len() <= 1 {
+        if !members.is_empty() {
+            tracing::info!("the configuration lists a single server: running standalone");
+        }
+        Vec::new()
+    } else {
+        members
+    };
     if let Err(e) = std::fs::create_dir_all(&s.storage.data_dir) {
         eprintln!(
             "keeper: cannot create data directory {} (storage.data_dir): {e}",
@@ -104,7 +107,15 @@ fn serve(args: ConfigArgs) -> ExitCode {
     }
     let sys = actix_rt::System::new();
     let started = sys.block_on(async move {
-        match keeper::actors::server::start_standalone(s).await {
+        let ensemble = !members.is_empty();
+        match keeper::actors::server::start(s, members).await {
+            Ok(addr) if ensemble => {
+                tracing::info!(
+                    "keeper {} listening for clients on {addr}; joining the ensemble",
+                    env!("CARGO_PKG_VERSION")
+                );
+                true
+            }
             Ok(addr) => {
                 tracing::info!(
                     "keeper {} serving as a standalone server on {addr}",

@@ -105,12 +105,14 @@ impl ClientConnection {
                 return;
             }
         };
-        match Request::read(opcode, r.rest()) {
+        let body = buf.slice(8..);
+        match Request::read(opcode, &body) {
             Ok(req) => self.tree.do_send(ClientRequest {
                 conn: self.id,
                 xid,
                 opcode,
                 req,
+                body,
             }),
             Err(e) => {
                 // As ZooKeeper does: answer MarshallingError and keep the connection.
@@ -125,6 +127,7 @@ impl ClientConnection {
                     xid,
                     opcode,
                     req: Request::Malformed(opcode),
+                    body,
                 });
             }
         }

@@ -3,11 +3,12 @@
 //! connections.
 
 use super::persister::Persister;
-use super::session_tracker::{Buckets, SessionTracker, Track, Untrack};
+use super::session_tracker::{Buckets, SessionTracker, SetExpiring, Track, Untrack};
 use crate::codec::jute::{ConnectRequest, Request};
+use crate::datatree::acl::AuthInfo;
 use crate::datatree::watch::ConnId;
 use crate::datatree::Txn;
-use crate::engine::{Engine, Out};
+use crate::engine::{Engine, Forward, Out, Role};
 use crate::error::Code;
 use crate::fourlw;
 use crate::settings::Settings;
@@ -66,6 +67,8 @@ pub struct ClientRequest {
     pub xid: i32,
     pub opcode: i32,
     pub req: Request,
+    /// The raw request body, which a learner forwards to the leader.
+    pub body: Bytes,
 }
 
 /// The persister made everything up to `zxid` durable.
@@ -153,6 +156,133 @@ pub struct FourLetter(pub String);
 #[rtype(result = "Option<Addr<SessionTracker>>")]
 pub struct GetTracker;
 
+/// What the tree actor hands to the ZAB actor of a leader or learner.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub enum FromTree {
+    /// Leader: propose a txn the engine prepared.
+    Propose(Txn),
+    /// The local log has everything up to this zxid on disk.
+    Logged(i64),
+    /// Learner: to the leader.
+    Forward(Forward),
+    Revalidate {
+        session: i64,
+        timeout: i32,
+    },
+    /// Leader: a learner's sync is done.
+    SyncDone {
+        server: u64,
+        session: i64,
+    },
+    /// Writing the log failed: this server cannot take part.
+    LogFailed,
+}
+
+/// Take a role in an ensemble (or go back to not serving while LOOKING).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetRole {
+    pub role: Role,
+    pub zab: Option<Recipient<FromTree>>,
+    pub mode: &'static str,
+}
+
+/// Serve clients (after sync) or refuse them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetServing(pub bool);
+
+/// Leader: proposals up to this zxid are committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Commit(pub i64);
+
+/// Learner: a committed txn to apply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyCommitted(pub Txn);
+
+/// Leader: a learner's client write.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteRequest {
+    pub session: i64,
+    pub cxid: i32,
+    pub opcode: i32,
+    pub body: Vec<u8>,
+    pub auth: AuthInfo,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteCreateSession {
+    pub session: i64,
+    pub timeout: i32,
+}
+
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct RevalidateSession(pub i64);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteSync {
+    pub server: u64,
+    pub session: i64,
+}
+
+/// Learner: the leader's answers.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Revalidated {
+    pub session: i64,
+    pub valid: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LearnerSyncDone(pub i64);
+
+/// Leader: sessions a learner's clients touched.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Touches(pub Vec<(i64, i32)>);
+
+/// The whole tree, for a learner synced by SNAP: (zxid, sessions, nodes parents first).
+#[derive(Message)]
+#[rtype(result = "(i64, Vec<(i64, i32)>, Vec<SnapNode>)")]
+pub struct TreeSnapshot;
+
+/// Learner: replace the tree with a snapshot from the leader.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct InstallSnapshot {
+    pub zxid: i64,
+    pub sessions: Vec<(i64, i32)>,
+    pub nodes: Vec<SnapNode>,
+}
+
+/// Rebuild the tree from disk (role change, TRUNC): returns the last zxid.
+#[derive(Message)]
+#[rtype(result = "Result<i64, String>")]
+pub struct Reload;
+
+/// Write a snapshot of the tree now.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct WriteSnapshot;
+
+/// The newest applied txns (a new leader's DIFF window) and the last zxid.
+#[derive(Message)]
+#[rtype(result = "(Vec<Txn>, i64)")]
+pub struct Window;
+
+/// The persister handle, for the ZAB actors.
+#[derive(Message)]
+#[rtype(result = "Option<Persister>")]
+pub struct GetPersister;
+
 impl Handler<GetTracker> for DataTreeActor {
     type Result = Option<Addr<SessionTracker>>;
     fn handle(&mut self, _: GetTracker, _: &mut Context<Self>) -> Self::Result {
@@ -171,6 +301,11 @@ pub struct DataTreeActor {
     snap: Option<SnapJob>,
     policy: SnapPolicy,
     pub sync_stats: SyncStats,
+    /// The ZAB actor of a leader or learner.
+    zab: Option<Recipient<FromTree>>,
+    /// Standalone servers always serve; ensemble members only once synced.
+    serving: bool,
+    mode: &'static str,
 }
 
 impl DataTreeActor {
@@ -187,6 +322,22 @@ impl DataTreeActor {
             snap: None,
             policy: SnapPolicy::new(settings_snap_count(&s_snap), s_snap.storage.snap_size_limit),
             sync_stats: SyncStats::default(),
+            zab: None,
+            serving: true,
+            mode: "standalone",
+        }
+    }
+
+    /// An ensemble member starts out not serving.
+    pub fn for_ensemble(mut self) -> Self {
+        self.serving = false;
+        self.mode = "looking";
+        self
+    }
+
+    fn close_all_clients(&mut self) {
+        for r in self.clients.values() {
+            r.do_send(ToClient::Close);
         }
     }
 
@@ -282,9 +433,24 @@ impl DataTreeActor {
                         r.do_send(ToClient::Session(id));
                     }
                 }
-                Out::Persist(t) => self.batch.push(t),
-                Out::Forward(_) | Out::Revalidate { .. } | Out::SyncDone { .. } => {
-                    tracing::error!("a standalone server has no leader or learners to talk to");
+                Out::Persist(t) => match (&self.zab, self.engine.role()) {
+                    (Some(z), Role::Leader) => z.do_send(FromTree::Propose(t)),
+                    _ => self.batch.push(t),
+                },
+                Out::Forward(f) => {
+                    if let Some(z) = &self.zab {
+                        z.do_send(FromTree::Forward(f));
+                    }
+                }
+                Out::Revalidate { session, timeout } => {
+                    if let Some(z) = &self.zab {
+                        z.do_send(FromTree::Revalidate { session, timeout });
+                    }
+                }
+                Out::SyncDone { server, session } => {
+                    if let Some(z) = &self.zab {
+                        z.do_send(FromTree::SyncDone { server, session });
+                    }
                 }
                 Out::Track(id, to) => {
                     if let Some(t) = &self.tracker {
@@ -358,6 +524,13 @@ impl Handler<Unregister> for DataTreeActor {
 impl Handler<Connect> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: Connect, _: &mut Context<Self>) {
+        if !self.serving {
+            // As ZooKeeper: a server that is not serving closes new sessions at once.
+            if let Some(r) = self.clients.get(&m.conn) {
+                r.do_send(ToClient::Close);
+            }
+            return;
+        }
         let outs = self.engine.connect(m.conn, &m.req, now_ms());
         self.run(outs);
     }
@@ -368,7 +541,7 @@ impl Handler<ClientRequest> for DataTreeActor {
     fn handle(&mut self, m: ClientRequest, _: &mut Context<Self>) {
         let outs = self
             .engine
-            .request(m.conn, m.xid, m.opcode, m.req, now_ms());
+            .request_with_body(m.conn, m.xid, m.opcode, m.req, m.body, now_ms());
         self.run(outs);
     }
 }
@@ -376,8 +549,15 @@ impl Handler<ClientRequest> for DataTreeActor {
 impl Handler<Durable> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: Durable, ctx: &mut Context<Self>) {
-        let outs = self.engine.durable(m.zxid, now_ms());
-        self.run(outs);
+        if self.engine.role() != Role::Standalone {
+            // In an ensemble, durable means logged: the ZAB actor acks, commits come later.
+            if let Some(z) = &self.zab {
+                z.do_send(FromTree::Logged(m.zxid));
+            }
+        } else {
+            let outs = self.engine.durable(m.zxid, now_ms());
+            self.run(outs);
+        }
         let s = &mut self.sync_stats;
         s.count += 1;
         s.total_micros += m.sync_micros;
@@ -393,6 +573,15 @@ impl Handler<Durable> for DataTreeActor {
 impl Handler<PersistFailed> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: PersistFailed, _: &mut Context<Self>) {
+        if self.engine.role() != Role::Standalone {
+            if let Some(z) = &self.zab {
+                z.do_send(FromTree::LogFailed);
+            }
+            if let Some(p) = &self.persister {
+                p.resume();
+            }
+            return;
+        }
         let outs = self.engine.failed(m.zxid, Code::SystemError, now_ms());
         self.run(outs);
         if let Some(p) = &self.persister {
@@ -483,9 +672,13 @@ impl Handler<FourLetter> for DataTreeActor {
             }
             .into_actor(self)
             .map(move |buckets, act, _| {
+                if !act.serving && !matches!(word.as_str(), "ruok" | "envi" | "conf" | "isro") {
+                    return "This ZooKeeper instance is not currently serving requests\n"
+                        .to_string();
+                }
                 let info = fourlw::ServerInfo {
                     settings: &act.settings,
-                    mode: "standalone",
+                    mode: act.mode,
                     started_ms: act.started_ms,
                     now_ms: now_ms(),
                     buckets,
@@ -493,5 +686,243 @@ impl Handler<FourLetter> for DataTreeActor {
                 fourlw::answer(&word, &mut act.engine, &info)
             }),
         )
+    }
+}
+
+impl Handler<GetPersister> for DataTreeActor {
+    type Result = Option<Persister>;
+    fn handle(&mut self, _: GetPersister, _: &mut Context<Self>) -> Self::Result {
+        self.persister.clone()
+    }
+}
+
+impl Handler<SetRole> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: SetRole, _: &mut Context<Self>) {
+        // As ZooKeeper restarts its server on a role change: every client reconnects.
+        self.close_all_clients();
+        self.engine.set_role(m.role);
+        self.zab = m.zab;
+        self.serving = false;
+        self.mode = m.mode;
+        if let Some(t) = &self.tracker {
+            let leads = m.role == Role::Leader;
+            t.do_send(SetExpiring(leads));
+            if leads {
+                for (id, timeout) in self.engine.session_timeouts() {
+                    t.do_send(Track(id, timeout.max(0) as u64));
+                }
+            }
+        }
+    }
+}
+
+impl Handler<SetServing> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: SetServing, _: &mut Context<Self>) {
+        self.serving = m.0;
+        if m.0 && self.engine.role() == Role::Leader {
+            // Every session of the synced tree starts its timeout afresh at the new leader.
+            if let Some(t) = &self.tracker {
+                for (id, timeout) in self.engine.session_timeouts() {
+                    t.do_send(Track(id, timeout.max(0) as u64));
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Commit> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: Commit, ctx: &mut Context<Self>) {
+        let before = self.engine.applied;
+        let outs = self.engine.durable(m.0, now_ms());
+        self.run(outs);
+        self.count_for_snapshot(before, ctx);
+    }
+}
+
+impl Handler<ApplyCommitted> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: ApplyCommitted, ctx: &mut Context<Self>) {
+        let before = self.engine.applied;
+        let outs = self.engine.committed(&m.0, now_ms());
+        self.run(outs);
+        self.count_for_snapshot(before, ctx);
+    }
+}
+
+impl Handler<RemoteRequest> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: RemoteRequest, _: &mut Context<Self>) {
+        let req = crate::codec::jute::Request::read(m.opcode, &m.body).unwrap_or_else(|e| {
+            tracing::info!("malformed forwarded request (opcode {}): {e}", m.opcode);
+            crate::codec::jute::Request::Malformed(m.opcode)
+        });
+        let outs = self
+            .engine
+            .remote_request(m.session, m.cxid, req, &m.auth, now_ms());
+        self.run(outs);
+    }
+}
+
+impl Handler<RemoteCreateSession> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: RemoteCreateSession, _: &mut Context<Self>) {
+        let outs = self
+            .engine
+            .remote_create_session(m.session, m.timeout, now_ms());
+        self.run(outs);
+    }
+}
+
+impl Handler<RevalidateSession> for DataTreeActor {
+    type Result = bool;
+    fn handle(&mut self, m: RevalidateSession, _: &mut Context<Self>) -> bool {
+        let valid = self.engine.revalidate(m.0);
+        if valid {
+            if let Some(t) = &self.tracker {
+                t.do_send(super::session_tracker::Touch(m.0));
+            }
+        }
+        valid
+    }
+}
+
+impl Handler<RemoteSync> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: RemoteSync, _: &mut Context<Self>) {
+        let outs = self.engine.sync_request(m.server, m.session);
+        self.run(outs);
+    }
+}
+
+impl Handler<Revalidated> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: Revalidated, _: &mut Context<Self>) {
+        let outs = self.engine.revalidated(m.session, m.valid, now_ms());
+        self.run(outs);
+    }
+}
+
+impl Handler<LearnerSyncDone> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: LearnerSyncDone, _: &mut Context<Self>) {
+        let outs = self.engine.sync_done(m.0, now_ms());
+        self.run(outs);
+    }
+}
+
+impl Handler<Touches> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: Touches, _: &mut Context<Self>) {
+        if let Some(t) = &self.tracker {
+            for (id, _) in m.0 {
+                t.do_send(super::session_tracker::Touch(id));
+            }
+        }
+    }
+}
+
+impl Handler<TreeSnapshot> for DataTreeActor {
+    type Result = MessageResult<TreeSnapshot>;
+    fn handle(&mut self, _: TreeSnapshot, _: &mut Context<Self>) -> Self::Result {
+        let tree = &self.engine.tree;
+        let mut nodes = Vec::with_capacity(tree.node_count());
+        crate::storage::recovery::walk(tree, |p, n| {
+            nodes.push(SnapNode {
+                path: p.to_string(),
+                data: n.data.clone(),
+                acl: n.acl.clone(),
+                stat: n.stat,
+            })
+        });
+        MessageResult((tree.last_zxid, self.engine.session_timeouts(), nodes))
+    }
+}
+
+impl Handler<InstallSnapshot> for DataTreeActor {
+    type Result = Result<(), String>;
+    fn handle(&mut self, m: InstallSnapshot, _: &mut Context<Self>) -> Self::Result {
+        let config = self.engine.tree.config.clone();
+        let nodes = m
+            .nodes
+            .into_iter()
+            .map(|n| (n.path, n.data, n.acl, n.stat))
+            .collect();
+        let tree = crate::datatree::DataTree::from_parts(config, nodes, m.sessions, m.zxid)?;
+        self.replace_tree(tree);
+        Ok(())
+    }
+}
+
+impl Handler<Reload> for DataTreeActor {
+    type Result = Result<i64, String>;
+    fn handle(&mut self, _: Reload, _: &mut Context<Self>) -> Self::Result {
+        let data_dir = version_dir(&self.settings.storage.data_dir);
+        let log_dir = version_dir(self.settings.data_log_dir());
+        let config = self.engine.tree.config.clone();
+        let r = crate::storage::recovery::recover(&data_dir, &log_dir, config)?;
+        let last = r.tree.last_zxid;
+        self.replace_tree(r.tree);
+        self.engine.recent = r.recent.into();
+        Ok(last)
+    }
+}
+
+impl Handler<WriteSnapshot> for DataTreeActor {
+    type Result = Result<(), String>;
+    fn handle(&mut self, _: WriteSnapshot, _: &mut Context<Self>) -> Self::Result {
+        let data_dir = version_dir(&self.settings.storage.data_dir);
+        crate::storage::recovery::write_full_snapshot(&data_dir, &self.engine.tree)
+            .map(|_| ())
+            .map_err(|e| format!("cannot write a snapshot in {}: {e}", data_dir.display()))
+    }
+}
+
+impl Handler<Window> for DataTreeActor {
+    type Result = MessageResult<Window>;
+    fn handle(&mut self, _: Window, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((
+            self.engine.recent.iter().cloned().collect(),
+            self.engine.last_zxid(),
+        ))
+    }
+}
+
+impl DataTreeActor {
+    /// A new tree (from disk or a leader): the engine restarts around it in the same role.
+    fn replace_tree(&mut self, tree: crate::datatree::DataTree) {
+        self.close_all_clients();
+        let role = self.engine.role();
+        let cfg = super::server::engine_config(&self.settings);
+        let mut engine = Engine::with_tree(cfg, tree, now_ms());
+        engine.set_role(role);
+        // Connections stay registered until their actors stop.
+        for (id, _) in self.clients.iter() {
+            engine.connected(*id, "0.0.0.0", now_ms());
+        }
+        self.engine = engine;
+    }
+
+    fn count_for_snapshot(&mut self, before: u64, ctx: &mut Context<Self>) {
+        let applied = self.engine.applied.saturating_sub(before);
+        self.policy.txns += applied;
+        if self.policy.due() {
+            self.start_snapshot(ctx);
+        }
+    }
+}
+
+/// Leader: zxids of the new epoch start after this one.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StartEpoch(pub i64);
+
+impl Handler<StartEpoch> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: StartEpoch, _: &mut Context<Self>) {
+        self.engine
+            .set_last_assigned(m.0.max(self.engine.last_zxid()));
     }
 }

@@ -8,3 +8,4 @@ pub mod peer_listener;
 pub mod persister;
 pub mod server;
 pub mod session_tracker;
+pub mod zab;

@@ -1,11 +1,13 @@
-//! Wiring of a standalone server: the tree actor (with its session tracker and persister) on its
+//! Wiring of a server (standalone or an ensemble member): the tree actor (with its session tracker and persister) on its
 //! own arbiter, the listener and connections on IO arbiters.
 
 use super::client_listener::ClientListener;
-use super::data_tree::{now_ms, DataTreeActor, GetTracker};
+use super::data_tree::{now_ms, DataTreeActor, GetPersister, GetTracker};
 use super::session_tracker::SessionTracker;
+use super::zab::ZabActor;
 use crate::datatree::TreeConfig;
 use crate::engine::{Engine, EngineConfig};
+use crate::settings::Member;
 use crate::settings::Settings;
 use crate::storage::{recovery, retention, version_dir};
 use actix::prelude::*;
@@ -23,6 +25,36 @@ pub fn engine_config(s: &Settings) -> EngineConfig {
 
 /// Start a standalone server inside the running actix System. Returns the bound address.
 pub async fn start_standalone(settings: Settings) -> std::io::Result<std::net::SocketAddr> {
+    start(settings, Vec::new()).await
+}
+
+/// Start a server: standalone when `members` is empty, else a member of that ensemble.
+pub async fn start(
+    settings: Settings,
+    members: Vec<Member>,
+) -> std::io::Result<std::net::SocketAddr> {
+    let ensemble = !members.is_empty();
+    let quorum_listener = match members.iter().find(|m| m.id == settings.server.id) {
+        Some(me) if ensemble => {
+            let addr = me.quorum_addr();
+            Some(TcpListener::bind(&addr).await.map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot listen on {addr} (quorum port of quorum.members.{}): {e}",
+                        me.id
+                    ),
+                )
+            })?)
+        }
+        None if ensemble => {
+            return Err(std::io::Error::other(format!(
+                "server id {} (server.id / myid) is not in quorum.members",
+                settings.server.id
+            )))
+        }
+        _ => None,
+    };
     let bind = format!("{}:{}", settings.client.address, settings.client.port);
     let listener = TcpListener::bind(&bind).await.map_err(|e| {
         std::io::Error::new(
@@ -63,9 +95,32 @@ pub async fn start_standalone(settings: Settings) -> std::io::Result<std::net::S
     let s2 = settings.clone();
     let tree = DataTreeActor::start_in_arbiter(&tree_arbiter.handle(), move |ctx| {
         let tracker = SessionTracker::new(tick, ctx.address(), now_ms()).start();
-        DataTreeActor::new(engine, s2, tracker)
+        let actor = DataTreeActor::new(engine, s2, tracker);
+        if ensemble {
+            actor.for_ensemble()
+        } else {
+            actor
+        }
     });
     let tracker = tree.send(GetTracker).await.ok().flatten();
+    if let (Some(listener), Some(tracker)) = (quorum_listener, tracker.clone()) {
+        let persister = tree
+            .send(GetPersister)
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| std::io::Error::other("the transaction log writer did not start"))?;
+        let zab = ZabActor::new(
+            settings.clone(),
+            members,
+            tree.clone(),
+            tracker,
+            persister,
+            listener,
+        )
+        .map_err(std::io::Error::other)?;
+        zab.start();
+    }
     let io_threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 pub struct SessionTracker {
     queue: ExpiryQueue,
+    /// Only a leader or a standalone server expires sessions; a learner collects touches
+    /// for the leader.
+    expiring: bool,
+    touched: std::collections::HashSet<i64>,
     start: Instant,
     /// Wall-clock ms at `start`, for `dump`.
     start_wall: i64,
@@ -19,6 +23,8 @@ impl SessionTracker {
     pub fn new(tick_ms: u64, tree: Addr<DataTreeActor>, start_wall: i64) -> Self {
         SessionTracker {
             queue: ExpiryQueue::new(tick_ms),
+            expiring: true,
+            touched: Default::default(),
             start: Instant::now(),
             start_wall,
             tick: tick_ms,
@@ -35,6 +41,9 @@ impl Actor for SessionTracker {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(Duration::from_millis(self.tick.max(1)), |act, _| {
+            if !act.expiring {
+                return;
+            }
             let now = act.now();
             let expired = act.queue.expired(now);
             if !expired.is_empty() {
@@ -79,6 +88,10 @@ impl Handler<Untrack> for SessionTracker {
 impl Handler<Touch> for SessionTracker {
     type Result = ();
     fn handle(&mut self, m: Touch, _: &mut Context<Self>) {
+        if !self.expiring {
+            self.touched.insert(m.0);
+            return;
+        }
         let now = self.now();
         self.queue.touch(m.0, now);
     }
@@ -95,5 +108,32 @@ impl Handler<Buckets> for SessionTracker {
                 .map(|(d, s)| (base + d as i64, s))
                 .collect(),
         )
+    }
+}
+
+/// Expire sessions (leader, standalone) or only collect touches (learner). Forgets every
+/// tracked session either way: the new role tracks what it needs.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetExpiring(pub bool);
+
+impl Handler<SetExpiring> for SessionTracker {
+    type Result = ();
+    fn handle(&mut self, m: SetExpiring, _: &mut Context<Self>) {
+        self.expiring = m.0;
+        self.queue = ExpiryQueue::new(self.tick);
+        self.touched.clear();
+    }
+}
+
+/// Learner: the sessions touched since the last call.
+#[derive(Message)]
+#[rtype(result = "Vec<i64>")]
+pub struct TakeTouches;
+
+impl Handler<TakeTouches> for SessionTracker {
+    type Result = MessageResult<TakeTouches>;
+    fn handle(&mut self, _: TakeTouches, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.touched.drain().collect())
     }
 }

@@ -11,6 +11,8 @@ pub struct Recovered {
     pub tree: DataTree,
     pub snapshot_zxid: i64,
     pub replayed: u64,
+    /// The newest replayed txns (a leader's DIFF window), oldest first.
+    pub recent: Vec<crate::datatree::Txn>,
 }
 
 /// Write a snapshot of a whole tree at once (first start, tests, tools).
@@ -117,6 +119,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
             tree,
             snapshot_zxid: 0,
             replayed: 0,
+            recent: Vec::new(),
         });
     }
     let mut tree = None;
@@ -150,6 +153,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
     };
     let snapshot_zxid = tree.last_zxid;
     let mut replayed = 0u64;
+    let mut recent: std::collections::VecDeque<crate::datatree::Txn> = Default::default();
     let n = segs.len();
     for (i, (_, path)) in segs.iter().enumerate() {
         // Skip segments wholly covered by the snapshot.
@@ -167,6 +171,10 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
             }
             tree.apply(&t);
             replayed += 1;
+            recent.push_back(t);
+            if recent.len() > crate::engine::RECENT_TXNS {
+                recent.pop_front();
+            }
         })
         .map_err(|e: LogError| e.to_string())?;
         if let Some((a, b)) = gap {
@@ -193,6 +201,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
         tree,
         snapshot_zxid,
         replayed,
+        recent: recent.into(),
     })
 }
 

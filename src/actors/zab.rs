@@ -1,0 +1,1051 @@
+//! ZabActor: a server's role in an ensemble. It runs the election actor, and after each
+//! election the pure leader or learner machine (proto::zab) over TCP links on the quorum port,
+//! carrying out what the machines ask: persisting epochs, logging proposals through the
+//! Persister, committing into the tree actor, streaming snapshots. Losing the leader or the
+//! quorum sends it back to election, after rebuilding the tree from disk.
+
+use super::data_tree::{
+    ApplyCommitted, Commit, DataTreeActor, FromTree, InstallSnapshot, LearnerSyncDone, Reload,
+    RemoteCreateSession, RemoteRequest, RemoteSync, RevalidateSession, Revalidated, SetRole,
+    SetServing, Touches, TreeSnapshot, Window, WriteSnapshot,
+};
+use super::election::{start_election, Elected, ElectionActor, Established, LookForLeader};
+use super::persister::Persister;
+use super::session_tracker::{SessionTracker, TakeTouches};
+use crate::codec::jute::op;
+use crate::codec::peer::{PeerCodec, PeerCodecError, PeerMessage, PROTOCOL_VERSION};
+use crate::datatree::acl::AuthInfo;
+use crate::engine::{Forward, Role};
+use crate::proto::quorum::QuorumVerifier;
+use crate::proto::vote::{PeerState, Vote};
+use crate::proto::zab::leader::{self, Leader};
+use crate::proto::zab::learner::{self, Learner};
+use crate::proto::zab::sync::make_zxid;
+use crate::settings::{Member, Settings};
+use crate::storage::epoch::{read_epoch, write_epoch};
+use crate::storage::{snapshot, version_dir};
+use actix::io::{FramedWrite, WriteHandler};
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::codec::FramedRead;
+
+/// Marks messages of a role that has since ended.
+type Gen = u64;
+
+// ---------------------------------------------------------------- links
+
+/// One TCP link of the quorum port (either end).
+pub struct ZabLink {
+    owner: Addr<ZabActor>,
+    id: u64,
+    gen: Gen,
+    writer: FramedWrite<PeerMessage, OwnedWriteHalf, PeerCodec>,
+}
+
+impl Actor for ZabLink {
+    type Context = Context<Self>;
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        self.owner.do_send(LinkClosed {
+            link: self.id,
+            gen: self.gen,
+        });
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct LinkMsg {
+    link: u64,
+    gen: Gen,
+    msg: PeerMessage,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct LinkClosed {
+    link: u64,
+    gen: Gen,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Out(PeerMessage);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CloseLink;
+
+impl StreamHandler<Result<PeerMessage, PeerCodecError>> for ZabLink {
+    fn handle(&mut self, item: Result<PeerMessage, PeerCodecError>, ctx: &mut Context<Self>) {
+        match item {
+            Ok(msg) => self.owner.do_send(LinkMsg {
+                link: self.id,
+                gen: self.gen,
+                msg,
+            }),
+            Err(e) => {
+                tracing::warn!("quorum link {}: {e}; closing it", self.id);
+                ctx.stop();
+            }
+        }
+    }
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl Handler<Out> for ZabLink {
+    type Result = ();
+    fn handle(&mut self, m: Out, _: &mut Context<Self>) {
+        self.writer.write(m.0);
+    }
+}
+
+impl Handler<CloseLink> for ZabLink {
+    type Result = ();
+    fn handle(&mut self, _: CloseLink, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+impl WriteHandler<PeerCodecError> for ZabLink {}
+
+fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen) -> Addr<ZabLink> {
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    ZabLink::create(move |ctx| {
+        ctx.add_stream(FramedRead::new(r, PeerCodec));
+        let writer = FramedWrite::new(w, PeerCodec, ctx);
+        ZabLink {
+            owner,
+            id,
+            gen,
+            writer,
+        }
+    })
+}
+
+// ---------------------------------------------------------------- the actor
+
+/// A snapshot being received from the leader: zxid, sessions, nodes.
+type IncomingSnapshot = (
+    i64,
+    Vec<(i64, i32)>,
+    Vec<crate::storage::snapshot::SnapNode>,
+);
+
+enum State {
+    Looking,
+    Leading {
+        machine: Box<Leader>,
+        /// link id -> server id, once the learner said Hello.
+        learners: HashMap<u64, u64>,
+        links: HashMap<u64, Addr<ZabLink>>,
+    },
+    Learning {
+        machine: Box<Learner>,
+        leader: u64,
+        link: Option<Addr<ZabLink>>,
+        snap: Option<IncomingSnapshot>,
+    },
+}
+
+pub struct ZabActor {
+    me: u64,
+    members: Vec<Member>,
+    quorum: QuorumVerifier,
+    settings: Settings,
+    tree: Addr<DataTreeActor>,
+    tracker: Addr<SessionTracker>,
+    persister: Persister,
+    election: Option<Addr<ElectionActor>>,
+    state: State,
+    gen: Gen,
+    next_link: u64,
+    accepted_epoch: u32,
+    current_epoch: u32,
+    epoch_dir: PathBuf,
+    started: Instant,
+    vote: Option<Vote>,
+    listener: Option<TcpListener>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Accepted(std::io::Result<(TcpStream, std::net::SocketAddr)>);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Tick;
+
+impl ZabActor {
+    pub fn new(
+        settings: Settings,
+        members: Vec<Member>,
+        tree: Addr<DataTreeActor>,
+        tracker: Addr<SessionTracker>,
+        persister: Persister,
+        listener: TcpListener,
+    ) -> Result<ZabActor, String> {
+        let me = settings.server.id;
+        let quorum = QuorumVerifier::new(
+            members.iter().filter(|m| !m.observer).map(|m| m.id),
+            members.iter().filter(|m| m.observer).map(|m| m.id),
+        );
+        let epoch_dir = version_dir(&settings.storage.data_dir);
+        let accepted_epoch = read_epoch(&epoch_dir.join("acceptedEpoch"))?.unwrap_or(0) as u32;
+        let current_epoch = read_epoch(&epoch_dir.join("currentEpoch"))?.unwrap_or(0) as u32;
+        if accepted_epoch < current_epoch {
+            return Err(format!(
+                "acceptedEpoch {accepted_epoch} is older than currentEpoch {current_epoch} in {}: refusing to start",
+                epoch_dir.display()
+            ));
+        }
+        Ok(ZabActor {
+            me,
+            members,
+            quorum,
+            settings,
+            tree,
+            tracker,
+            persister,
+            election: None,
+            state: State::Looking,
+            gen: 0,
+            next_link: 0,
+            accepted_epoch,
+            current_epoch,
+            epoch_dir,
+            started: Instant::now(),
+            vote: None,
+            listener: Some(listener),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn tick_ms(&self) -> u64 {
+        self.settings.server.tick_time
+    }
+
+    fn persist_epoch(&mut self, name: &str, e: u32) -> bool {
+        match write_epoch(&self.epoch_dir.join(name), e as u64) {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!("cannot write {name} {e}: {err}");
+                false
+            }
+        }
+    }
+
+    /// Back to election: drop the role, rebuild the tree from disk, vote with the log's end.
+    fn look(&mut self, why: &str, ctx: &mut Context<Self>) {
+        tracing::info!("LOOKING: {why}");
+        self.gen += 1;
+        self.close_links();
+        self.state = State::Looking;
+        self.tree.do_send(SetRole {
+            role: Role::Learner,
+            zab: None,
+            mode: "looking",
+        });
+        let tree = self.tree.clone();
+        let election = self.election.clone();
+        let epoch = self.current_epoch;
+        ctx.wait(
+            async move {
+                let last = tree
+                    .send(Reload)
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or(0);
+                if let Some(e) = election {
+                    e.do_send(LookForLeader {
+                        last_zxid: last,
+                        current_epoch: epoch as u64,
+                    });
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn close_links(&mut self) {
+        match &mut self.state {
+            State::Leading { links, .. } => {
+                for l in links.values() {
+                    l.do_send(CloseLink);
+                }
+                links.clear();
+            }
+            State::Learning { link, .. } => {
+                if let Some(l) = link.take() {
+                    l.do_send(CloseLink);
+                }
+            }
+            State::Looking => {}
+        }
+    }
+
+    fn lead(&mut self, vote: Vote, ctx: &mut Context<Self>) {
+        self.gen += 1;
+        self.close_links();
+        let me = ctx.address();
+        self.tree.do_send(SetRole {
+            role: Role::Leader,
+            zab: Some(me.recipient()),
+            mode: "leader",
+        });
+        let tree = self.tree.clone();
+        ctx.wait(
+            async move {
+                let _ = tree.send(Reload).await;
+                tree.send(Window).await.unwrap_or_default()
+            }
+            .into_actor(self)
+            .map(move |(window, last), act, _| {
+                let init = act.tick_ms() * act.settings.server.init_limit as u64;
+                let sync = act.tick_ms() * act.settings.server.sync_limit as u64;
+                let machine = Leader::new(
+                    act.me,
+                    act.quorum.clone(),
+                    act.accepted_epoch,
+                    act.current_epoch,
+                    last,
+                    window,
+                    act.now(),
+                    init,
+                    sync,
+                );
+                act.state = State::Leading {
+                    machine: Box::new(machine),
+                    learners: HashMap::new(),
+                    links: HashMap::new(),
+                };
+                act.vote = Some(vote);
+                tracing::info!("LEADING: waiting for followers (last zxid 0x{last:x})");
+            }),
+        );
+    }
+
+    fn follow(&mut self, leader: u64, vote: Vote, ctx: &mut Context<Self>) {
+        self.gen += 1;
+        self.close_links();
+        let observer = self.quorum.is_observer(self.me);
+        self.tree.do_send(SetRole {
+            role: Role::Learner,
+            zab: Some(ctx.address().recipient()),
+            mode: if observer { "observer" } else { "follower" },
+        });
+        self.vote = Some(vote);
+        let Some(addr) = self
+            .members
+            .iter()
+            .find(|m| m.id == leader)
+            .map(|m| m.quorum_addr())
+        else {
+            self.look("the elected leader is not in the configuration", ctx);
+            return;
+        };
+        let tree = self.tree.clone();
+        let gen = self.gen;
+        let init = self.tick_ms() * self.settings.server.init_limit as u64;
+        let dial = addr.clone();
+        ctx.wait(
+            async move {
+                let addr = dial;
+                let last = tree
+                    .send(Reload)
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or(0);
+                let deadline = Instant::now() + Duration::from_millis(init);
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr))
+                        .await
+                    {
+                        Ok(Ok(s)) => return (last, Ok(s)),
+                        Ok(Err(e)) if Instant::now() >= deadline => {
+                            return (last, Err(e.to_string()))
+                        }
+                        Err(_) if Instant::now() >= deadline => {
+                            return (last, Err("timed out".into()))
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(move |(last, conn), act, ctx| {
+                if act.gen != gen {
+                    return;
+                }
+                let stream = match conn {
+                    Ok(s) => s,
+                    Err(e) => {
+                        act.look(&format!("cannot reach leader {leader} at {addr}: {e}"), ctx);
+                        return;
+                    }
+                };
+                act.next_link += 1;
+                let link = spawn_link(stream, ctx.address(), act.next_link, gen);
+                link.do_send(Out(PeerMessage::Hello {
+                    version: PROTOCOL_VERSION,
+                    sid: act.me,
+                }));
+                let init = act.tick_ms() * act.settings.server.init_limit as u64;
+                let sync = act.tick_ms() * act.settings.server.sync_limit as u64;
+                let mut machine = Learner::new(
+                    act.me,
+                    observer,
+                    act.accepted_epoch,
+                    act.current_epoch,
+                    last,
+                    act.now(),
+                    init,
+                    sync,
+                );
+                let actions = machine.start();
+                act.state = State::Learning {
+                    machine: Box::new(machine),
+                    leader,
+                    link: Some(link),
+                    snap: None,
+                };
+                tracing::info!(
+                    "{}: connected to leader {leader}",
+                    if observer { "OBSERVING" } else { "FOLLOWING" }
+                );
+                act.learner_actions(actions, ctx);
+            }),
+        );
+    }
+
+    fn leader_actions(&mut self, actions: Vec<leader::Action>, ctx: &mut Context<Self>) {
+        let mut rest = actions.into_iter();
+        while let Some(a) = rest.next() {
+            match a {
+                leader::Action::Send(sid, m) => self.send_to_learner(sid, m),
+                leader::Action::PersistAcceptedEpoch(e) => {
+                    if self.persist_epoch("acceptedEpoch", e) {
+                        self.accepted_epoch = e;
+                    }
+                }
+                leader::Action::PersistCurrentEpoch(e) => {
+                    if self.persist_epoch("currentEpoch", e) {
+                        self.current_epoch = e;
+                    }
+                }
+                leader::Action::SendSnapshot(sid) => {
+                    // Stream the tree, then go on with the actions after it, in order.
+                    let tree = self.tree.clone();
+                    let remaining: Vec<leader::Action> = rest.collect();
+                    let gen = self.gen;
+                    ctx.wait(
+                        tree.send(TreeSnapshot)
+                            .into_actor(self)
+                            .map(move |r, act, ctx| {
+                                if act.gen != gen {
+                                    return;
+                                }
+                                if let Ok((zxid, sessions, nodes)) = r {
+                                    act.send_to_learner(sid, PeerMessage::Snap { zxid });
+                                    act.send_to_learner(sid, PeerMessage::SnapSessions(sessions));
+                                    for chunk in nodes.chunks(1000) {
+                                        act.send_to_learner(
+                                            sid,
+                                            PeerMessage::SnapChunk(chunk.to_vec()),
+                                        );
+                                    }
+                                }
+                                act.leader_actions(remaining, ctx);
+                            }),
+                    );
+                    return;
+                }
+                leader::Action::LogProposal(t) => self.persister.append(vec![t]),
+                leader::Action::Commit(z) => self.tree.do_send(Commit(z)),
+                leader::Action::Established(e) => {
+                    tracing::info!(
+                        "LEADING - epoch {e} established with a quorum; serving clients"
+                    );
+                    self.tree
+                        .do_send(super::data_tree::StartEpoch(make_zxid(e, 0)));
+                    self.tree.do_send(SetServing(true));
+                    if let (Some(el), Some(v)) = (&self.election, self.vote) {
+                        el.do_send(Established {
+                            state: PeerState::Leading,
+                            vote: Vote {
+                                peer_epoch: e as u64,
+                                ..v
+                            },
+                        });
+                    }
+                }
+                leader::Action::Disconnect(sid) => {
+                    if let State::Leading {
+                        learners, links, ..
+                    } = &mut self.state
+                    {
+                        let ids: Vec<u64> = learners
+                            .iter()
+                            .filter(|(_, s)| **s == sid)
+                            .map(|(l, _)| *l)
+                            .collect();
+                        for l in ids {
+                            learners.remove(&l);
+                            if let Some(a) = links.remove(&l) {
+                                a.do_send(CloseLink);
+                            }
+                        }
+                    }
+                }
+                leader::Action::StepDown(why) => {
+                    self.look(&why, ctx);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send_to_learner(&self, sid: u64, m: PeerMessage) {
+        if let State::Leading {
+            learners, links, ..
+        } = &self.state
+        {
+            if let Some((link, _)) = learners.iter().find(|(_, s)| **s == sid) {
+                if let Some(a) = links.get(link) {
+                    a.do_send(Out(m));
+                }
+            }
+        }
+    }
+
+    fn send_to_leader(&self, m: PeerMessage) {
+        if let State::Learning { link: Some(l), .. } = &self.state {
+            l.do_send(Out(m));
+        }
+    }
+
+    fn learner_actions(&mut self, actions: Vec<learner::Action>, ctx: &mut Context<Self>) {
+        let mut rest = actions.into_iter();
+        while let Some(a) = rest.next() {
+            let gen = self.gen;
+            match a {
+                learner::Action::Send(m) => self.send_to_leader(m),
+                learner::Action::PersistAcceptedEpoch(e) => {
+                    if self.persist_epoch("acceptedEpoch", e) {
+                        self.accepted_epoch = e;
+                    }
+                }
+                learner::Action::PersistCurrentEpoch(e) => {
+                    if self.persist_epoch("currentEpoch", e) {
+                        self.current_epoch = e;
+                    }
+                }
+                learner::Action::Truncate(z) => {
+                    let p = self.persister.clone();
+                    let tree = self.tree.clone();
+                    let dir = self.epoch_dir.clone();
+                    let remaining: Vec<learner::Action> = rest.collect();
+                    ctx.wait(
+                        async move {
+                            p.truncate_after(z).await?;
+                            // A snapshot past the cut would bring the dropped txns back.
+                            for (sz, path) in snapshot::list(&dir).unwrap_or_default() {
+                                if sz > z {
+                                    let _ = std::fs::remove_file(path);
+                                }
+                            }
+                            tree.send(Reload)
+                                .await
+                                .map_err(|e| e.to_string())?
+                                .map(|_| ())
+                        }
+                        .into_actor(self)
+                        .map(move |r: Result<(), String>, act, ctx| {
+                            if act.gen != gen {
+                                return;
+                            }
+                            match r {
+                                Ok(()) => act.learner_actions(remaining, ctx),
+                                Err(e) => act.look(&format!("truncating the log failed: {e}"), ctx),
+                            }
+                        }),
+                    );
+                    return;
+                }
+                learner::Action::BeginSnapshot(z) => {
+                    if let State::Learning { snap, .. } = &mut self.state {
+                        *snap = Some((z, Vec::new(), Vec::new()));
+                    }
+                    let p = self.persister.clone();
+                    let remaining: Vec<learner::Action> = rest.collect();
+                    ctx.wait(
+                        async move { p.truncate_after(-1).await }
+                            .into_actor(self)
+                            .map(move |r, act, ctx| {
+                                if act.gen != gen {
+                                    return;
+                                }
+                                match r {
+                                    Ok(()) => act.learner_actions(remaining, ctx),
+                                    Err(e) => {
+                                        act.look(&format!("clearing the log failed: {e}"), ctx)
+                                    }
+                                }
+                            }),
+                    );
+                    return;
+                }
+                learner::Action::LogProposal(t) => self.persister.append(vec![t]),
+                learner::Action::SyncLog => {
+                    let p = self.persister.clone();
+                    let remaining: Vec<learner::Action> = rest.collect();
+                    ctx.wait(async move { p.barrier().await }.into_actor(self).map(
+                        move |_, act, ctx| {
+                            if act.gen == gen {
+                                act.learner_actions(remaining, ctx);
+                            }
+                        },
+                    ));
+                    return;
+                }
+                learner::Action::TakeSnapshot => {
+                    let tree = self.tree.clone();
+                    let remaining: Vec<learner::Action> = rest.collect();
+                    ctx.wait(
+                        tree.send(WriteSnapshot)
+                            .into_actor(self)
+                            .map(move |r, act, ctx| {
+                                if act.gen != gen {
+                                    return;
+                                }
+                                match r {
+                                    Ok(Ok(())) => act.learner_actions(remaining, ctx),
+                                    Ok(Err(e)) => act.look(&e, ctx),
+                                    Err(e) => act.look(&e.to_string(), ctx),
+                                }
+                            }),
+                    );
+                    return;
+                }
+                learner::Action::Commit(t) => self.tree.do_send(ApplyCommitted(t)),
+                learner::Action::Serve => {
+                    tracing::info!("up to date with the leader; serving clients");
+                    self.tree.do_send(SetServing(true));
+                    if let (Some(el), Some(v)) = (&self.election, self.vote) {
+                        let state = if self.quorum.is_observer(self.me) {
+                            PeerState::Observing
+                        } else {
+                            PeerState::Following
+                        };
+                        el.do_send(Established {
+                            state,
+                            vote: Vote {
+                                peer_epoch: self.current_epoch as u64,
+                                ..v
+                            },
+                        });
+                    }
+                }
+                learner::Action::Abandon(why) => {
+                    self.look(&why, ctx);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_leader_link(&mut self, link: u64, msg: PeerMessage, ctx: &mut Context<Self>) {
+        let now = self.now();
+        let State::Leading {
+            machine,
+            learners,
+            links,
+        } = &mut self.state
+        else {
+            return;
+        };
+        if let PeerMessage::Hello { version, sid } = msg {
+            if version != PROTOCOL_VERSION || !self.quorum.is_member(sid) || sid == self.me {
+                tracing::warn!("refusing quorum link from server {sid} (protocol {version})");
+                if let Some(a) = links.remove(&link) {
+                    a.do_send(CloseLink);
+                }
+                return;
+            }
+            // A learner reconnecting replaces its older link.
+            let old: Vec<u64> = learners
+                .iter()
+                .filter(|(_, s)| **s == sid)
+                .map(|(l, _)| *l)
+                .collect();
+            for l in old {
+                learners.remove(&l);
+                if let Some(a) = links.remove(&l) {
+                    a.do_send(CloseLink);
+                }
+            }
+            learners.insert(link, sid);
+            machine.disconnected(sid);
+            return;
+        }
+        let Some(&sid) = learners.get(&link) else {
+            return;
+        };
+        machine.heard(sid, now);
+        let actions = match msg {
+            PeerMessage::LearnerInfo {
+                observer,
+                accepted_epoch,
+                last_zxid,
+                ..
+            } => machine.learner_info(sid, observer, accepted_epoch, last_zxid, now),
+            PeerMessage::AckEpoch {
+                current_epoch,
+                last_zxid,
+            } => machine.ack_epoch(sid, current_epoch, last_zxid, now),
+            PeerMessage::Ack { zxid } => machine.ack(sid, zxid, now),
+            PeerMessage::Request {
+                session,
+                cxid,
+                opcode,
+                body,
+                auth,
+                is_super,
+                ..
+            } => {
+                if opcode == op::CREATE_SESSION {
+                    let timeout = body
+                        .get(..4)
+                        .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                    self.tree.do_send(RemoteCreateSession { session, timeout });
+                } else {
+                    self.tree.do_send(RemoteRequest {
+                        session,
+                        cxid,
+                        opcode,
+                        body,
+                        auth: AuthInfo {
+                            ids: auth,
+                            is_super,
+                        },
+                    });
+                }
+                Vec::new()
+            }
+            PeerMessage::Revalidate { session, .. } => {
+                let tree = self.tree.clone();
+                let gen = self.gen;
+                ctx.spawn(tree.send(RevalidateSession(session)).into_actor(self).map(
+                    move |r, act, _| {
+                        if act.gen == gen {
+                            let valid = r.unwrap_or(false);
+                            act.send_to_learner(
+                                sid,
+                                PeerMessage::RevalidateReply { session, valid },
+                            );
+                        }
+                    },
+                ));
+                Vec::new()
+            }
+            PeerMessage::Sync { session } => {
+                self.tree.do_send(RemoteSync {
+                    server: sid,
+                    session,
+                });
+                Vec::new()
+            }
+            PeerMessage::Ping { touches, .. } => {
+                if !touches.is_empty() {
+                    self.tree.do_send(Touches(touches));
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        self.leader_actions(actions, ctx);
+    }
+
+    fn on_learner_link(&mut self, msg: PeerMessage, ctx: &mut Context<Self>) {
+        let now = self.now();
+        let State::Learning { machine, snap, .. } = &mut self.state else {
+            return;
+        };
+        match msg {
+            PeerMessage::Hello { .. } => {}
+            PeerMessage::SnapSessions(s) => {
+                if let Some((_, sessions, _)) = snap {
+                    sessions.extend(s);
+                }
+            }
+            PeerMessage::SnapChunk(n) => {
+                if let Some((_, _, nodes)) = snap {
+                    nodes.extend(n);
+                }
+            }
+            PeerMessage::RevalidateReply { session, valid } => {
+                self.tree.do_send(Revalidated { session, valid })
+            }
+            PeerMessage::SyncDone { session } => self.tree.do_send(LearnerSyncDone(session)),
+            PeerMessage::NewLeader { .. } if snap.is_some() => {
+                // Install the snapshot the leader streamed before going on with NEWLEADER.
+                let Some((zxid, sessions, nodes)) = snap.take() else {
+                    return;
+                };
+                let tree = self.tree.clone();
+                let gen = self.gen;
+                ctx.wait(
+                    tree.send(InstallSnapshot {
+                        zxid,
+                        sessions,
+                        nodes,
+                    })
+                    .into_actor(self)
+                    .map(move |r, act, ctx| {
+                        if act.gen != gen {
+                            return;
+                        }
+                        if !matches!(r, Ok(Ok(()))) {
+                            act.look("installing the leader's snapshot failed", ctx);
+                            return;
+                        }
+                        if let State::Learning { machine, .. } = &mut act.state {
+                            let a =
+                                machine.on_message(msg, act.started.elapsed().as_millis() as u64);
+                            act.learner_actions(a, ctx);
+                        }
+                    }),
+                );
+            }
+            other => {
+                let a = machine.on_message(other, now);
+                self.learner_actions(a, ctx);
+            }
+        }
+    }
+}
+
+impl Actor for ZabActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(l) = self.listener.take() {
+            let accepts = futures::stream::unfold(l, |l| async move {
+                let r = l.accept().await;
+                Some((Accepted(r), l))
+            });
+            ctx.add_stream(accepts);
+        }
+        ctx.run_interval(
+            Duration::from_millis((self.tick_ms() / 2).clamp(10, 1000)),
+            |act, ctx| {
+                ctx.notify(Tick);
+                let _ = act;
+            },
+        );
+        let me = self.me;
+        let members = self.members.clone();
+        let epoch = self.current_epoch;
+        let tree = self.tree.clone();
+        let addr = ctx.address();
+        ctx.wait(
+            async move {
+                let last = tree.send(Window).await.map(|w| w.1).unwrap_or(0);
+                start_election(me, &members, last, epoch as u64, addr.recipient()).await
+            }
+            .into_actor(self)
+            .map(|r, act, _| match r {
+                Ok(e) => act.election = Some(e),
+                Err(e) => {
+                    tracing::error!("cannot start leader election: {e}");
+                    std::process::exit(1);
+                }
+            }),
+        );
+    }
+}
+
+impl StreamHandler<Accepted> for ZabActor {
+    fn handle(&mut self, item: Accepted, ctx: &mut Context<Self>) {
+        let Ok((stream, peer)) = item.0 else { return };
+        let gen = self.gen;
+        match &mut self.state {
+            State::Leading { links, .. } => {
+                self.next_link += 1;
+                let link = spawn_link(stream, ctx.address(), self.next_link, gen);
+                links.insert(self.next_link, link);
+            }
+            _ => tracing::debug!("quorum connection from {peer} while not leading; closing it"),
+        }
+    }
+}
+
+impl Handler<LinkMsg> for ZabActor {
+    type Result = ();
+    fn handle(&mut self, m: LinkMsg, ctx: &mut Context<Self>) {
+        if m.gen != self.gen {
+            return;
+        }
+        match self.state {
+            State::Leading { .. } => self.on_leader_link(m.link, m.msg, ctx),
+            State::Learning { .. } => self.on_learner_link(m.msg, ctx),
+            State::Looking => {}
+        }
+    }
+}
+
+impl Handler<LinkClosed> for ZabActor {
+    type Result = ();
+    fn handle(&mut self, m: LinkClosed, ctx: &mut Context<Self>) {
+        if m.gen != self.gen {
+            return;
+        }
+        match &mut self.state {
+            State::Leading {
+                machine,
+                learners,
+                links,
+            } => {
+                links.remove(&m.link);
+                if let Some(sid) = learners.remove(&m.link) {
+                    tracing::info!("follower {sid} disconnected");
+                    machine.disconnected(sid);
+                }
+            }
+            State::Learning { leader, .. } => {
+                let l = *leader;
+                self.look(&format!("lost the connection to leader {l}"), ctx);
+            }
+            State::Looking => {}
+        }
+    }
+}
+
+impl Handler<Elected> for ZabActor {
+    type Result = ();
+    fn handle(&mut self, m: Elected, ctx: &mut Context<Self>) {
+        match m.state {
+            PeerState::Leading => self.lead(m.vote, ctx),
+            PeerState::Following | PeerState::Observing => self.follow(m.vote.leader, m.vote, ctx),
+            PeerState::Looking => {}
+        }
+    }
+}
+
+impl Handler<FromTree> for ZabActor {
+    type Result = ();
+    fn handle(&mut self, m: FromTree, ctx: &mut Context<Self>) {
+        match (&mut self.state, m) {
+            (State::Leading { machine, .. }, FromTree::Propose(t)) => {
+                let a = machine.propose(t);
+                self.leader_actions(a, ctx);
+            }
+            (State::Leading { machine, .. }, FromTree::Logged(z)) => {
+                let a = machine.logged(z);
+                self.leader_actions(a, ctx);
+            }
+            (State::Leading { .. }, FromTree::SyncDone { server, session }) => {
+                self.send_to_learner(server, PeerMessage::SyncDone { session });
+            }
+            (State::Learning { machine, .. }, FromTree::Logged(z)) => {
+                let a = machine.logged(z);
+                self.learner_actions(a, ctx);
+            }
+            (State::Learning { .. }, FromTree::Forward(f)) => {
+                let msg = match f {
+                    Forward::CreateSession { session, timeout } => PeerMessage::Request {
+                        session,
+                        cxid: 0,
+                        opcode: op::CREATE_SESSION,
+                        body: timeout.to_be_bytes().to_vec(),
+                        auth: Vec::new(),
+                        is_super: false,
+                        trace: String::new(),
+                    },
+                    Forward::Request {
+                        session,
+                        cxid,
+                        opcode,
+                        body,
+                        auth,
+                    } => PeerMessage::Request {
+                        session,
+                        cxid,
+                        opcode,
+                        body: body.to_vec(),
+                        auth: auth.ids,
+                        is_super: auth.is_super,
+                        trace: String::new(),
+                    },
+                    Forward::Sync { session } => PeerMessage::Sync { session },
+                };
+                self.send_to_leader(msg);
+            }
+            (State::Learning { .. }, FromTree::Revalidate { session, timeout }) => {
+                self.send_to_leader(PeerMessage::Revalidate { session, timeout });
+            }
+            (_, FromTree::LogFailed) => self.look("writing the transaction log failed", ctx),
+            _ => {}
+        }
+    }
+}
+
+impl Handler<Tick> for ZabActor {
+    type Result = ();
+    fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
+        let now = self.now();
+        match &mut self.state {
+            State::Leading {
+                machine, learners, ..
+            } => {
+                let zxid = 0;
+                let ids: Vec<u64> = learners.values().copied().collect();
+                let a = machine.tick(now);
+                for sid in ids {
+                    self.send_to_learner(
+                        sid,
+                        PeerMessage::Ping {
+                            zxid,
+                            touches: Vec::new(),
+                        },
+                    );
+                }
+                self.leader_actions(a, ctx);
+            }
+            State::Learning { machine, .. } => {
+                let a = machine.tick(now);
+                // Tell the leader which sessions our clients kept alive.
+                let tracker = self.tracker.clone();
+                let gen = self.gen;
+                ctx.spawn(
+                    tracker
+                        .send(TakeTouches)
+                        .into_actor(self)
+                        .map(move |r, act, _| {
+                            if act.gen == gen {
+                                let touches = r
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .map(|id| (id, 0))
+                                    .collect();
+                                act.send_to_leader(PeerMessage::Ping { zxid: 0, touches });
+                            }
+                        }),
+                );
+                self.learner_actions(a, ctx);
+            }
+            State::Looking => {}
+        }
+    }
+}
