@@ -11,11 +11,14 @@
 //! - `fourlw`     four-letter-word answers
 //! - `actors`     thin actix shells that do the IO around the pure machines
 //! - `cli`        `keeper cli`, a zkCli-like client
+//! - `devensemble` `keeper ensemble`: a local ensemble for development
+//! - `bench`      `keeper bench`: a load generator for any ZooKeeper-protocol server
 pub mod actors;
 pub mod bench;
 pub mod cli;
 pub mod codec;
 pub mod datatree;
+pub mod devensemble;
 pub mod engine;
 pub mod error;
 pub mod fourlw;

@@ -38,6 +38,25 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run a local ensemble on loopback for development (Ctrl-C stops it).
+    Ensemble {
+        /// Number of voting servers.
+        #[arg(long, default_value_t = 3)]
+        size: u32,
+        /// Number of observers.
+        #[arg(long, default_value_t = 0)]
+        observers: u32,
+        /// Where configuration, data and logs go.
+        #[arg(long, default_value = "./ensemble")]
+        dir: PathBuf,
+        /// Client port of server 1 (the others follow).
+        #[arg(long, default_value_t = 2181)]
+        client_port: u16,
+        #[arg(long, default_value_t = 2888)]
+        quorum_port: u16,
+        #[arg(long, default_value_t = 3888)]
+        election_port: u16,
+    },
     /// Print the txns of a transaction log segment (like ZooKeeper's LogFormatter).
     LogDump { path: PathBuf },
     /// Print the nodes and sessions of a snapshot (like ZooKeeper's SnapshotFormatter).
@@ -169,6 +188,24 @@ fn main() -> ExitCode {
             Err(c) => c,
         },
         Cmd::Cli { args } => ExitCode::from(keeper::cli::main(args).clamp(0, 255) as u8),
+        Cmd::Ensemble {
+            size,
+            observers,
+            dir,
+            client_port,
+            quorum_port,
+            election_port,
+        } => ExitCode::from(
+            keeper::devensemble::run(keeper::devensemble::Options {
+                size,
+                observers,
+                dir,
+                client_port,
+                quorum_port,
+                election_port,
+            })
+            .clamp(0, 255) as u8,
+        ),
         Cmd::LogDump { path } => print_or_fail(keeper::storage::dump::log_dump(&path)),
         Cmd::SnapshotDump { path } => print_or_fail(keeper::storage::dump::snapshot_dump(&path)),
         Cmd::Bench { args } => ExitCode::from(keeper::bench::main(args).clamp(0, 255) as u8),

@@ -35,6 +35,8 @@ use tokio_util::codec::FramedRead;
 
 /// Marks messages of a role that has since ended.
 type Gen = u64;
+/// The generation of links accepted before this server knew its role.
+const PARKED: Gen = u64::MAX;
 
 // ---------------------------------------------------------------- links
 
@@ -172,6 +174,10 @@ pub struct ZabActor {
     started: Instant,
     vote: Option<Vote>,
     listener: Option<TcpListener>,
+    /// Links learners opened before this server knew it leads: kept, with what they sent,
+    /// until it does (or follows someone else).
+    parked: HashMap<u64, Addr<ZabLink>>,
+    parked_msgs: Vec<(u64, PeerMessage)>,
 }
 
 #[derive(Message)]
@@ -223,6 +229,8 @@ impl ZabActor {
             started: Instant::now(),
             vote: None,
             listener: Some(listener),
+            parked: HashMap::new(),
+            parked_msgs: Vec::new(),
         })
     }
 
@@ -310,7 +318,7 @@ impl ZabActor {
                 tree.send(Window).await.unwrap_or_default()
             }
             .into_actor(self)
-            .map(move |(window, last), act, _| {
+            .map(move |(window, last), act, ctx| {
                 let init = act.tick_ms() * act.settings.server.init_limit as u64;
                 let sync = act.tick_ms() * act.settings.server.sync_limit as u64;
                 let machine = Leader::new(
@@ -327,10 +335,13 @@ impl ZabActor {
                 act.state = State::Leading {
                     machine: Box::new(machine),
                     learners: HashMap::new(),
-                    links: HashMap::new(),
+                    links: std::mem::take(&mut act.parked),
                 };
                 act.vote = Some(vote);
                 tracing::info!("LEADING: waiting for followers (last zxid 0x{last:x})");
+                for (link, msg) in std::mem::take(&mut act.parked_msgs) {
+                    act.on_leader_link(link, msg, ctx);
+                }
             }),
         );
     }
@@ -338,6 +349,10 @@ impl ZabActor {
     fn follow(&mut self, leader: u64, vote: Vote, ctx: &mut Context<Self>) {
         self.gen += 1;
         self.close_links();
+        for (_, l) in self.parked.drain() {
+            l.do_send(CloseLink);
+        }
+        self.parked_msgs.clear();
         let observer = self.quorum.is_observer(self.me);
         self.tree.do_send(SetRole {
             role: Role::Learner,
@@ -878,15 +893,19 @@ impl Actor for ZabActor {
 
 impl StreamHandler<Accepted> for ZabActor {
     fn handle(&mut self, item: Accepted, ctx: &mut Context<Self>) {
-        let Ok((stream, peer)) = item.0 else { return };
-        let gen = self.gen;
+        let Ok((stream, _peer)) = item.0 else { return };
+        self.next_link += 1;
+        let id = self.next_link;
         match &mut self.state {
             State::Leading { links, .. } => {
-                self.next_link += 1;
-                let link = spawn_link(stream, ctx.address(), self.next_link, gen);
-                links.insert(self.next_link, link);
+                let link = spawn_link(stream, ctx.address(), id, self.gen);
+                links.insert(id, link);
             }
-            _ => tracing::debug!("quorum connection from {peer} while not leading; closing it"),
+            // A learner may decide before we do: keep its link until we know our role.
+            _ => {
+                let link = spawn_link(stream, ctx.address(), id, PARKED);
+                self.parked.insert(id, link);
+            }
         }
     }
 }
@@ -894,6 +913,16 @@ impl StreamHandler<Accepted> for ZabActor {
 impl Handler<LinkMsg> for ZabActor {
     type Result = ();
     fn handle(&mut self, m: LinkMsg, ctx: &mut Context<Self>) {
+        if m.gen == PARKED {
+            if self.parked.contains_key(&m.link) {
+                self.parked_msgs.push((m.link, m.msg));
+            } else if let State::Leading { links, .. } = &self.state {
+                if links.contains_key(&m.link) {
+                    self.on_leader_link(m.link, m.msg, ctx);
+                }
+            }
+            return;
+        }
         if m.gen != self.gen {
             return;
         }
@@ -908,6 +937,23 @@ impl Handler<LinkMsg> for ZabActor {
 impl Handler<LinkClosed> for ZabActor {
     type Result = ();
     fn handle(&mut self, m: LinkClosed, ctx: &mut Context<Self>) {
+        if m.gen == PARKED {
+            self.parked.remove(&m.link);
+            self.parked_msgs.retain(|(l, _)| *l != m.link);
+            if let State::Leading {
+                machine,
+                learners,
+                links,
+            } = &mut self.state
+            {
+                if links.remove(&m.link).is_some() {
+                    if let Some(sid) = learners.remove(&m.link) {
+                        machine.disconnected(sid);
+                    }
+                }
+            }
+            return;
+        }
         if m.gen != self.gen {
             return;
         }

@@ -154,3 +154,449 @@ impl Server {
         }
     }
 }
+
+// ---------------------------------------------------------------- ensembles
+
+/// One member of an [`Ensemble`]: its id and loopback ports.
+#[derive(Debug, Clone)]
+pub struct EnsembleMember {
+    pub id: u64,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub client_port: u16,
+    pub observer: bool,
+}
+
+/// A quorum of real `keeper server` processes on loopback: voters get ids `1..=voters`,
+/// observers the ids after them. Every member has its data dir `data-<id>` and its log
+/// `server-<id>.log` (the stderr of every start, appended, each start after a `=== start` line)
+/// in one temp dir. Dropping it kills every process; when the thread panics (or after
+/// [`Ensemble::keep_files`]) the temp dir is kept and its path printed.
+pub struct Ensemble {
+    pub dir: tempfile::TempDir,
+    pub members: Vec<EnsembleMember>,
+    extra: Vec<String>,
+    procs: std::collections::BTreeMap<u64, Child>,
+    paused: std::collections::BTreeSet<u64>,
+    starts: std::collections::BTreeMap<u64, u32>,
+    keep: bool,
+}
+
+impl Ensemble {
+    /// Choose ports and write the configuration; nothing runs yet. `extra` are more
+    /// `--set key=value` settings for every member.
+    pub fn new(voters: usize, observers: usize, extra: &[&str]) -> Ensemble {
+        let n = voters + observers;
+        // Hold every probe socket until all ports are chosen, so no port repeats.
+        let probes: Vec<TcpListener> = (0..3 * n)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+            .collect();
+        let port = |i: usize| probes[i].local_addr().expect("addr").port();
+        let members: Vec<EnsembleMember> = (0..n)
+            .map(|i| EnsembleMember {
+                id: i as u64 + 1,
+                quorum_port: port(3 * i),
+                election_port: port(3 * i + 1),
+                client_port: port(3 * i + 2),
+                observer: i >= voters,
+            })
+            .collect();
+        drop(probes);
+        let dir = tempfile::Builder::new()
+            .prefix("keeper-ensemble-")
+            .tempdir()
+            .expect("tempdir");
+        let e = Ensemble {
+            dir,
+            members,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            procs: Default::default(),
+            paused: Default::default(),
+            starts: Default::default(),
+            keep: false,
+        };
+        std::fs::write(e.config_path(), e.config_text()).expect("write config");
+        e
+    }
+
+    /// [`Ensemble::new`], start every member, and wait until all serve with one leader.
+    pub fn start(voters: usize, observers: usize, extra: &[&str]) -> Ensemble {
+        let mut e = Ensemble::new(voters, observers, extra);
+        e.start_all();
+        e.wait_modes(Duration::from_secs(30));
+        e
+    }
+
+    fn config_text(&self) -> String {
+        let mut t = String::from(
+            "[server]\ntick_time = 200\ninit_limit = 10\nsync_limit = 5\n\
+             four_letter_words = \"*\"\n[client]\naddress = \"127.0.0.1\"\n[quorum.members]\n",
+        );
+        for m in &self.members {
+            t.push_str(&format!(
+                "{} = \"127.0.0.1:{}:{}{};{}\"\n",
+                m.id,
+                m.quorum_port,
+                m.election_port,
+                if m.observer { ":observer" } else { "" },
+                m.client_port
+            ));
+        }
+        t
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("ensemble.toml")
+    }
+
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("data-{id}"))
+    }
+
+    pub fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("server-{id}.log"))
+    }
+
+    /// Everything member `id` logged, over all its starts.
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+    }
+
+    /// The last `lines` lines of every member's log, for failure messages.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut out = String::new();
+        for m in &self.members {
+            let log = self.log(m.id);
+            let all: Vec<&str> = log.lines().collect();
+            out.push_str(&format!("--- server {} (last {lines} lines)\n", m.id));
+            for l in &all[all.len().saturating_sub(lines)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.members.iter().map(|m| m.id).collect()
+    }
+
+    pub fn voters(&self) -> Vec<u64> {
+        self.members
+            .iter()
+            .filter(|m| !m.observer)
+            .map(|m| m.id)
+            .collect()
+    }
+
+    pub fn observers(&self) -> Vec<u64> {
+        self.members
+            .iter()
+            .filter(|m| m.observer)
+            .map(|m| m.id)
+            .collect()
+    }
+
+    pub fn member(&self, id: u64) -> &EnsembleMember {
+        self.members
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("no member {id}"))
+    }
+
+    pub fn client_port(&self, id: u64) -> u16 {
+        self.member(id).client_port
+    }
+
+    /// `127.0.0.1:<client port>` of member `id`.
+    pub fn addr(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.client_port(id))
+    }
+
+    /// A connect string of the client ports of `ids`.
+    pub fn connect_string(&self, ids: &[u64]) -> String {
+        ids.iter()
+            .map(|&id| self.addr(id))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A connect string of every member's client port.
+    pub fn connect_string_all(&self) -> String {
+        self.connect_string(&self.ids())
+    }
+
+    /// Start every member that is not running, then wait until each answers on its client port.
+    pub fn start_all(&mut self) {
+        for id in self.ids() {
+            if !self.procs.contains_key(&id) {
+                self.spawn(id);
+            }
+        }
+        for id in self.ids() {
+            self.wait_listening(id);
+        }
+    }
+
+    /// Start member `id` (same ports and data dir as before) and wait until its client port
+    /// answers (it may still be electing or syncing).
+    pub fn start_one(&mut self, id: u64) {
+        assert!(!self.procs.contains_key(&id), "server {id} already runs");
+        self.spawn(id);
+        self.wait_listening(id);
+    }
+
+    fn spawn(&mut self, id: u64) {
+        let n = self.starts.entry(id).or_insert(0);
+        *n += 1;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .expect("log file");
+        let _ = writeln!(log, "=== start {} of server {id}", *n);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
+        cmd.arg("server")
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--set")
+            .arg(format!("server.id={id}"))
+            .arg("--set")
+            .arg(format!("storage.data_dir={}", self.data_dir(id).display()))
+            .arg("--set")
+            .arg("storage.preallocate_size=65536");
+        for e in &self.extra {
+            cmd.arg("--set").arg(e);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
+        let child = cmd.spawn().expect("start keeper");
+        self.procs.insert(id, child);
+        self.paused.remove(&id);
+    }
+
+    fn wait_listening(&mut self, id: u64) {
+        let port = self.client_port(id);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if four_letter(port, "ruok")
+                .map(|r| !r.is_empty())
+                .unwrap_or(false)
+            {
+                return;
+            }
+            if let Some(c) = self.procs.get_mut(&id) {
+                if let Ok(Some(status)) = c.try_wait() {
+                    self.procs.remove(&id);
+                    panic!(
+                        "server {id} exited at start ({status}):\n{}",
+                        self.log_tails(40)
+                    );
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "server {id} did not listen on {port}:\n{}",
+            self.log_tails(40)
+        );
+    }
+
+    /// kill -9 member `id` (running or paused) and reap it.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut c) = self.procs.remove(&id) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.paused.remove(&id);
+    }
+
+    /// kill -9 member `id`, then start it again on the same ports and data dir.
+    pub fn restart(&mut self, id: u64) {
+        self.kill(id);
+        self.start_one(id);
+    }
+
+    fn signal(&self, id: u64, sig: i32) {
+        let c = self
+            .procs
+            .get(&id)
+            .unwrap_or_else(|| panic!("server {id} does not run"));
+        let rc = unsafe { libc::kill(c.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", c.id());
+    }
+
+    /// SIGSTOP member `id`: its sockets stay open but nothing answers.
+    pub fn pause(&mut self, id: u64) {
+        self.signal(id, libc::SIGSTOP);
+        self.paused.insert(id);
+    }
+
+    /// SIGCONT member `id`.
+    pub fn resume(&mut self, id: u64) {
+        self.signal(id, libc::SIGCONT);
+        self.paused.remove(&id);
+    }
+
+    /// The process of `id` exists (possibly paused).
+    pub fn is_running(&self, id: u64) -> bool {
+        self.procs.contains_key(&id)
+    }
+
+    pub fn is_paused(&self, id: u64) -> bool {
+        self.paused.contains(&id)
+    }
+
+    /// Members whose process runs and is not paused.
+    pub fn running(&self) -> Vec<u64> {
+        self.ids()
+            .into_iter()
+            .filter(|id| self.is_running(*id) && !self.is_paused(*id))
+            .collect()
+    }
+
+    /// The `srvr` answer of member `id`, None when it cannot be reached.
+    pub fn srvr(&self, id: u64) -> Option<String> {
+        four_letter(self.client_port(id), "srvr").ok()
+    }
+
+    /// `leader`, `follower` or `observer`; None while it does not serve (or cannot be reached).
+    pub fn mode(&self, id: u64) -> Option<String> {
+        let s = self.srvr(id)?;
+        s.lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(|m| m.trim().to_string())
+    }
+
+    /// The last zxid `srvr` reports, None while it does not serve.
+    pub fn zxid(&self, id: u64) -> Option<i64> {
+        let s = self.srvr(id)?;
+        s.lines()
+            .find_map(|l| l.strip_prefix("Zxid: 0x"))
+            .and_then(|z| i64::from_str_radix(z.trim(), 16).ok())
+    }
+
+    /// Whether member `id` answers `srvr` with "not currently serving".
+    pub fn not_serving(&self, id: u64) -> bool {
+        self.srvr(id)
+            .map(|s| s.contains("not currently serving"))
+            .unwrap_or(false)
+    }
+
+    /// Session ids connected to member `id`, from `cons`.
+    pub fn sessions_on(&self, id: u64) -> Vec<i64> {
+        let cons = four_letter(self.client_port(id), "cons").unwrap_or_default();
+        cons.lines()
+            .filter_map(|l| {
+                let s = l.split("sid=0x").nth(1)?;
+                let hex: String = s.chars().take_while(|c| c.is_ascii_hexdigit()).collect();
+                u64::from_str_radix(&hex, 16).ok().map(|v| v as i64)
+            })
+            .collect()
+    }
+
+    /// The member a session is connected to, if any running one lists it in `cons`.
+    pub fn server_of_session(&self, session: i64) -> Option<u64> {
+        self.running()
+            .into_iter()
+            .find(|&id| self.sessions_on(id).contains(&session))
+    }
+
+    /// Modes of the running (unpaused) members, once each of them reports one (exactly one
+    /// leader, the others following or observing). Panics with the logs after `within`.
+    pub fn wait_modes(&self, within: Duration) -> std::collections::BTreeMap<u64, String> {
+        self.wait_modes_of(&self.running(), within)
+    }
+
+    /// As [`Ensemble::wait_modes`], for the members `ids` only.
+    pub fn wait_modes_of(
+        &self,
+        ids: &[u64],
+        within: Duration,
+    ) -> std::collections::BTreeMap<u64, String> {
+        let deadline = Instant::now() + within;
+        let mut modes = std::collections::BTreeMap::new();
+        loop {
+            modes.clear();
+            for &id in ids {
+                if let Some(m) = self.mode(id) {
+                    modes.insert(id, m);
+                }
+            }
+            let leaders = modes.values().filter(|m| *m == "leader").count();
+            if modes.len() == ids.len() && leaders == 1 {
+                return modes;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "after {within:?} the modes of {ids:?} are {modes:?}\n{}",
+                    self.log_tails(30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The leader, once every running member reports a mode.
+    pub fn wait_leader(&self, within: Duration) -> u64 {
+        let modes = self.wait_modes(within);
+        *modes
+            .iter()
+            .find(|(_, m)| *m == "leader")
+            .map(|(id, _)| id)
+            .expect("a leader")
+    }
+
+    /// The running member that reports `Mode: leader` now, if any.
+    pub fn leader(&self) -> Option<u64> {
+        self.running()
+            .into_iter()
+            .find(|&id| self.mode(id).as_deref() == Some("leader"))
+    }
+
+    /// The running members reporting `Mode: follower` now.
+    pub fn followers(&self) -> Vec<u64> {
+        self.running()
+            .into_iter()
+            .filter(|&id| self.mode(id).as_deref() == Some("follower"))
+            .collect()
+    }
+
+    /// Wait until member `id` says it is not serving; panics with the logs after `within`.
+    pub fn wait_not_serving(&self, id: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.not_serving(id) {
+            if Instant::now() >= deadline {
+                panic!(
+                    "server {id} still serves after {within:?}: {:?}\n{}",
+                    self.srvr(id),
+                    self.log_tails(30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Keep the temp dir when dropped (its path is printed then).
+    pub fn keep_files(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            if self.paused.contains(&id) {
+                self.signal(id, libc::SIGCONT);
+            }
+            self.kill(id);
+        }
+        if self.keep || std::thread::panicking() {
+            let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+            let path = dir.keep();
+            eprintln!(
+                "ensemble files (config, data-<id>, server-<id>.log) kept in {}",
+                path.display()
+            );
+        }
+    }
+}
