@@ -1523,9 +1523,9 @@ fn encode_multi(w: &mut Vec<u8>, r: &OpResult) {
         for r in rs {
             match r {
                 OpResult::Created { path, stat, opcode } => {
-                    // Inside a multi the result follows the node's kind: containers and TTL
-                    // nodes answer as create2, every other create as create (path only).
-                    if *opcode != op::CREATE_CONTAINER && *opcode != op::CREATE_TTL {
+                    // Inside a multi a plain create answers with its path only; create2 and
+                    // container / TTL creates add the Stat (ZooKeeper 3.8.2+, ZOOKEEPER-4026).
+                    if *opcode == op::CREATE {
                         write_multi_header(w, op::CREATE, false, 0);
                         w.put_str(path);
                     } else {

@@ -20,6 +20,21 @@ pub struct ServerInfo<'a> {
     pub now_ms: i64,
     /// Session expiry buckets: (deadline wall-clock ms, sessions).
     pub buckets: Vec<(i64, Vec<i64>)>,
+    /// In an ensemble: what the ZAB side reports.
+    pub quorum: Option<QuorumInfo>,
+}
+
+/// An ensemble member's view, for srvr / mntr.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumInfo {
+    /// e.g. `leading - broadcast`, `following - broadcast`, `looking`.
+    pub peer_state: String,
+    pub voters: usize,
+    /// Leader only: synced (followers, observers).
+    pub synced_followers: usize,
+    pub synced_observers: usize,
+    pub learners: usize,
+    pub epoch: u32,
 }
 
 pub fn not_allowed(word: &str) -> String {
@@ -103,6 +118,9 @@ fn summary(e: &Engine, info: &ServerInfo, out: &mut String) {
     let _ = writeln!(out, "Mode: {}", info.mode);
     // ZooKeeper counts the root twice (it is stored under "" and "/").
     let _ = writeln!(out, "Node count: {}", e.tree.node_count() + 1);
+    if info.mode == "leader" {
+        out.push_str("Proposal sizes last/min/max: -1/-1/-1\n");
+    }
 }
 
 fn sorted_conns(e: &Engine) -> Vec<(&u64, &ConnState)> {
@@ -342,6 +360,18 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
                 ("zk_non_mtls_local_conn_count", "0".into()),
                 ("zk_resident_memory_bytes", rss_bytes().to_string()),
             ];
+            let mut rows = rows;
+            if let Some(q) = &info.quorum {
+                rows.insert(2, ("zk_peer_state", q.peer_state.clone()));
+                rows.push(("zk_quorum_size", q.voters.to_string()));
+                if info.mode == "leader" {
+                    rows.push(("zk_learners", q.learners.to_string()));
+                    rows.push(("zk_synced_followers", q.synced_followers.to_string()));
+                    rows.push(("zk_synced_non_voting_followers", "0".into()));
+                    rows.push(("zk_synced_observers", q.synced_observers.to_string()));
+                    rows.push(("zk_pending_syncs", "0".into()));
+                }
+            }
             for (k, v) in rows {
                 let _ = writeln!(out, "{k}\t{v}");
             }

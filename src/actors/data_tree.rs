@@ -306,6 +306,7 @@ pub struct DataTreeActor {
     /// Standalone servers always serve; ensemble members only once synced.
     serving: bool,
     mode: &'static str,
+    quorum_info: Option<fourlw::QuorumInfo>,
 }
 
 impl DataTreeActor {
@@ -325,6 +326,7 @@ impl DataTreeActor {
             zab: None,
             serving: true,
             mode: "standalone",
+            quorum_info: None,
         }
     }
 
@@ -677,6 +679,7 @@ impl Handler<FourLetter> for DataTreeActor {
                         .to_string();
                 }
                 let info = fourlw::ServerInfo {
+                    quorum: act.quorum_info.clone(),
                     settings: &act.settings,
                     mode: act.mode,
                     started_ms: act.started_ms,
@@ -924,5 +927,17 @@ impl Handler<StartEpoch> for DataTreeActor {
     fn handle(&mut self, m: StartEpoch, _: &mut Context<Self>) {
         self.engine
             .set_last_assigned(m.0.max(self.engine.last_zxid()));
+    }
+}
+
+/// The ZAB side's view of the ensemble, for srvr / mntr.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct QuorumStatus(pub fourlw::QuorumInfo);
+
+impl Handler<QuorumStatus> for DataTreeActor {
+    type Result = ();
+    fn handle(&mut self, m: QuorumStatus, _: &mut Context<Self>) {
+        self.quorum_info = Some(m.0);
     }
 }

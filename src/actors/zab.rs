@@ -544,6 +544,54 @@ impl ZabActor {
         }
     }
 
+    fn report_status(&self) {
+        let voters = self.quorum.voters().len();
+        let info = match &self.state {
+            State::Leading {
+                machine, learners, ..
+            } => {
+                let synced = machine.synced_learners();
+                crate::fourlw::QuorumInfo {
+                    peer_state: if machine.is_established() {
+                        "leading - broadcast".into()
+                    } else {
+                        "leading - synchronization".into()
+                    },
+                    voters,
+                    synced_followers: synced.iter().filter(|(_, o)| !o).count(),
+                    synced_observers: synced.iter().filter(|(_, o)| *o).count(),
+                    learners: learners.len(),
+                    epoch: self.current_epoch,
+                }
+            }
+            State::Learning { machine, .. } => crate::fourlw::QuorumInfo {
+                peer_state: format!(
+                    "{} - {}",
+                    if self.quorum.is_observer(self.me) {
+                        "observing"
+                    } else {
+                        "following"
+                    },
+                    if machine.is_serving() {
+                        "broadcast"
+                    } else {
+                        "synchronization"
+                    }
+                ),
+                voters,
+                epoch: self.current_epoch,
+                ..Default::default()
+            },
+            State::Looking => crate::fourlw::QuorumInfo {
+                peer_state: "looking".into(),
+                voters,
+                epoch: self.current_epoch,
+                ..Default::default()
+            },
+        };
+        self.tree.do_send(super::data_tree::QuorumStatus(info));
+    }
+
     fn send_to_leader(&self, m: PeerMessage) {
         if let State::Learning { link: Some(l), .. } = &self.state {
             l.do_send(Out(m));
@@ -1051,6 +1099,7 @@ impl Handler<Tick> for ZabActor {
     type Result = ();
     fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
         let now = self.now();
+        self.report_status();
         match &mut self.state {
             State::Leading {
                 machine, learners, ..

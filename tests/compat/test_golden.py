@@ -131,6 +131,35 @@ def _keeper_mntr(golden, got):
     assert got.closed == golden.closed
 
 
+def _keeper_multi_create2_has_stat(expected_types):
+    """ZOOKEEPER-4026 (fixed in 3.8.2): 3.8.0 answers a create2 inside a multi with a plain
+    create result (path only), so clients see no Stat. Keeper answers as 3.8.2+ does: create2,
+    container and TTL creates come back as type 15 with path and Stat."""
+    return lambda golden, got: _check_multi_types(golden, got, expected_types)
+
+
+def _check_multi_types(golden, got, expected_types):
+    assert len(got.responses) == 1 and not got.closed
+    f = got.responses[0].data
+    xid, _zxid, err = struct.unpack(">iqi", f[4:20])
+    assert err == 0
+    pos, types = 20, []
+    while True:
+        t, done, e = struct.unpack(">i?i", f[pos:pos + 9])
+        pos += 9
+        if done:
+            break
+        types.append(t)
+        assert e == 0
+        if t in (1, 15):
+            (n,) = struct.unpack(">i", f[pos:pos + 4])
+            pos += 4 + n + (68 if t == 15 else 0)
+        elif t == 5:
+            pos += 68
+    assert types == expected_types, types
+    assert pos == len(f)
+
+
 # block name -> check replacing the golden comparison when the target is Keeper.
 # ONLY for ZooKeeper 3.8.0 bugs that Keeper deliberately does not reproduce.
 KEEPER_DEVIATIONS = {
@@ -139,6 +168,8 @@ KEEPER_DEVIATIONS = {
     "4lw_wchc": _without_late_watch("wchc"),
     "4lw_wchp": _without_late_watch("wchp"),
     "4lw_mntr": _keeper_mntr,
+    "multi_create_kind_from_flags": _keeper_multi_create2_has_stat([15, 15, 2, 2]),
+    "multi_create2_container_ttl": _keeper_multi_create2_has_stat([15, 15, 15, 2, 2, 2]),
 }
 
 

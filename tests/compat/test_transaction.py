@@ -12,6 +12,7 @@ from kazoo.exceptions import (
 from kazoo.protocol.states import ZnodeStat
 
 import rawzk
+from servers import target
 from rawzk import Reader, w_bool, w_int, w_string
 
 
@@ -178,8 +179,12 @@ def test_raw_multi_success_encoding(raw):
     rep = c.call(rawzk.OP_MULTI, req)
     assert rep.err == 0
     res = _read_multi_response(rep.reader())
-    # sic: ZooKeeper 3.8 answers a create2 sub-op with a plain create result (path only, no Stat)
-    assert [x[:2] for x in res] == [(1, 0), (1, 0), (5, 0), (13, 0), (2, 0)]
+    # ZooKeeper 3.8.0/3.8.1 answer a create2 sub-op with a plain create result (path only, no
+    # Stat); 3.8.2+ (ZOOKEEPER-4026) and Keeper answer it as create2 with its Stat.
+    create2_type = 1 if target() == "zookeeper" else 15
+    assert [x[:2] for x in res] == [(1, 0), (create2_type, 0), (5, 0), (13, 0), (2, 0)]
+    if create2_type == 15:
+        assert res[1][3].dataLength == 2
     assert res[0][2] == "/rs-a"
     assert res[1][2] == "/rs-b"
     assert res[2][2].version == 1 and res[2][2].dataLength == 3
