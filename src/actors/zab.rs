@@ -474,11 +474,22 @@ impl ZabActor {
                                 if let Ok((zxid, sessions, nodes)) = r {
                                     act.send_to_learner(sid, PeerMessage::Snap { zxid });
                                     act.send_to_learner(sid, PeerMessage::SnapSessions(sessions));
-                                    for chunk in nodes.chunks(1000) {
-                                        act.send_to_learner(
-                                            sid,
-                                            PeerMessage::SnapChunk(chunk.to_vec()),
-                                        );
+                                    // Chunks of a few MiB, whatever the node sizes.
+                                    let mut chunk = Vec::new();
+                                    let mut bytes = 0;
+                                    for n in nodes {
+                                        bytes += n.path.len()
+                                            + n.data.as_ref().map_or(0, |d| d.len())
+                                            + 128;
+                                        chunk.push(n);
+                                        if bytes > (4 << 20) || chunk.len() >= 10_000 {
+                                            let c = std::mem::take(&mut chunk);
+                                            act.send_to_learner(sid, PeerMessage::SnapChunk(c));
+                                            bytes = 0;
+                                        }
+                                    }
+                                    if !chunk.is_empty() {
+                                        act.send_to_learner(sid, PeerMessage::SnapChunk(chunk));
                                     }
                                 }
                                 act.leader_actions(remaining, ctx);
