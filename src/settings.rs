@@ -1648,15 +1648,19 @@ fn apply_member_entry(
         "participant"
     };
     if check_peer_type(&settings.quorum.peer_type) && settings.quorum.peer_type != member_type {
-        warnings.push(format!(
+        let peer_type_layer = origins
+            .get("quorum.peer_type")
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_LAYER);
+        // Only a peer_type someone set can disagree; the default just follows the entry.
+        let set_by_user = peer_type_layer != DEFAULT_LAYER && peer_type_layer != DEFAULT_TOML_LAYER;
+        if set_by_user {
+            warnings.push(format!(
             "quorum.peer_type `{}` (from {}) does not match the type `{member_type}` of this server's entry \
              {member_key} (from {member_layer}); using `{member_type}`",
-            settings.quorum.peer_type,
-            origins
-                .get("quorum.peer_type")
-                .map(String::as_str)
-                .unwrap_or(DEFAULT_LAYER),
+            settings.quorum.peer_type, peer_type_layer,
         ));
+        }
         settings.quorum.peer_type = member_type.to_string();
         origins.insert("quorum.peer_type".to_string(), derived);
     }
@@ -2104,7 +2108,8 @@ mod tests {
         assert_eq!(loaded.settings.quorum.peer_type, "observer");
         assert_eq!(loaded.settings.client.port, 2183);
         assert_eq!(loaded.settings.client.address, "127.0.0.1");
-        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        // The default peer type just follows the entry, silently.
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 
         // A higher layer's server.id wins over myid, and then myid is not needed.
         fs::remove_file(data.join("myid")).unwrap();

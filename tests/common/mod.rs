@@ -171,7 +171,8 @@ pub struct EnsembleMember {
 /// observers the ids after them. Every member has its data dir `data-<id>` and its log
 /// `server-<id>.log` (the stderr of every start, appended, each start after a `=== start` line)
 /// in one temp dir. Dropping it kills every process; when the thread panics (or after
-/// [`Ensemble::keep_files`]) the temp dir is kept and its path printed.
+/// [`Ensemble::keep_files`], or with `KEEP_ENSEMBLE_FILES` set) the temp dir is kept and its
+/// path printed.
 pub struct Ensemble {
     pub dir: tempfile::TempDir,
     pub members: Vec<EnsembleMember>,
@@ -347,14 +348,17 @@ impl Ensemble {
     }
 
     fn spawn(&mut self, id: u64) {
-        let n = self.starts.entry(id).or_insert(0);
-        *n += 1;
+        let n = {
+            let n = self.starts.entry(id).or_insert(0);
+            *n += 1;
+            *n
+        };
         let mut log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path(id))
             .expect("log file");
-        let _ = writeln!(log, "=== start {} of server {id}", *n);
+        let _ = writeln!(log, "=== start {n} of server {id}");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
         cmd.arg("server")
             .arg("--config")
@@ -590,7 +594,8 @@ impl Drop for Ensemble {
             }
             self.kill(id);
         }
-        if self.keep || std::thread::panicking() {
+        let keep_all = std::env::var_os("KEEP_ENSEMBLE_FILES").is_some();
+        if self.keep || keep_all || std::thread::panicking() {
             let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
             let path = dir.keep();
             eprintln!(

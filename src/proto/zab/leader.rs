@@ -393,8 +393,16 @@ impl Leader {
             let Some((txn, _)) = self.outstanding.remove(&z) else {
                 break;
             };
-            let synced: Vec<(u64, bool)> = self.synced_learners();
-            for (id, observer) in synced {
+            // Learners still syncing got this proposal (followers) or its predecessors in the
+            // sync stream: they need the commit too, or they miss it for good.
+            let mut targets: Vec<(u64, bool)> = self
+                .learners
+                .iter()
+                .filter(|(_, l)| matches!(l.phase, Some(Phase::Syncing) | Some(Phase::Synced)))
+                .map(|(id, l)| (*id, l.observer))
+                .collect();
+            targets.sort();
+            for (id, observer) in targets {
                 if observer {
                     out.push(Action::Send(
                         id,

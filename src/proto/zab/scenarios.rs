@@ -436,3 +436,39 @@ fn learner_abandons_a_silent_leader_and_out_of_order_commits() {
         [learner::Action::Abandon(_)]
     ));
 }
+
+#[test]
+fn learners_still_syncing_get_the_commits_of_that_time() {
+    let mut net = Net::new(
+        &[1, 2, 3],
+        &[9],
+        3,
+        &[(1, vec![]), (2, vec![]), (3, vec![]), (9, vec![])],
+    );
+    net.down.extend([2, 9]);
+    net.start();
+    assert_eq!(net.established, Some(1));
+    // 2 and 9 come back: the leader answers their epoch acks with the sync stream, but the
+    // learners have not acked NEWLEADER yet when the next txn commits.
+    let l = &mut net.leader;
+    l.learner_info(2, false, 0, 0, 0);
+    l.learner_info(9, true, 0, 0, 0);
+    l.ack_epoch(2, 0, 0, 0);
+    l.ack_epoch(9, 0, 0, 0);
+    let mut actions = l.propose(txn(z(1, 1)));
+    actions.extend(l.logged(z(1, 1)));
+    actions.extend(l.ack(1, z(1, 1), 0));
+    let to = |id: u64| {
+        actions
+            .iter()
+            .filter(move |a| matches!(a, leader::Action::Send(t, _) if *t == id))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(to(2)
+        .iter()
+        .any(|a| matches!(a, leader::Action::Send(_, PeerMessage::Commit { .. }))));
+    assert!(to(9)
+        .iter()
+        .any(|a| matches!(a, leader::Action::Send(_, PeerMessage::Inform { .. }))));
+}
