@@ -35,6 +35,8 @@ pub struct QuorumInfo {
     pub synced_observers: usize,
     pub learners: usize,
     pub epoch: u32,
+    /// Leader only: (server id, observer, txns behind the last proposal).
+    pub lags: Vec<(u64, bool, i64)>,
 }
 
 pub fn not_allowed(word: &str) -> String {
@@ -120,6 +122,14 @@ fn summary(e: &Engine, info: &ServerInfo, out: &mut String) {
     let _ = writeln!(out, "Node count: {}", e.tree.node_count() + 1);
     if info.mode == "leader" {
         out.push_str("Proposal sizes last/min/max: -1/-1/-1\n");
+    }
+    if let Some(q) = &info.quorum {
+        // Keeper's own lines (after ZooKeeper's): the epoch, and the leader's learners.
+        let _ = writeln!(out, "Epoch: {}", q.epoch);
+        for (sid, observer, lag) in &q.lags {
+            let kind = if *observer { "observer" } else { "follower" };
+            let _ = writeln!(out, "Learner {sid}: {kind}, {lag} txns behind");
+        }
     }
 }
 
@@ -370,7 +380,12 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
                     rows.push(("zk_synced_non_voting_followers", "0".into()));
                     rows.push(("zk_synced_observers", q.synced_observers.to_string()));
                     rows.push(("zk_pending_syncs", "0".into()));
+                    rows.push((
+                        "zk_max_learner_lag",
+                        q.lags.iter().map(|l| l.2).max().unwrap_or(0).to_string(),
+                    ));
                 }
+                rows.push(("zk_current_epoch", q.epoch.to_string()));
             }
             for (k, v) in rows {
                 let _ = writeln!(out, "{k}\t{v}");

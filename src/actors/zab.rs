@@ -573,6 +573,7 @@ impl ZabActor {
                     synced_observers: synced.iter().filter(|(_, o)| *o).count(),
                     learners: learners.len(),
                     epoch: self.current_epoch,
+                    lags: machine.learner_lags(),
                 }
             }
             State::Learning { machine, .. } => crate::fourlw::QuorumInfo {

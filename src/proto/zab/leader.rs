@@ -49,6 +49,8 @@ struct Learner {
     observer: bool,
     accepted_epoch: u32,
     last_zxid: i64,
+    /// Highest proposal it acknowledged (followers) or was sent committed (observers).
+    acked: i64,
     phase: Option<Phase>,
     heard: u64,
 }
@@ -134,6 +136,25 @@ impl Leader {
         v
     }
 
+    /// Per synced learner: (sid, observer, how many txns it is behind the last proposal).
+    pub fn learner_lags(&self) -> Vec<(u64, bool, i64)> {
+        let mut v: Vec<(u64, bool, i64)> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| l.phase == Some(Phase::Synced))
+            .map(|(id, l)| {
+                let seen = if l.observer {
+                    self.last_committed
+                } else {
+                    l.acked
+                };
+                (*id, l.observer, (self.last_zxid - seen).max(0))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     fn voters_with(&self, f: impl Fn(&Learner) -> bool) -> Vec<u64> {
         let mut ids: Vec<u64> = self
             .learners
@@ -165,6 +186,7 @@ impl Leader {
                 observer,
                 accepted_epoch,
                 last_zxid,
+                acked: last_zxid,
                 phase: None,
                 heard: now,
             },
@@ -339,6 +361,7 @@ impl Leader {
         if l.phase != Some(Phase::Synced) || l.observer {
             return out;
         }
+        l.acked = l.acked.max(zxid);
         if let Some((_, acks)) = self.outstanding.get_mut(&zxid) {
             acks.insert(sid);
         }
