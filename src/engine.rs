@@ -905,6 +905,11 @@ impl Engine {
         let alive =
             self.role == Role::Learner || self.outstanding.session_alive(&self.tree, session);
         if session == 0 || !alive {
+            if self.queues.get(&conn).is_some_and(|q| !q.is_empty()) {
+                // The session's close (or expiry) is ahead in this connection's queue: its reply
+                // goes first and the connection closes after it; this request gets no answer.
+                return outs;
+            }
             let r = reply(
                 xid,
                 self.tree.last_zxid,
@@ -1004,6 +1009,17 @@ impl Engine {
             Request::Unsupported(op::RECONFIG) => Some(TxnOp::Error {
                 err: Code::ReconfigDisabled.as_i32(),
             }),
+            Request::Unsupported(op::SASL) => {
+                self.enqueue_read(
+                    conn,
+                    xid,
+                    opcode,
+                    Request::Unsupported(op::SASL),
+                    now,
+                    &mut outs,
+                );
+                return outs;
+            }
             Request::Unsupported(code) => {
                 tracing::info!(
                     "unsupported opcode {code} from {}; closing the connection",
@@ -1243,6 +1259,12 @@ impl Engine {
                 let r = reply(xid, 0, Code::AuthFailed.as_i32(), |_| {});
                 self.send_reply(conn, r, arrived, now, outs);
                 outs.push(Out::Close(conn));
+            }
+            Request::Unsupported(op::SASL) => {
+                // As ZooKeeper without SASL configured: an empty answer, the session goes on.
+                tracing::warn!("SASL authentication requested, but SASL is not configured");
+                let r = reply(xid, 0, 0, |w| w.put_buffer(None));
+                self.send_reply(conn, r, arrived, now, outs);
             }
             Request::Unsupported(_) => {
                 let r = reply(xid, -1, Code::Unimplemented.as_i32(), |_| {});
@@ -1714,6 +1736,38 @@ mod tests {
         e.request(1, 3, op::CREATE, create("/a"), 0);
         e.durable(e.last_assigned(), 0);
         assert!(e.tree.get("/a").is_some());
+    }
+
+    #[test]
+    fn requests_behind_close_session_wait_for_its_reply() {
+        let mut e = engine();
+        connect(&mut e, 1);
+        e.request(1, 6, op::CLOSE_SESSION, Request::CloseSession, 0);
+        let outs = e.request(
+            1,
+            7,
+            op::GET_DATA,
+            Request::GetData {
+                path: "/".into(),
+                watch: false,
+            },
+            0,
+        );
+        assert!(outs.is_empty(), "nothing overtakes the close: {outs:?}");
+        let outs = e.durable(e.last_assigned(), 0);
+        let s = sends(&outs);
+        assert_eq!(s.len(), 1);
+        assert_eq!(Reader::new(&s[0].1[4..8]).i32().unwrap(), 6);
+        assert_eq!(outs.last(), Some(&Out::Close(1)));
+    }
+
+    #[test]
+    fn sasl_without_configuration_answers_empty() {
+        let mut e = engine();
+        connect(&mut e, 1);
+        let s = sends(&e.request(1, 3, op::SASL, Request::Unsupported(op::SASL), 0));
+        assert_eq!(s[0].1.len(), 4 + 16 + 4);
+        assert_eq!(Reader::new(&s[0].1[16..20]).i32().unwrap(), 0);
     }
 
     #[test]
