@@ -1,28 +1,41 @@
 #!/usr/bin/env bash
-# Keeper vs Apache ZooKeeper 3.8, each as a standalone server on a free loopback port with
-# equivalent settings, under the same `keeper bench` loads, one run at a time.
+# Keeper vs Apache ZooKeeper 3.8 under the same `keeper bench` loads, one system at a time, with
+# equivalent settings (fsync on, tickTime 2000, initLimit 10, syncLimit 5, maxClientCnxns 60,
+# 10 s sessions), on loopback. By default each system runs as a 3-server ensemble (Keeper: three
+# `keeper server` processes; ZooKeeper: three QuorumPeerMain JVMs, each with its own dataDir and
+# myid) and the loads go through all three servers (clients round-robin over the client ports);
+# BENCH_TOPOLOGY=standalone compares single standalone servers instead.
 #
 # Usage: bench/compare.sh            (what `make bench-compare` runs)
 #
 # Measures, for each system: throughput by read ratio (0/50/90/100 %), latency of writes with
 # 1 client x 1 outstanding and with many clients, create+delete throughput, watch fan-out
-# latency, resident memory (VmRSS) idle and peak under load, and the time from process start to
-# the first accepted write. Prints one table (Keeper, ZooKeeper, Keeper/ZooKeeper) and writes
+# latency, resident memory (VmRSS) idle and peak under load (ensemble: sum and max over the three
+# servers), the time from the start of the process(es) to the first accepted write, and
+# (ensemble only) failover time: SIGKILL of the leader (found with `srvr`) while a write load
+# runs through the two other servers, from the kill until a write sent after it is accepted;
+# BENCH_FAILOVER_RUNS times (the killed server is restarted and rejoins between runs), each
+# reported and their median. Prints one table (Keeper, ZooKeeper, Keeper/ZooKeeper) and writes
 # bench/out/{table.txt,results.json,throughput.dat,throughput_vs_read_ratio.png} plus every raw
-# `keeper bench --json` report under bench/out/runs/.
+# `keeper bench --json` report, failover probe report and server log under bench/out/runs/.
 #
 # Environment:
+#   BENCH_TOPOLOGY       ensemble (default: 3 servers per system) or standalone
 #   BENCH_DURATION       measured seconds per run (default 8)
 #   BENCH_WARMUP         warm-up seconds per run (default 1)
+#   BENCH_PRELOAD        seconds of unmeasured mixed:50 load before the first run of each system,
+#                        after the idle memory reading, so that the JVM's JIT has compiled the hot
+#                        paths before ZooKeeper's first measured run (default 5; 0 = none)
 #   BENCH_CLIENTS        clients of the throughput runs (default 16)
 #   BENCH_OUTSTANDING    requests in flight per client in the throughput runs (default 16)
 #   BENCH_MANY_CLIENTS   clients of the many-clients write-latency run (default 32)
 #   BENCH_WATCHERS       watching sessions of the watch fan-out run (default 16)
 #   BENCH_VALUE_SIZE     bytes per znode value (default 100)
+#   BENCH_FAILOVER_RUNS  leader kills per system, ensemble only (default 3; 0 = none)
 #   BENCH_OUT            output directory (default bench/out)
 #   BENCH_KEEPER_BIN     keeper binary to use instead of building target/release/keeper
 #   JAVA, ZK_CLASSPATH   how ZooKeeper is started (default: java and Debian's jars)
-#   ZK_HEAP_MB           ZooKeeper's -Xmx in MiB (default 1000, as zkServer.sh)
+#   ZK_HEAP_MB           each ZooKeeper JVM's -Xmx in MiB (default 1000, as zkServer.sh)
 #
 # Installs what it needs with apt-get when missing: zookeeper (Debian's 3.8 package, with a
 # JRE) and gnuplot-nox for the plot. Refuses to run while another run holds bench/out/.lock.
@@ -31,20 +44,28 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH_DIR="$ROOT/bench"
 OUT="${BENCH_OUT:-$BENCH_DIR/out}"
+TOPOLOGY="${BENCH_TOPOLOGY:-ensemble}"
 DURATION="${BENCH_DURATION:-8}"
 WARMUP="${BENCH_WARMUP:-1}"
+PRELOAD="${BENCH_PRELOAD:-5}"
 CLIENTS="${BENCH_CLIENTS:-16}"
 OUTSTANDING="${BENCH_OUTSTANDING:-16}"
 MANY="${BENCH_MANY_CLIENTS:-32}"
 WATCHERS="${BENCH_WATCHERS:-16}"
 VALUE_SIZE="${BENCH_VALUE_SIZE:-100}"
+FAILOVER_RUNS="${BENCH_FAILOVER_RUNS:-3}"
 JAVA="${JAVA:-java}"
 ZK_CLASSPATH_GIVEN="${ZK_CLASSPATH:+yes}"
 ZK_CLASSPATH="${ZK_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-simple.jar}"
 ZK_HEAP_MB="${ZK_HEAP_MB:-1000}"
 TICK_TIME=2000
+INIT_LIMIT=10
+SYNC_LIMIT=5
 SESSION_TIMEOUT=10000
 MAX_CNXNS=60
+FAILOVER_WARMUP=2    # seconds of accepted writes before the kill
+FAILOVER_LIMIT=60    # seconds after the kill before a failover run counts as failed
+READY_LIMIT=90       # seconds for an ensemble to elect a leader with all followers
 
 log() { printf 'compare: %s\n' "$*" >&2; }
 die() {
@@ -52,12 +73,18 @@ die() {
     exit 1
 }
 
-for v in DURATION WARMUP; do
+case "$TOPOLOGY" in
+ensemble) SIZE=3 ;;
+standalone) SIZE=1 ;;
+*) die "BENCH_TOPOLOGY must be ensemble or standalone, got '$TOPOLOGY'" ;;
+esac
+for v in DURATION WARMUP PRELOAD; do
     [[ "${!v}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_$v must be a number of seconds, got '${!v}'"
 done
-for v in CLIENTS OUTSTANDING MANY WATCHERS VALUE_SIZE ZK_HEAP_MB; do
+for v in CLIENTS OUTSTANDING MANY WATCHERS VALUE_SIZE FAILOVER_RUNS ZK_HEAP_MB; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
+# maxClientCnxns counts per client address per server; with one server every client lands on it.
 ((MANY + 2 <= MAX_CNXNS && WATCHERS + 3 <= MAX_CNXNS && CLIENTS + 2 <= MAX_CNXNS)) ||
     die "client counts must stay below maxClientCnxns=$MAX_CNXNS per address"
 
@@ -67,15 +94,18 @@ exec 9>"$OUT/.lock"
 flock -n 9 || die "another benchmark run holds $OUT/.lock; wait for it to finish"
 
 # ----- cleanup ----------------------------------------------------------------------------
-SERVER_PID=""
+SERVER_PIDS=()   # index = server id (1..SIZE); empty = not running
 SAMPLER_PID=""
 TMP_DIRS=()
 cleanup() {
     if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
+    local pid
+    for pid in "${SERVER_PIDS[@]}"; do
+        [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVER_PIDS[@]}"; do
+        [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
+    done
     for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done
 }
 trap cleanup EXIT
@@ -119,82 +149,189 @@ fi
 bench_help=$("$BENCH_KEEPER_BIN" bench --help 2>&1 || true)
 [[ "$bench_help" == *--workload* ]] || die "$BENCH_KEEPER_BIN has no 'bench' subcommand (is it wired into src/main.rs?)"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# free_ports N: N distinct free loopback ports, space-separated (all bound at once, then freed).
+free_ports() {
+    python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
 }
 now() { date +%s.%N; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 json_field() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d.get(sys.argv[2]))' "$1" "$2"; }
 
-# Peak VmRSS of $1, sampled every 200 ms, kept in file $2 until killed.
-sample_rss() {
-    local pid=$1 file=$2 max=0 v
-    while kill -0 "$pid" 2>/dev/null; do
+# "SUM MAX" of the VmRSS (KiB) of the running servers.
+rss_sum_max() {
+    local sum=0 max=0 v pid
+    for pid in "${SERVER_PIDS[@]}"; do
+        [[ -n "$pid" ]] || continue
         v=$(rss_kb "$pid")
-        if ((v > max)); then
-            max=$v
-            echo "$max" >"$file"
+        v=${v:-0}
+        sum=$((sum + v))
+        ((v > max)) && max=$v
+    done
+    echo "$sum $max"
+}
+
+# Peak of the sum and peak of the max of the servers' VmRSS, sampled every 200 ms, kept in
+# file $1 as "SUM MAX" until killed.
+sample_rss() {
+    local file=$1 peak_sum=0 peak_max=0 sum max
+    while true; do
+        read -r sum max < <(rss_sum_max)
+        if ((sum > peak_sum || max > peak_max)); then
+            ((sum > peak_sum)) && peak_sum=$sum
+            ((max > peak_max)) && peak_max=$max
+            echo "$peak_sum $peak_max" >"$file"
         fi
         sleep 0.2
     done
 }
 
 # ----- servers ----------------------------------------------------------------------------
-# start_server SYSTEM DIR PORT: sets SERVER_PID (the server process itself, not a wrapper).
-start_server() {
-    local sys=$1 dir=$2 port=$3
-    mkdir -p "$dir/data"
+# Ports of the current system: CLIENT_PORTS[id], QUORUM_PORTS[id], ELECTION_PORTS[id].
+CLIENT_PORTS=()
+QUORUM_PORTS=()
+ELECTION_PORTS=()
+HOSTS=""   # the client connect string, 127.0.0.1:P1,127.0.0.1:P2,...
+
+# configure SYSTEM DIR: picks ports and writes every member's configuration under DIR/<id>/.
+configure() {
+    local sys=$1 dir=$2 ports id i
+    read -r -a ports < <(free_ports $((SIZE * 3)))
+    CLIENT_PORTS=("") QUORUM_PORTS=("") ELECTION_PORTS=("")
+    for ((i = 0; i < SIZE; i++)); do
+        CLIENT_PORTS+=("${ports[i]}")
+        QUORUM_PORTS+=("${ports[SIZE + i]}")
+        ELECTION_PORTS+=("${ports[2 * SIZE + i]}")
+    done
+    HOSTS=$(for ((id = 1; id <= SIZE; id++)); do printf '127.0.0.1:%s,' "${CLIENT_PORTS[id]}"; done)
+    HOSTS=${HOSTS%,}
+    for ((id = 1; id <= SIZE; id++)); do mkdir -p "$dir/$id/data"; done
     case "$sys" in
     keeper)
-        "$BENCH_KEEPER_BIN" server \
-            --set "client.port=$port" \
-            --set client.address=127.0.0.1 \
-            --set "storage.data_dir=$dir/data" \
-            --set storage.force_sync=true \
-            --set "server.tick_time=$TICK_TIME" \
-            --set "server.max_client_cnxns=$MAX_CNXNS" \
-            >"$dir/server.log" 2>&1 &
-        SERVER_PID=$!
+        [[ "$TOPOLOGY" == ensemble ]] || return 0
+        {
+            cat <<EOT
+[server]
+tick_time = $TICK_TIME
+init_limit = $INIT_LIMIT
+sync_limit = $SYNC_LIMIT
+max_client_cnxns = $MAX_CNXNS
+four_letter_words = "ruok,srvr,stat,mntr"
+
+[client]
+address = "127.0.0.1"
+
+[storage]
+force_sync = true
+
+[quorum.members]
+EOT
+            for ((id = 1; id <= SIZE; id++)); do
+                echo "$id = \"127.0.0.1:${QUORUM_PORTS[id]}:${ELECTION_PORTS[id]};127.0.0.1:${CLIENT_PORTS[id]}\""
+            done
+        } >"$dir/keeper.toml"
         ;;
     zookeeper)
-        cat >"$dir/zoo.cfg" <<EOF
+        for ((id = 1; id <= SIZE; id++)); do
+            cat >"$dir/$id/zoo.cfg" <<EOT
 tickTime=$TICK_TIME
-dataDir=$dir/data
-clientPort=$port
+initLimit=$INIT_LIMIT
+syncLimit=$SYNC_LIMIT
+dataDir=$dir/$id/data
+clientPort=${CLIENT_PORTS[id]}
 clientPortAddress=127.0.0.1
 maxClientCnxns=$MAX_CNXNS
 forceSync=yes
 admin.enableServer=false
-4lw.commands.whitelist=srvr,ruok
-EOF
-        "$JAVA" "-Xmx${ZK_HEAP_MB}m" \
-            -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
-            -Dzookeeper.admin.enableServer=false \
-            -cp "$ZK_CLASSPATH" org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" \
-            >"$dir/server.log" 2>&1 &
-        SERVER_PID=$!
+4lw.commands.whitelist=srvr,ruok,mntr
+EOT
+            if [[ "$TOPOLOGY" == ensemble ]]; then
+                local j
+                for ((j = 1; j <= SIZE; j++)); do
+                    echo "server.$j=127.0.0.1:${QUORUM_PORTS[j]}:${ELECTION_PORTS[j]}" >>"$dir/$id/zoo.cfg"
+                done
+                echo "$id" >"$dir/$id/data/myid"
+            fi
+        done
         ;;
     esac
 }
 
-stop_server() {
-    [[ -n "$SERVER_PID" ]] || return 0
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
+# start_member SYSTEM DIR ID: starts server ID (again, after a kill: same data directory) and
+# sets SERVER_PIDS[ID] to the server process itself, not a wrapper. Logs append to DIR/ID/server.log.
+start_member() {
+    local sys=$1 dir=$2 id=$3
+    case "$sys" in
+    keeper)
+        if [[ "$TOPOLOGY" == ensemble ]]; then
+            "$BENCH_KEEPER_BIN" server --config "$dir/keeper.toml" \
+                --set "server.id=$id" \
+                --set "storage.data_dir=$dir/$id/data" \
+                >>"$dir/$id/server.log" 2>&1 &
+        else
+            "$BENCH_KEEPER_BIN" server \
+                --set "client.port=${CLIENT_PORTS[id]}" \
+                --set client.address=127.0.0.1 \
+                --set "storage.data_dir=$dir/$id/data" \
+                --set storage.force_sync=true \
+                --set "server.tick_time=$TICK_TIME" \
+                --set "server.max_client_cnxns=$MAX_CNXNS" \
+                >>"$dir/$id/server.log" 2>&1 &
+        fi
+        ;;
+    zookeeper)
+        local main=org.apache.zookeeper.server.ZooKeeperServerMain
+        [[ "$TOPOLOGY" == ensemble ]] && main=org.apache.zookeeper.server.quorum.QuorumPeerMain
+        "$JAVA" "-Xmx${ZK_HEAP_MB}m" \
+            -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
+            -Dzookeeper.admin.enableServer=false \
+            -cp "$ZK_CLASSPATH" "$main" "$dir/$id/zoo.cfg" \
+            >>"$dir/$id/server.log" 2>&1 &
+        ;;
+    esac
+    SERVER_PIDS[id]=$!
 }
 
-# bench SYSTEM PORT NAME ARGS...: one `keeper bench --json` run into runs/SYSTEM/NAME.json.
+stop_all() {
+    local id pid
+    for id in "${!SERVER_PIDS[@]}"; do
+        pid=${SERVER_PIDS[id]}
+        [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
+    done
+    for id in "${!SERVER_PIDS[@]}"; do
+        pid=${SERVER_PIDS[id]}
+        [[ -n "$pid" ]] || continue
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    SERVER_PIDS=()
+}
+
+show_logs() {
+    local dir=$1 id
+    for ((id = 1; id <= SIZE; id++)); do
+        log "server $id log (last 30 lines):"
+        tail -n 30 "$dir/$id/server.log" 2>/dev/null | sed 's/^/    /' >&2 || true
+    done
+}
+
+# bench SYSTEM NAME ARGS...: one `keeper bench --json` run over HOSTS into runs/SYSTEM/NAME.json.
 bench() {
-    local sys=$1 port=$2 name=$3
-    shift 3
+    local sys=$1 name=$2
+    shift 2
     local file="$OUT/runs/$sys/$name.json"
-    if "$BENCH_KEEPER_BIN" bench --connect "127.0.0.1:$port" --value-size "$VALUE_SIZE" \
+    if "$BENCH_KEEPER_BIN" bench --connect "$HOSTS" --value-size "$VALUE_SIZE" \
         --duration "$DURATION" --warmup "$WARMUP" --session-timeout "$SESSION_TIMEOUT" \
         --prefix /keeper-bench --json --quiet "$@" >"$file.tmp"; then
         mv "$file.tmp" "$file"
@@ -205,69 +342,141 @@ bench() {
     fi
 }
 
+# failover SYSTEM DIR: BENCH_FAILOVER_RUNS leader kills; reports in runs/SYSTEM/failover-N.json.
+failover() {
+    local sys=$1 dir=$2 run leader pid survivors id file
+    for ((run = 1; run <= FAILOVER_RUNS; run++)); do
+        if ! leader=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT"); then
+            NOTES+=("failover run $run skipped: the ensemble had no leader with two followers within ${READY_LIMIT} s")
+            show_logs "$dir"
+            return 0
+        fi
+        pid=${SERVER_PIDS[leader]}
+        survivors=$(for ((id = 1; id <= SIZE; id++)); do
+            ((id == leader)) || printf '127.0.0.1:%s,' "${CLIENT_PORTS[id]}"
+        done)
+        survivors=${survivors%,}
+        file="$OUT/runs/$sys/failover-$run.json"
+        log "  $sys failover $run: kill -9 of the leader, server $leader (pid $pid), writes through $survivors"
+        # stderr goes to a file: bash would also print its "Killed" notice for the leader there.
+        if ! { python3 "$BENCH_DIR/ensemble_probe.py" failover --kill-pid "$pid" --servers "$survivors" \
+            --warmup "$FAILOVER_WARMUP" --limit "$FAILOVER_LIMIT" >"$file"; } 2>"$dir/failover-$run.err"; then
+            NOTES+=("failover run $run: $(cat "$file")")
+            log "  warning: $sys failover $run did not recover: $(cat "$file")"
+            grep -v ' Killed ' "$dir/failover-$run.err" | sed 's/^/    /' >&2 || true
+        else
+            log "  $sys failover $run: writes accepted again $(json_field "$file" gap_ms) ms after the kill (both survivors: $(json_field "$file" all_ms) ms)"
+        fi
+        wait "$pid" 2>/dev/null || true
+        SERVER_PIDS[leader]=""
+        printf '\n---- restarted after kill -9 (failover run %s) ----\n' "$run" >>"$dir/$leader/server.log"
+        start_member "$sys" "$dir" "$leader"
+    done
+    # The last killed server must come back too.
+    if ! python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT" >/dev/null; then
+        NOTES+=("after the failover runs the restarted server did not rejoin within ${READY_LIMIT} s")
+        show_logs "$dir"
+    fi
+}
+
 run_system() {
-    local sys=$1 dir port t0 startup_s rss_idle rss_load notes=()
+    local sys=$1 dir t0 startup_s idle_sum idle_max load_sum load_max
+    NOTES=()
     dir=$(mktemp -d "/tmp/keeper-compare-$sys.XXXXXX")
     TMP_DIRS+=("$dir")
-    port=$(free_port)
+    configure "$sys" "$dir"
     mkdir -p "$OUT/runs/$sys"
     rm -f "$OUT/runs/$sys"/*.json
 
-    log "$sys: starting on 127.0.0.1:$port"
+    log "$sys: starting $SIZE server(s), client ports $HOSTS"
     t0=$(now)
-    start_server "$sys" "$dir" "$port"
-    if ! startup_s=$(python3 "$BENCH_DIR/probe_write.py" 127.0.0.1 "$port" "$t0" 90); then
-        sed 's/^/    /' "$dir/server.log" >&2 || true
+    local id
+    for ((id = 1; id <= SIZE; id++)); do start_member "$sys" "$dir" "$id"; done
+    if ! startup_s=$(python3 "$BENCH_DIR/probe_write.py" "$HOSTS" "$t0" 90); then
+        show_logs "$dir"
         die "$sys did not accept a write within 90 s"
     fi
     log "$sys: first write accepted ${startup_s}s after start"
+    if [[ "$TOPOLOGY" == ensemble ]]; then
+        local leader
+        if ! leader=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT"); then
+            show_logs "$dir"
+            die "$sys: no leader with $((SIZE - 1)) followers within ${READY_LIMIT} s"
+        fi
+        log "$sys: server $leader leads, the others follow"
+    fi
     sleep 2
-    rss_idle=$(rss_kb "$SERVER_PID")
+    read -r idle_sum idle_max < <(rss_sum_max)
 
-    sample_rss "$SERVER_PID" "$dir/rss_peak" &
+    sample_rss "$dir/rss_peak" &
     SAMPLER_PID=$!
+    if [[ "$PRELOAD" != 0 ]]; then
+        if "$BENCH_KEEPER_BIN" bench --connect "$HOSTS" --value-size "$VALUE_SIZE" \
+            --duration "$PRELOAD" --warmup 0 --session-timeout "$SESSION_TIMEOUT" \
+            --prefix /keeper-bench --json --quiet --workload mixed:50 \
+            --clients "$CLIENTS" --outstanding "$OUTSTANDING" >"$dir/preload.json"; then
+            log "  $sys preload (not measured): $(json_field "$dir/preload.json" ops_per_sec) ops/s"
+        else
+            log "  warning: $sys preload failed"
+        fi
+    fi
     for ratio in 0 50 90 100; do
-        bench "$sys" "$port" "mixed-$ratio" --workload "mixed:$ratio" --clients "$CLIENTS" --outstanding "$OUTSTANDING"
+        bench "$sys" "mixed-$ratio" --workload "mixed:$ratio" --clients "$CLIENTS" --outstanding "$OUTSTANDING"
     done
-    bench "$sys" "$port" write-1x1 --workload write --clients 1 --outstanding 1
-    bench "$sys" "$port" write-many --workload write --clients "$MANY" --outstanding 1
-    bench "$sys" "$port" create-delete --workload create-delete --clients "$CLIENTS" --outstanding "$OUTSTANDING"
-    bench "$sys" "$port" watch --workload watch --clients "$WATCHERS"
+    bench "$sys" write-1x1 --workload write --clients 1 --outstanding 1
+    bench "$sys" write-many --workload write --clients "$MANY" --outstanding 1
+    bench "$sys" create-delete --workload create-delete --clients "$CLIENTS" --outstanding "$OUTSTANDING"
+    bench "$sys" watch --workload watch --clients "$WATCHERS"
     kill "$SAMPLER_PID" 2>/dev/null || true
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=""
-    rss_load=$(cat "$dir/rss_peak" 2>/dev/null || echo 0)
+    read -r load_sum load_max < <(cat "$dir/rss_peak" 2>/dev/null || echo "0 0")
 
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        notes+=("the server exited during the runs")
+    for ((id = 1; id <= SIZE; id++)); do
+        if ! kill -0 "${SERVER_PIDS[id]}" 2>/dev/null; then
+            NOTES+=("server $id exited during the runs")
+        fi
+    done
+    if grep -q "in-memory persistence" "$dir"/*/server.log 2>/dev/null; then
+        NOTES+=("this build keeps data in memory only (its log says: in-memory persistence), so its writes are not fsynced although storage.force_sync=true")
     fi
-    if grep -q "in-memory persistence" "$dir/server.log" 2>/dev/null; then
-        notes+=("this build keeps data in memory only (its log says: in-memory persistence), so its writes are not fsynced although storage.force_sync=true")
+    if [[ "$TOPOLOGY" == ensemble ]] && ((FAILOVER_RUNS > 0)); then
+        failover "$sys" "$dir"
     fi
-    stop_server
+    stop_all
+    rm -f "$OUT/runs/$sys"/server-*.log
+    for ((id = 1; id <= SIZE; id++)); do
+        cp "$dir/$id/server.log" "$OUT/runs/$sys/server-$id.log" 2>/dev/null || true
+    done
 
     local version
     case "$sys" in
     keeper) version=$("$BENCH_KEEPER_BIN" --version 2>/dev/null | awk '{print $2}') ;;
     zookeeper) version=$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo "3.8") ;;
     esac
-    python3 - "$OUT/runs/$sys/meta.json" "$version" "$startup_s" "$rss_idle" "$rss_load" "${notes[@]}" <<'EOF'
+    python3 - "$OUT/runs/$sys/meta.json" "$version" "$SIZE" "$startup_s" "$idle_sum" "$idle_max" \
+        "$load_sum" "$load_max" "${NOTES[@]}" <<'PY'
 import json, sys
-path, version, startup, idle, load, *notes = sys.argv[1:]
-json.dump({"version": version, "startup_ms": round(float(startup) * 1000, 1),
-           "rss_idle_kb": int(idle), "rss_load_kb": int(load), "notes": notes},
+path, version, size, startup, idle_sum, idle_max, load_sum, load_max, *notes = sys.argv[1:]
+json.dump({"version": version, "servers": int(size), "startup_ms": round(float(startup) * 1000, 1),
+           "rss_idle_kb": int(idle_sum), "rss_load_kb": int(load_sum),
+           "rss_idle_max_kb": int(idle_max), "rss_load_max_kb": int(load_max), "notes": notes},
           open(path, "w"), indent=2)
-EOF
+PY
 }
 
 # ----- the comparison ---------------------------------------------------------------------
-log "runs of ${DURATION}s after ${WARMUP}s warm-up; throughput ${CLIENTS}x${OUTSTANDING}; write latency 1x1 and ${MANY}x1"
+log "$TOPOLOGY ($SIZE server(s) per system); runs of ${DURATION}s after ${WARMUP}s warm-up; throughput ${CLIENTS}x${OUTSTANDING}; write latency 1x1 and ${MANY}x1"
 python3 - "$OUT/params.json" <<EOF
 import json, sys
-json.dump({"duration": $DURATION, "warmup": $WARMUP, "clients": $CLIENTS, "outstanding": $OUTSTANDING,
+json.dump({"topology": "$TOPOLOGY", "servers": $SIZE, "duration": $DURATION, "warmup": $WARMUP, "preload": $PRELOAD,
+           "clients": $CLIENTS, "outstanding": $OUTSTANDING,
            "many_clients": $MANY, "watchers": $WATCHERS, "value_size": $VALUE_SIZE,
-           "tick_time": $TICK_TIME, "session_timeout": $SESSION_TIMEOUT, "max_client_cnxns": $MAX_CNXNS,
-           "zk_heap_mb": $ZK_HEAP_MB, "force_sync": True},
+           "tick_time": $TICK_TIME, "init_limit": $INIT_LIMIT, "sync_limit": $SYNC_LIMIT,
+           "session_timeout": $SESSION_TIMEOUT, "max_client_cnxns": $MAX_CNXNS,
+           "zk_heap_mb": $ZK_HEAP_MB, "force_sync": True,
+           "failover_runs": $FAILOVER_RUNS if "$TOPOLOGY" == "ensemble" else 0,
+           "failover_warmup": $FAILOVER_WARMUP, "failover_limit": $FAILOVER_LIMIT},
           open(sys.argv[1], "w"), indent=2)
 EOF
 for sys in keeper zookeeper; do
@@ -277,12 +486,17 @@ done
 echo
 python3 "$BENCH_DIR/report.py" "$OUT"
 
+if [[ "$TOPOLOGY" == ensemble ]]; then
+    PLOT_TOPOLOGY="3-server ensembles"
+else
+    PLOT_TOPOLOGY="standalone"
+fi
 TERMINAL=png
 if gnuplot -e 'set terminal' 2>&1 | grep -qw pngcairo; then TERMINAL=pngcairo; fi
 gnuplot <<EOF
 set terminal $TERMINAL size 900,560
 set output "$OUT/throughput_vs_read_ratio.png"
-set title "Throughput by read ratio: ${CLIENTS} clients x ${OUTSTANDING} outstanding, ${VALUE_SIZE}-byte values, standalone, loopback"
+set title "Throughput by read ratio: ${CLIENTS} clients x ${OUTSTANDING} outstanding, ${VALUE_SIZE}-byte values, ${PLOT_TOPOLOGY}, loopback"
 set xlabel "reads (%)"
 set ylabel "ops/s"
 set xrange [-5:105]

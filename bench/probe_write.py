@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Wait until a ZooKeeper-protocol server accepts a write; print the seconds since START.
 
-Usage: probe_write.py HOST PORT START_EPOCH_SECONDS LIMIT_SECONDS
+Usage: probe_write.py HOST:PORT[,HOST:PORT...] START_EPOCH_SECONDS LIMIT_SECONDS
+       probe_write.py HOST PORT START_EPOCH_SECONDS LIMIT_SECONDS
 
 Standard library only. Each attempt opens a session, creates an ephemeral znode (a write that
-goes through the server's full write path, fsync included) and closes the session, which also
-removes the znode. Exits 1 if no write was accepted within LIMIT seconds of START.
+goes through the server's full write path, fsync included; in an ensemble, a quorum commit) and
+closes the session, which also removes the znode. With several servers, the attempts go to each
+in turn and the first accepted write counts. Exits 1 if no write was accepted within LIMIT
+seconds of START.
+
+Also a module: bench/ensemble_probe.py uses its wire helpers.
 """
 
 import os
@@ -13,6 +18,9 @@ import socket
 import struct
 import sys
 import time
+
+# Error codes a create may answer that still mean the server took the write path.
+OK, NODE_EXISTS = 0, -110
 
 
 def frame(payload):
@@ -39,41 +47,89 @@ def recv_frame(sock):
     return recv_exact(sock, n)
 
 
-def try_write(host, port, path):
-    with socket.create_connection((host, port), timeout=1.0) as s:
-        s.settimeout(2.0)
+def parse_hosts(spec):
+    """'h:p,h:p' -> [(h, p), ...]"""
+    out = []
+    for part in spec.split(","):
+        host, _, port = part.strip().rpartition(":")
+        out.append((host or "127.0.0.1", int(port)))
+    return out
+
+
+def connect_session(host, port, timeout_ms=10000, connect_timeout=1.0, io_timeout=2.0):
+    """A socket with a fresh session on it; raises on refusal (e.g. a server not serving)."""
+    s = socket.create_connection((host, port), timeout=connect_timeout)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.settimeout(io_timeout)
         # ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId, passwd, readOnly
-        s.sendall(frame(struct.pack(">iqiq", 0, 0, 10000, 0) + struct.pack(">i", 16) + b"\0" * 16 + b"\0"))
+        s.sendall(frame(struct.pack(">iqiq", 0, 0, timeout_ms, 0) + struct.pack(">i", 16) + b"\0" * 16 + b"\0"))
         resp = recv_frame(s)
         (_, timeout) = struct.unpack(">ii", resp[:8])
         if timeout <= 0:
-            return False
-        # create(path, "x", world:anyone ALL, EPHEMERAL)
-        body = ustr(path) + struct.pack(">i", 1) + b"x" + struct.pack(">i", 1)
-        body += struct.pack(">i", 31) + ustr("world") + ustr("anyone") + struct.pack(">i", 1)
-        s.sendall(frame(struct.pack(">ii", 1, 1) + body))
-        while True:
-            reply = recv_frame(s)
-            xid, _zxid, err = struct.unpack(">iqi", reply[:16])
-            if xid == 1:
-                break
-        # closeSession; the reply is not needed
-        s.sendall(frame(struct.pack(">ii", 2, -11)))
-        return err in (0, -110)
+            raise ConnectionError("session refused")
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+def create(sock, xid, path, ephemeral=True):
+    """create(path, "x", world:anyone ALL); returns the error code of the reply."""
+    body = ustr(path) + struct.pack(">i", 1) + b"x" + struct.pack(">i", 1)
+    body += struct.pack(">i", 31) + ustr("world") + ustr("anyone") + struct.pack(">i", 1 if ephemeral else 0)
+    sock.sendall(frame(struct.pack(">ii", xid, 1) + body))
+    while True:
+        reply = recv_frame(sock)
+        rxid, _zxid, err = struct.unpack(">iqi", reply[:16])
+        if rxid == xid:
+            return err
+
+
+def close_session(sock):
+    try:
+        sock.sendall(frame(struct.pack(">ii", 2, -11)))
+    except OSError:
+        pass
+    sock.close()
+
+
+def try_write(host, port, path):
+    s = connect_session(host, port)
+    try:
+        err = create(s, 1, path)
+    finally:
+        close_session(s)
+    return err in (OK, NODE_EXISTS)
 
 
 def main():
-    host, port, start, limit = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+    args = sys.argv[1:]
+    if len(args) == 4:
+        hosts = [(args[0], int(args[1]))]
+        args = args[2:]
+    elif len(args) == 3:
+        hosts = parse_hosts(args[0])
+        args = args[1:]
+    else:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    start, limit = float(args[0]), float(args[1])
     path = f"/keeper-bench-probe-{os.getpid()}"
+    i = 0
     while time.time() - start < limit:
+        host, port = hosts[i % len(hosts)]
+        i += 1
         try:
             if try_write(host, port, path):
                 print(f"{time.time() - start:.3f}")
                 return 0
         except (OSError, ConnectionError, struct.error):
             pass
-        time.sleep(0.01)
-    print(f"probe_write: no write accepted by {host}:{port} within {limit} s", file=sys.stderr)
+        if i % len(hosts) == 0:
+            time.sleep(0.01)
+    names = ",".join(f"{h}:{p}" for h, p in hosts)
+    print(f"probe_write: no write accepted by {names} within {limit} s", file=sys.stderr)
     return 1
 
 

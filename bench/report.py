@@ -4,13 +4,15 @@ data file of the throughput plot.
 
 Usage: report.py OUT_DIR
 
-Reads OUT_DIR/params.json, OUT_DIR/runs/<system>/meta.json and OUT_DIR/runs/<system>/<load>.json
-(each one `keeper bench --json` report). Writes OUT_DIR/results.json, OUT_DIR/table.txt and
+Reads OUT_DIR/params.json, OUT_DIR/runs/<system>/meta.json, OUT_DIR/runs/<system>/<load>.json
+(each one `keeper bench --json` report) and, for ensembles, OUT_DIR/runs/<system>/failover-<n>.json
+(each one `ensemble_probe.py failover` report). Writes OUT_DIR/results.json, OUT_DIR/table.txt and
 OUT_DIR/throughput.dat, and prints the table. Standard library only.
 """
 
 import json
 import os
+import statistics
 import sys
 
 SYSTEMS = ["keeper", "zookeeper"]
@@ -41,7 +43,12 @@ def mib(kb):
     return None if kb is None else kb / 1024.0
 
 
-def rows(params, runs, meta):
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def rows(params, runs, meta, failover):
     many = params.get("many_clients")
     cl, out = params.get("clients"), params.get("outstanding")
     watchers = params.get("watchers")
@@ -102,9 +109,45 @@ def rows(params, runs, meta):
             )
         )
     r.append(("watch rounds (per s)", lambda s: get(runs[s].get("watch"), "ops_per_sec"), "{:.0f}"))
-    r.append(("RSS idle (MiB)", lambda s: mib(get(meta[s], "rss_idle_kb")), "{:.1f}"))
-    r.append(("RSS under load, peak (MiB)", lambda s: mib(get(meta[s], "rss_load_kb")), "{:.1f}"))
-    r.append(("start to first accepted write (ms)", lambda s: get(meta[s], "startup_ms"), "{:.0f}"))
+    n = params.get("servers") or 1
+    if n > 1:
+        r.append((f"RSS idle, sum of {n} servers (MiB)", lambda s: mib(get(meta[s], "rss_idle_kb")), "{:.1f}"))
+        r.append((f"RSS idle, max of {n} servers (MiB)", lambda s: mib(get(meta[s], "rss_idle_max_kb")), "{:.1f}"))
+        r.append(
+            (f"RSS under load, peak sum of {n} servers (MiB)", lambda s: mib(get(meta[s], "rss_load_kb")), "{:.1f}")
+        )
+        r.append(
+            (f"RSS under load, peak max of {n} servers (MiB)", lambda s: mib(get(meta[s], "rss_load_max_kb")), "{:.1f}")
+        )
+        r.append(("start of processes to first accepted write (ms)", lambda s: get(meta[s], "startup_ms"), "{:.0f}"))
+    else:
+        r.append(("RSS idle (MiB)", lambda s: mib(get(meta[s], "rss_idle_kb")), "{:.1f}"))
+        r.append(("RSS under load, peak (MiB)", lambda s: mib(get(meta[s], "rss_load_kb")), "{:.1f}"))
+        r.append(("start to first accepted write (ms)", lambda s: get(meta[s], "startup_ms"), "{:.0f}"))
+    runs_n = params.get("failover_runs") or 0
+    if n > 1 and runs_n:
+        for i in range(runs_n):
+            r.append(
+                (
+                    f"failover, kill -9 leader -> write accepted, run {i + 1} (ms)",
+                    lambda s, i=i: get(failover[s][i], "gap_ms") if i < len(failover[s]) else None,
+                    "{:.0f}",
+                )
+            )
+        r.append(
+            (
+                f"failover, kill -9 leader -> write accepted, median of {runs_n} (ms)",
+                lambda s: median([get(f, "gap_ms") for f in failover[s]]),
+                "{:.0f}",
+            )
+        )
+        r.append(
+            (
+                f"failover, kill -9 leader -> both survivors write, median (ms)",
+                lambda s: median([get(f, "all_ms") for f in failover[s]]),
+                "{:.0f}",
+            )
+        )
     r.append(
         (
             "errors, all runs",
@@ -124,21 +167,25 @@ def fmt(v, f):
 def main():
     out_dir = sys.argv[1]
     params = load(os.path.join(out_dir, "params.json")) or {}
-    runs, meta = {}, {}
+    runs, meta, failover = {}, {}, {}
     for s in SYSTEMS:
         d = os.path.join(out_dir, "runs", s)
-        runs[s] = {}
+        runs[s], failover[s] = {}, []
         if os.path.isdir(d):
             for name in sorted(os.listdir(d)):
+                if name.startswith("failover-") and name.endswith(".json"):
+                    continue
                 if name.endswith(".json") and name != "meta.json":
                     rep = load(os.path.join(d, name))
                     if rep is not None:
                         runs[s][name[: -len(".json")]] = rep
+            for i in range(1, (params.get("failover_runs") or 0) + 1):
+                failover[s].append(load(os.path.join(d, f"failover-{i}.json")))
         meta[s] = load(os.path.join(d, "meta.json")) or {}
 
     figures = []
     table = [("figure", "keeper", "zookeeper", "keeper/zk")]
-    for label, fn, f in rows(params, runs, meta):
+    for label, fn, f in rows(params, runs, meta, failover):
         k, z = fn("keeper"), fn("zookeeper")
         ratio = k / z if (k is not None and z not in (None, 0)) else None
         figures.append({"figure": label, "keeper": k, "zookeeper": z, "ratio": ratio})
@@ -146,9 +193,12 @@ def main():
 
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     lines = []
+    n = params.get("servers") or 1
+    topology = f"{n}-server ensembles (loads through all {n})" if n > 1 else "standalone"
     title = (
-        f"Keeper vs Apache ZooKeeper {meta['zookeeper'].get('version', '3.8')}, standalone, loopback; "
-        f"{params.get('duration')} s per run after {params.get('warmup')} s warm-up, "
+        f"Keeper vs Apache ZooKeeper {meta['zookeeper'].get('version', '3.8')}, {topology}, loopback; "
+        f"{params.get('duration')} s per run after {params.get('warmup')} s warm-up "
+        f"(and {params.get('preload', 0)} s of unmeasured load before the first), "
         f"{params.get('value_size')}-byte values"
     )
     lines.append(title)
@@ -157,6 +207,12 @@ def main():
         lines.append("  ".join(cells))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    if any(failover[s] for s in SYSTEMS):
+        lines.append(
+            "failover: SIGKILL of the leader (srvr Mode: leader) while 2 connections per surviving server "
+            "create znodes in a closed loop (1 in flight each, new session when a connection is lost); "
+            "time from the kill to the first accepted write sent after it"
+        )
     for s in SYSTEMS:
         for note in meta[s].get("notes", []):
             lines.append(f"note ({s}): {note}")
@@ -172,7 +228,7 @@ def main():
             f.write(f"{ratio} " + " ".join("NaN" if v is None else f"{v:.1f}" for v in vals) + "\n")
 
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"params": params, "meta": meta, "figures": figures, "runs": runs}, f, indent=2)
+        json.dump({"params": params, "meta": meta, "figures": figures, "runs": runs, "failover": failover}, f, indent=2)
         f.write("\n")
     return 0
 

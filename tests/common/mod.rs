@@ -605,3 +605,96 @@ impl Drop for Ensemble {
         }
     }
 }
+
+// ---------------------------------------------------------------- one configuration per member
+
+/// Ensembles where every member has its own configuration file (`ensemble-<id>.toml`), e.g. to
+/// route its links to the other members through proxies: the same ids, client ports and
+/// observer flags for all, only the other members' quorum and election ports differ.
+impl Ensemble {
+    /// Path of member `id`'s own configuration file.
+    pub fn own_config_path(&self, id: u64) -> PathBuf {
+        self.dir.path().join(format!("ensemble-{id}.toml"))
+    }
+
+    /// Write member `id`'s own configuration: its own entry has its real ports (it binds
+    /// them), every other member `m` the `(quorum port, election port)` of `peer_ports(m)`.
+    pub fn write_own_config(&self, id: u64, peer_ports: impl Fn(&EnsembleMember) -> (u16, u16)) {
+        let mut t = String::from(
+            "[server]\ntick_time = 200\ninit_limit = 10\nsync_limit = 5\n\
+             four_letter_words = \"*\"\n[client]\naddress = \"127.0.0.1\"\n[quorum.members]\n",
+        );
+        for m in &self.members {
+            let (q, el) = if m.id == id {
+                (m.quorum_port, m.election_port)
+            } else {
+                peer_ports(m)
+            };
+            t.push_str(&format!(
+                "{} = \"127.0.0.1:{q}:{el}{};{}\"\n",
+                m.id,
+                if m.observer { ":observer" } else { "" },
+                m.client_port
+            ));
+        }
+        std::fs::write(self.own_config_path(id), t).expect("write own config");
+    }
+
+    /// Start member `id` with its own configuration file (see [`Ensemble::write_own_config`])
+    /// and wait until its client port answers.
+    pub fn start_one_own_config(&mut self, id: u64) {
+        assert!(!self.procs.contains_key(&id), "server {id} already runs");
+        self.spawn_with_config(id, self.own_config_path(id));
+        self.wait_listening(id);
+    }
+
+    /// Start every member that is not running with its own configuration file, then wait until
+    /// each answers on its client port.
+    pub fn start_all_own_config(&mut self) {
+        for id in self.ids() {
+            if !self.procs.contains_key(&id) {
+                self.spawn_with_config(id, self.own_config_path(id));
+            }
+        }
+        for id in self.ids() {
+            self.wait_listening(id);
+        }
+    }
+
+    /// kill -9 member `id`, then start it again with its own configuration file.
+    pub fn restart_own_config(&mut self, id: u64) {
+        self.kill(id);
+        self.start_one_own_config(id);
+    }
+
+    fn spawn_with_config(&mut self, id: u64, config: PathBuf) {
+        let n = {
+            let n = self.starts.entry(id).or_insert(0);
+            *n += 1;
+            *n
+        };
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .expect("log file");
+        let _ = writeln!(log, "=== start {n} of server {id} ({})", config.display());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
+        cmd.arg("server")
+            .arg("--config")
+            .arg(&config)
+            .arg("--set")
+            .arg(format!("server.id={id}"))
+            .arg("--set")
+            .arg(format!("storage.data_dir={}", self.data_dir(id).display()))
+            .arg("--set")
+            .arg("storage.preallocate_size=65536");
+        for e in &self.extra {
+            cmd.arg("--set").arg(e);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
+        let child = cmd.spawn().expect("start keeper");
+        self.procs.insert(id, child);
+        self.paused.remove(&id);
+    }
+}
