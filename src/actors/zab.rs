@@ -313,36 +313,35 @@ impl ZabActor {
         });
         let tree = self.tree.clone();
         ctx.wait(
-            async move {
-                let _ = tree.send(Reload).await;
-                tree.send(Window).await.unwrap_or_default()
-            }
-            .into_actor(self)
-            .map(move |(window, last), act, ctx| {
-                let init = act.tick_ms() * act.settings.server.init_limit as u64;
-                let sync = act.tick_ms() * act.settings.server.sync_limit as u64;
-                let machine = Leader::new(
-                    act.me,
-                    act.quorum.clone(),
-                    act.accepted_epoch,
-                    act.current_epoch,
-                    last,
-                    window,
-                    act.now(),
-                    init,
-                    sync,
-                );
-                act.state = State::Leading {
-                    machine: Box::new(machine),
-                    learners: HashMap::new(),
-                    links: std::mem::take(&mut act.parked),
-                };
-                act.vote = Some(vote);
-                tracing::info!("LEADING: waiting for followers (last zxid 0x{last:x})");
-                for (link, msg) in std::mem::take(&mut act.parked_msgs) {
-                    act.on_leader_link(link, msg, ctx);
-                }
-            }),
+            // The tree already holds the whole log: look() (or start-up recovery) rebuilt it
+            // from disk and nothing has been applied since.
+            async move { tree.send(Window).await.unwrap_or_default() }
+                .into_actor(self)
+                .map(move |(window, last), act, ctx| {
+                    let init = act.tick_ms() * act.settings.server.init_limit as u64;
+                    let sync = act.tick_ms() * act.settings.server.sync_limit as u64;
+                    let machine = Leader::new(
+                        act.me,
+                        act.quorum.clone(),
+                        act.accepted_epoch,
+                        act.current_epoch,
+                        last,
+                        window,
+                        act.now(),
+                        init,
+                        sync,
+                    );
+                    act.state = State::Leading {
+                        machine: Box::new(machine),
+                        learners: HashMap::new(),
+                        links: std::mem::take(&mut act.parked),
+                    };
+                    act.vote = Some(vote);
+                    tracing::info!("LEADING: waiting for followers (last zxid 0x{last:x})");
+                    for (link, msg) in std::mem::take(&mut act.parked_msgs) {
+                        act.on_leader_link(link, msg, ctx);
+                    }
+                }),
         );
     }
 
@@ -376,12 +375,7 @@ impl ZabActor {
         ctx.wait(
             async move {
                 let addr = dial;
-                let last = tree
-                    .send(Reload)
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok())
-                    .unwrap_or(0);
+                let last = tree.send(Window).await.map(|w| w.1).unwrap_or(0);
                 let deadline = Instant::now() + Duration::from_millis(init);
                 loop {
                     match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr))

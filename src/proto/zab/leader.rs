@@ -372,6 +372,13 @@ impl Leader {
     /// Propose a txn prepared by the engine (zxids in order, in this epoch).
     pub fn propose(&mut self, txn: Txn) -> Vec<Action> {
         let mut out = Vec::new();
+        if sync::counter_of(txn.zxid) >= 0xffff_fffe {
+            // The counter would wrap: a new election starts a new epoch (ZOOKEEPER-1277).
+            out.push(Action::StepDown(
+                "zxid counter exhausted; a new epoch is needed".into(),
+            ));
+            return out;
+        }
         let ids: Vec<u64> = self
             .learners
             .iter()

@@ -472,3 +472,11 @@ fn learners_still_syncing_get_the_commits_of_that_time() {
         .iter()
         .any(|a| matches!(a, leader::Action::Send(_, PeerMessage::Inform { .. }))));
 }
+
+#[test]
+fn an_exhausted_zxid_counter_forces_a_new_epoch() {
+    let mut net = Net::new(&[1, 2, 3], &[], 3, &[(1, vec![]), (2, vec![]), (3, vec![])]);
+    net.start();
+    let a = net.leader.propose(txn(make_zxid(1, 0xffff_fffe)));
+    assert!(matches!(a[..], [leader::Action::StepDown(_)]));
+}
