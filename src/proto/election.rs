@@ -248,6 +248,11 @@ impl Election {
                     self.proposal = n.vote;
                     self.finalize_at = None;
                     self.broadcast(now, &mut out);
+                } else if self.recv.get(&n.sid) != Some(&n.vote) {
+                    // First word from this peer in this round: it may have missed ours (say it
+                    // reached it while it still followed a leader), so answer it directly rather
+                    // than leave it to the resend timer. Once per new vote, so it cannot echo.
+                    out.push(Action::Send(n.sid, self.notification()));
                 }
                 self.recv.insert(n.sid, n.vote);
                 if self.agree_looking(&self.proposal) {
