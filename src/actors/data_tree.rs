@@ -97,7 +97,7 @@ struct SnapStep;
 /// A snapshot finished (or failed) on its writer thread.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct SnapDone(Result<i64, String>);
+struct SnapDone(u64, Result<i64, String>);
 
 enum SnapMsg {
     Nodes(Vec<SnapNode>),
@@ -107,6 +107,7 @@ enum SnapMsg {
 /// A fuzzy snapshot being taken: the tree is walked a piece at a time between requests, and
 /// the pieces are written by a thread of their own.
 struct SnapJob {
+    id: u64,
     stack: Vec<(String, Option<String>)>,
     tx: mpsc::Sender<SnapMsg>,
 }
@@ -299,6 +300,7 @@ pub struct DataTreeActor {
     batch: Vec<Txn>,
     started_ms: i64,
     snap: Option<SnapJob>,
+    snap_seq: u64,
     policy: SnapPolicy,
     pub sync_stats: SyncStats,
     /// The ZAB actor of a leader or learner.
@@ -321,6 +323,7 @@ impl DataTreeActor {
             batch: Vec::new(),
             started_ms: now_ms(),
             snap: None,
+            snap_seq: 0,
             policy: SnapPolicy::new(settings_snap_count(&s_snap), s_snap.storage.snap_size_limit),
             sync_stats: SyncStats::default(),
             zab: None,
@@ -348,6 +351,8 @@ impl DataTreeActor {
             return;
         }
         let zxid = self.engine.last_zxid();
+        self.snap_seq += 1;
+        let job = self.snap_seq;
         let data_dir = version_dir(&self.settings.storage.data_dir);
         let log_dir = version_dir(self.settings.data_log_dir());
         let keep = self.settings.storage.snap_retain_count as usize;
@@ -389,7 +394,7 @@ impl DataTreeActor {
                     }
                     Ok(zxid)
                 })();
-                me.do_send(SnapDone(result.map_err(|e| e.to_string())));
+                me.do_send(SnapDone(job, result.map_err(|e| e.to_string())));
             });
         if let Err(e) = spawned {
             tracing::error!("cannot start the snapshot thread: {e}");
@@ -407,6 +412,7 @@ impl DataTreeActor {
         }
         let _ = tx.send(SnapMsg::Nodes(first));
         self.snap = Some(SnapJob {
+            id: job,
             stack: vec![("/".into(), None)],
             tx,
         });
@@ -640,9 +646,11 @@ impl Handler<SnapStep> for DataTreeActor {
 impl Handler<SnapDone> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: SnapDone, _: &mut Context<Self>) {
-        self.snap = None;
-        if let Err(e) = m.0 {
-            tracing::error!("snapshot failed: {e}");
+        if self.snap.as_ref().is_some_and(|j| j.id == m.0) {
+            self.snap = None;
+        }
+        if let Err(e) = m.1 {
+            tracing::warn!("snapshot not written: {e}");
         }
     }
 }
@@ -896,6 +904,10 @@ impl Handler<Window> for DataTreeActor {
 impl DataTreeActor {
     /// A new tree (from disk or a leader): the engine restarts around it in the same role.
     fn replace_tree(&mut self, tree: crate::datatree::DataTree) {
+        // A snapshot walking the old tree must not continue on the new one.
+        if self.snap.take().is_some() {
+            tracing::info!("abandoning the snapshot in progress: the tree is being replaced");
+        }
         self.close_all_clients();
         let role = self.engine.role();
         let cfg = super::server::engine_config(&self.settings);
