@@ -1,6 +1,8 @@
 //! Test harness: real `keeper` processes on free loopback ports with temporary data dirs.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
