@@ -36,6 +36,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn ruok(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut out = String::new();
+    s.write_all(b"ruok").is_ok() && s.read_to_string(&mut out).is_ok() && out == "imok"
+}
+
 fn start_server(dir: &Path) -> (Server, u16) {
     let port = free_port();
     let log = dir.join("server.log");
@@ -55,7 +65,8 @@ fn start_server(dir: &Path) -> (Server, u16) {
     let mut server = Server { child, log };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        // A bare connect can succeed by connecting to itself on loopback: ask ruok.
+        if ruok(port) {
             return (server, port);
         }
         if let Ok(Some(status)) = server.child.try_wait() {

@@ -26,6 +26,14 @@ pub fn four_letter(port: u16, word: &str) -> std::io::Result<String> {
     Ok(out)
 }
 
+/// Whether a `ruok` answer comes from a keeper server: `imok`, or the whitelist refusal. A
+/// connection to a port nobody listens on can connect to itself on loopback and read back its
+/// own `ruok`: that is not an answer.
+pub fn is_serving_answer(r: std::io::Result<String>) -> bool {
+    r.map(|r| r == "imok" || r.contains("is not executed because it is not in the whitelist"))
+        .unwrap_or(false)
+}
+
 pub struct Server {
     pub port: u16,
     pub dir: tempfile::TempDir,
@@ -69,11 +77,7 @@ impl Server {
         self.child = Some(cmd.spawn().expect("start keeper"));
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            // Any answer means the port serves (ruok may be off the whitelist).
-            if four_letter(self.port, "ruok")
-                .map(|r| !r.is_empty())
-                .unwrap_or(false)
-            {
+            if is_serving_answer(four_letter(self.port, "ruok")) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -384,10 +388,7 @@ impl Ensemble {
         let port = self.client_port(id);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if four_letter(port, "ruok")
-                .map(|r| !r.is_empty())
-                .unwrap_or(false)
-            {
+            if is_serving_answer(four_letter(port, "ruok")) {
                 return;
             }
             if let Some(c) = self.procs.get_mut(&id) {
