@@ -212,6 +212,10 @@ pub struct Engine {
     pub recent: VecDeque<Txn>,
     /// Txns applied since start.
     pub applied: u64,
+    /// Leader: which server holds each session's connection (absent: unknown, e.g. after a
+    /// failover, until the session is revalidated). A request for a session from any other
+    /// server is refused with SessionMoved.
+    owners: HashMap<i64, u64>,
 }
 
 /// How many applied txns a server keeps for syncing learners by DIFF.
@@ -297,7 +301,12 @@ impl Engine {
             next_tag: 0,
             recent: VecDeque::new(),
             applied: 0,
+            owners: HashMap::new(),
         }
+    }
+
+    fn me(&self) -> u64 {
+        self.cfg.server_id
     }
 
     fn remember(&mut self, txn: &Txn) {
@@ -323,6 +332,7 @@ impl Engine {
         self.revalidating.clear();
         self.learner_syncs.clear();
         self.leader_syncs.clear();
+        self.owners.clear();
         self.last_assigned = self.tree.last_zxid;
     }
 
@@ -482,6 +492,22 @@ impl Engine {
         let zxid = txn.zxid;
         let tag = |z: i64| z;
         match origin {
+            Origin::Client { conn, .. }
+                if *result == OpResult::Error(Code::SessionMoved.as_i32()) =>
+            {
+                // As ZooKeeper: the session lives on another server now; this connection is
+                // closed instead of answered.
+                tracing::info!(
+                    "session 0x{:x} moved to another server; closing its old connection",
+                    txn.session
+                );
+                self.queues.remove(&conn);
+                if self.owner.get(&txn.session) == Some(&conn) {
+                    self.owner.remove(&txn.session);
+                }
+                outs.push(Out::Close(conn));
+                return;
+            }
             Origin::Client {
                 conn,
                 xid,
@@ -723,6 +749,9 @@ impl Engine {
             }
             .create_session(id, zxid);
             self.owner.insert(id, conn);
+            if self.role == Role::Leader {
+                self.owners.insert(id, self.me());
+            }
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.session = id;
             }
@@ -790,6 +819,9 @@ impl Engine {
             return outs;
         }
         self.owner.insert(id, conn);
+        if self.role == Role::Leader {
+            self.owners.insert(id, self.me());
+        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = id;
         }
@@ -917,6 +949,16 @@ impl Engine {
                 |_| {},
             );
             self.send_reply(conn, r, now, now, &mut outs);
+            outs.push(Out::Close(conn));
+            return outs;
+        }
+        if self.role == Role::Leader && self.owners.get(&session).is_some_and(|o| *o != self.me()) {
+            // The session moved to a learner's connection: this one is stale (SessionMoved).
+            tracing::info!(
+                "session 0x{session:x} moved to another server; closing its old connection"
+            );
+            self.queues.remove(&conn);
+            self.owner.remove(&session);
             outs.push(Out::Close(conn));
             return outs;
         }
@@ -1093,6 +1135,7 @@ impl Engine {
     /// its client once it applies the committed txn.
     pub fn remote_request(
         &mut self,
+        server: u64,
         session: i64,
         cxid: i32,
         req: Request,
@@ -1101,7 +1144,12 @@ impl Engine {
     ) -> Vec<Out> {
         let mut outs = Vec::new();
         let zxid = self.last_assigned + 1;
-        let op = if !self.outstanding.session_alive(&self.tree, session) {
+        let moved = self.owners.get(&session).is_some_and(|o| *o != server);
+        let op = if moved {
+            TxnOp::Error {
+                err: Code::SessionMoved.as_i32(),
+            }
+        } else if !self.outstanding.session_alive(&self.tree, session) {
             TxnOp::Error {
                 err: Code::SessionExpired.as_i32(),
             }
@@ -1141,8 +1189,15 @@ impl Engine {
     }
 
     /// Leader: a session a learner's client opened.
-    pub fn remote_create_session(&mut self, session: i64, timeout: i32, now: i64) -> Vec<Out> {
+    pub fn remote_create_session(
+        &mut self,
+        server: u64,
+        session: i64,
+        timeout: i32,
+        now: i64,
+    ) -> Vec<Out> {
         let mut outs = Vec::new();
+        self.owners.insert(session, server);
         let zxid = self.assign();
         Prep {
             tree: &self.tree,
@@ -1161,8 +1216,12 @@ impl Engine {
     }
 
     /// Leader: whether a session is alive (a client resumes it on a learner).
-    pub fn revalidate(&self, session: i64) -> bool {
-        self.outstanding.session_alive(&self.tree, session)
+    pub fn revalidate(&mut self, server: u64, session: i64) -> bool {
+        let valid = self.outstanding.session_alive(&self.tree, session);
+        if valid {
+            self.owners.insert(session, server);
+        }
+        valid
     }
 
     /// Leader: a learner's `sync`, answered once everything proposed so far is committed.
@@ -1874,7 +1933,7 @@ mod tests {
                 for o in from_learner.drain(..) {
                     match o {
                         Out::Forward(Forward::CreateSession { session, timeout }) => {
-                            next_l.extend(self.leader.remote_create_session(session, timeout, 0))
+                            next_l.extend(self.leader.remote_create_session(2, session, timeout, 0))
                         }
                         Out::Forward(Forward::Request {
                             session,
@@ -1885,13 +1944,14 @@ mod tests {
                         }) => {
                             let req =
                                 Request::read(opcode, &body).unwrap_or(Request::Malformed(opcode));
-                            next_l.extend(self.leader.remote_request(session, cxid, req, &auth, 0))
+                            next_l
+                                .extend(self.leader.remote_request(2, session, cxid, req, &auth, 0))
                         }
                         Out::Forward(Forward::Sync { session }) => {
                             next_l.extend(self.leader.sync_request(2, session))
                         }
                         Out::Revalidate { session, .. } => {
-                            let valid = self.leader.revalidate(session);
+                            let valid = self.leader.revalidate(2, session);
                             next_f.extend(self.learner.revalidated(session, valid, 0));
                         }
                         other => to_f.push(other),
@@ -2087,5 +2147,42 @@ mod tests {
             "the learner's client hears of it, before its reply"
         );
         assert_eq!(Reader::new(&sends(&f)[0].1[4..8]).i32().unwrap(), -1);
+    }
+
+    #[test]
+    fn a_moved_session_fences_its_old_connection() {
+        let mut p = Pair::new();
+        p.learner.connected(7, "127.0.0.1", 0);
+        let outs = p.learner.connect(7, &connect_req(), 0);
+        p.pump(vec![], outs);
+        let session = p.learner.conns[&7].session;
+        // The client moves to the leader; its old connection to the learner lingers.
+        p.leader.connected(1, "127.0.0.1", 0);
+        let resume = ConnectRequest {
+            session_id: session,
+            passwd: session_password(session).to_vec(),
+            ..connect_req()
+        };
+        let outs = p.leader.connect(1, &resume, 0);
+        assert!(outs.contains(&Out::Session(1, session)));
+        // A write through the old connection is refused: the connection closes, unanswered.
+        let req = Request::read(op::CREATE, &create_body("/stale", 0)).unwrap();
+        let outs = p
+            .learner
+            .request_with_body(7, 9, op::CREATE, req, create_body("/stale", 0), 0);
+        let (_, f) = p.pump(vec![], outs);
+        assert!(f.contains(&Out::Close(7)), "{f:?}");
+        assert!(
+            sends(&f).iter().all(|(c, _)| *c != 7),
+            "no reply on the stale connection"
+        );
+        assert!(p.leader.tree.get("/stale").is_none());
+        // The new connection works.
+        let req = Request::read(op::CREATE, &create_body("/fresh", 0)).unwrap();
+        let outs = p
+            .leader
+            .request_with_body(1, 1, op::CREATE, req, create_body("/fresh", 0), 0);
+        let (l, _) = p.pump(outs, vec![]);
+        assert_eq!(err_of(&sends(&l)[0].1), 0);
     }
 }

@@ -208,6 +208,8 @@ pub struct ApplyCommitted(pub Txn);
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RemoteRequest {
+    /// The learner the request came through.
+    pub server: u64,
     pub session: i64,
     pub cxid: i32,
     pub opcode: i32,
@@ -218,13 +220,17 @@ pub struct RemoteRequest {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RemoteCreateSession {
+    pub server: u64,
     pub session: i64,
     pub timeout: i32,
 }
 
 #[derive(Message)]
 #[rtype(result = "bool")]
-pub struct RevalidateSession(pub i64);
+pub struct RevalidateSession {
+    pub server: u64,
+    pub session: i64,
+}
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -772,7 +778,7 @@ impl Handler<RemoteRequest> for DataTreeActor {
         });
         let outs = self
             .engine
-            .remote_request(m.session, m.cxid, req, &m.auth, now_ms());
+            .remote_request(m.server, m.session, m.cxid, req, &m.auth, now_ms());
         self.run(outs);
     }
 }
@@ -782,7 +788,7 @@ impl Handler<RemoteCreateSession> for DataTreeActor {
     fn handle(&mut self, m: RemoteCreateSession, _: &mut Context<Self>) {
         let outs = self
             .engine
-            .remote_create_session(m.session, m.timeout, now_ms());
+            .remote_create_session(m.server, m.session, m.timeout, now_ms());
         self.run(outs);
     }
 }
@@ -790,10 +796,10 @@ impl Handler<RemoteCreateSession> for DataTreeActor {
 impl Handler<RevalidateSession> for DataTreeActor {
     type Result = bool;
     fn handle(&mut self, m: RevalidateSession, _: &mut Context<Self>) -> bool {
-        let valid = self.engine.revalidate(m.0);
+        let valid = self.engine.revalidate(m.server, m.session);
         if valid {
             if let Some(t) = &self.tracker {
-                t.do_send(super::session_tracker::Touch(m.0));
+                t.do_send(super::session_tracker::Touch(m.session));
             }
         }
         valid

@@ -797,9 +797,14 @@ impl ZabActor {
                     let timeout = body
                         .get(..4)
                         .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                    self.tree.do_send(RemoteCreateSession { session, timeout });
+                    self.tree.do_send(RemoteCreateSession {
+                        server: sid,
+                        session,
+                        timeout,
+                    });
                 } else {
                     self.tree.do_send(RemoteRequest {
+                        server: sid,
                         session,
                         cxid,
                         opcode,
@@ -815,8 +820,13 @@ impl ZabActor {
             PeerMessage::Revalidate { session, .. } => {
                 let tree = self.tree.clone();
                 let gen = self.gen;
-                ctx.spawn(tree.send(RevalidateSession(session)).into_actor(self).map(
-                    move |r, act, _| {
+                ctx.spawn(
+                    tree.send(RevalidateSession {
+                        server: sid,
+                        session,
+                    })
+                    .into_actor(self)
+                    .map(move |r, act, _| {
                         if act.gen == gen {
                             let valid = r.unwrap_or(false);
                             act.send_to_learner(
@@ -824,8 +834,8 @@ impl ZabActor {
                                 PeerMessage::RevalidateReply { session, valid },
                             );
                         }
-                    },
-                ));
+                    }),
+                );
                 Vec::new()
             }
             PeerMessage::Sync { session } => {
