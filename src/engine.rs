@@ -415,6 +415,42 @@ impl Engine {
         self.send(conn, b, outs);
     }
 
+    /// The connection now holds `session`: tell the shell, then send the connect response.
+    fn established(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        timeout: i32,
+        read_only: Option<bool>,
+        outs: &mut Vec<Out>,
+    ) {
+        outs.push(Out::Session(conn, session));
+        let resp = ConnectResponse {
+            timeout,
+            session_id: session,
+            passwd: session_password(session),
+            read_only: read_only.map(|_| false),
+        };
+        let mut w = start_frame();
+        resp.write(&mut w);
+        self.send(conn, finish_frame(w), outs);
+    }
+
+    /// The session is unknown, expired or its password wrong: the "expired" answer, then close.
+    fn refuse_session(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        read_only: Option<bool>,
+        outs: &mut Vec<Out>,
+    ) {
+        tracing::info!("invalid session 0x{session:x} for client, probably expired");
+        let mut w = start_frame();
+        ConnectResponse::expired(read_only).write(&mut w);
+        self.send(conn, finish_frame(w), outs);
+        outs.push(Out::Close(conn));
+    }
+
     /// Everything up to `zxid` is durable: apply it, notify watchers, reply, and run the reads
     /// that waited behind it.
     pub fn durable(&mut self, zxid: i64, now: i64) -> Vec<Out> {
@@ -490,7 +526,6 @@ impl Engine {
         outs: &mut Vec<Out>,
     ) {
         let zxid = txn.zxid;
-        let tag = |z: i64| z;
         match origin {
             Origin::Client { conn, .. }
                 if *result == OpResult::Error(Code::SessionMoved.as_i32()) =>
@@ -524,7 +559,7 @@ impl Engine {
                 };
                 self.send_reply(conn, r, arrived, now, outs);
                 if !matches!(txn.op, TxnOp::CloseSession) {
-                    self.write_done(conn, tag(zxid), now, outs);
+                    self.write_done(conn, zxid, now, outs);
                 }
             }
             Origin::Connect { conn, read_only } => {
@@ -533,17 +568,8 @@ impl Engine {
                     TxnOp::CreateSession { timeout } => timeout,
                     _ => 0,
                 };
-                outs.push(Out::Session(conn, id));
-                let resp = ConnectResponse {
-                    timeout,
-                    session_id: id,
-                    passwd: session_password(id),
-                    read_only: read_only.map(|_| false),
-                };
-                let mut w = start_frame();
-                resp.write(&mut w);
-                self.send(conn, finish_frame(w), outs);
-                self.write_done(conn, tag(zxid), now, outs);
+                self.established(conn, id, timeout, read_only, outs);
+                self.write_done(conn, zxid, now, outs);
             }
             Origin::Expire | Origin::Remote | Origin::Internal => {}
         }
@@ -811,11 +837,7 @@ impl Engine {
         let valid = req.passwd.as_slice() == session_password(id)
             && self.outstanding.session_alive(&self.tree, id);
         if !valid {
-            tracing::info!("invalid session 0x{id:x} for client, probably expired");
-            let mut w = start_frame();
-            ConnectResponse::expired(req.read_only).write(&mut w);
-            self.send(conn, finish_frame(w), &mut outs);
-            outs.push(Out::Close(conn));
+            self.refuse_session(conn, id, req.read_only, &mut outs);
             return outs;
         }
         self.owner.insert(id, conn);
@@ -826,16 +848,7 @@ impl Engine {
             c.session = id;
         }
         outs.push(Out::Track(id, timeout as u64));
-        outs.push(Out::Session(conn, id));
-        let resp = ConnectResponse {
-            timeout,
-            session_id: id,
-            passwd: session_password(id),
-            read_only: req.read_only.map(|_| false),
-        };
-        let mut w = start_frame();
-        resp.write(&mut w);
-        self.send(conn, finish_frame(w), &mut outs);
+        self.established(conn, id, timeout, req.read_only, &mut outs);
         outs
     }
 
@@ -1241,25 +1254,12 @@ impl Engine {
             return outs;
         };
         if !valid {
-            tracing::info!("invalid session 0x{session:x} for client, probably expired");
             self.owner.remove(&session);
             self.queues.remove(&conn);
-            let mut w = start_frame();
-            ConnectResponse::expired(read_only).write(&mut w);
-            self.send(conn, finish_frame(w), &mut outs);
-            outs.push(Out::Close(conn));
+            self.refuse_session(conn, session, read_only, &mut outs);
             return outs;
         }
-        outs.push(Out::Session(conn, session));
-        let resp = ConnectResponse {
-            timeout,
-            session_id: session,
-            passwd: session_password(session),
-            read_only: read_only.map(|_| false),
-        };
-        let mut w = start_frame();
-        resp.write(&mut w);
-        self.send(conn, finish_frame(w), &mut outs);
+        self.established(conn, session, timeout, read_only, &mut outs);
         self.write_done(conn, tag, now, &mut outs);
         outs
     }

@@ -79,7 +79,6 @@ pub struct Durable {
     pub txns: u64,
     /// Bytes in the current log segment.
     pub log_bytes: u64,
-    pub sync_micros: u64,
 }
 
 /// The persister could not make the batch starting at `zxid` durable.
@@ -135,14 +134,6 @@ impl SnapPolicy {
     fn due(&self) -> bool {
         self.txns >= self.txn_threshold || self.bytes >= self.byte_threshold
     }
-}
-
-/// Fsync time statistics (mntr's fsynctime).
-#[derive(Default, Clone, Copy)]
-pub struct SyncStats {
-    pub count: u64,
-    pub total_micros: u64,
-    pub max_micros: u64,
 }
 
 #[derive(Message)]
@@ -308,7 +299,6 @@ pub struct DataTreeActor {
     snap: Option<SnapJob>,
     snap_seq: u64,
     policy: SnapPolicy,
-    pub sync_stats: SyncStats,
     /// The ZAB actor of a leader or learner.
     zab: Option<Recipient<FromTree>>,
     /// Standalone servers always serve; ensemble members only once synced.
@@ -331,7 +321,6 @@ impl DataTreeActor {
             snap: None,
             snap_seq: 0,
             policy: SnapPolicy::new(settings_snap_count(&s_snap), s_snap.storage.snap_size_limit),
-            sync_stats: SyncStats::default(),
             zab: None,
             serving: true,
             mode: "standalone",
@@ -572,10 +561,6 @@ impl Handler<Durable> for DataTreeActor {
             let outs = self.engine.durable(m.zxid, now_ms());
             self.run(outs);
         }
-        let s = &mut self.sync_stats;
-        s.count += 1;
-        s.total_micros += m.sync_micros;
-        s.max_micros = s.max_micros.max(m.sync_micros);
         self.policy.txns += m.txns;
         self.policy.bytes = m.log_bytes;
         if self.policy.due() {

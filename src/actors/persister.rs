@@ -105,7 +105,6 @@ impl Loop {
                     zxid: last,
                     txns: batch.len() as u64,
                     log_bytes: self.writer.bytes_since_roll,
-                    sync_micros: took.as_micros() as u64,
                 });
             }
             Err(e) => {

@@ -928,10 +928,7 @@ impl Actor for ZabActor {
         }
         ctx.run_interval(
             Duration::from_millis((self.tick_ms() / 2).clamp(10, 1000)),
-            |act, ctx| {
-                ctx.notify(Tick);
-                let _ = act;
-            },
+            |_, ctx| ctx.notify(Tick),
         );
         let me = self.me;
         let members = self.members.clone();

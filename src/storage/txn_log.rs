@@ -347,7 +347,6 @@ pub fn truncate_after(dir: &Path, zxid: i64) -> Result<(), LogError> {
         move |source| LogError::Io { path, source }
     };
     let segs = list_segments(dir).map_err(io(dir))?;
-    let n = segs.len();
     for (i, (first, path)) in segs.iter().enumerate() {
         if *first > zxid {
             fs::remove_file(path).map_err(io(path))?;
@@ -375,7 +374,6 @@ pub fn truncate_after(dir: &Path, zxid: i64) -> Result<(), LogError> {
             pos = next as u64;
         }
         truncate(path, cut.unwrap_or(pos)).map_err(io(path))?;
-        let _ = i + 1 == n;
     }
     fsync_dir(dir).map_err(io(dir))
 }

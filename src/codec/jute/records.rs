@@ -429,15 +429,6 @@ pub fn is_write_opcode(opcode: i32) -> bool {
     )
 }
 
-impl Request {
-    pub fn is_write(&self) -> bool {
-        matches!(
-            self,
-            Request::Write(_) | Request::Multi(_) | Request::CloseSession
-        )
-    }
-}
-
 fn read_create(r: &mut Reader, opcode: i32) -> DecodeResult<CreateRequest> {
     let path = r.ustring()?;
     let data = r.buffer()?;

@@ -405,8 +405,7 @@ impl Leader {
     /// The leader's own log has everything up to `zxid` on disk: that is its own ACK.
     pub fn logged(&mut self, zxid: i64) -> Vec<Action> {
         let mut out = Vec::new();
-        for (z, (_, acks)) in self.outstanding.range_mut(..=zxid) {
-            let _ = z;
+        for (_, acks) in self.outstanding.range_mut(..=zxid).map(|(_, v)| v) {
             acks.insert(self.me);
         }
         self.try_commit(&mut out);
