@@ -104,6 +104,8 @@ impl Default for ServerSettings {
 pub struct ClientSettings {
     pub port: u16,
     pub address: String,
+    /// `auto` or a count; see [`Settings::client_io_threads`].
+    pub io_threads: String,
 }
 
 impl Default for ClientSettings {
@@ -111,6 +113,7 @@ impl Default for ClientSettings {
         ClientSettings {
             port: 2181,
             address: "0.0.0.0".to_string(),
+            io_threads: "auto".to_string(),
         }
     }
 }
@@ -228,6 +231,23 @@ fn join_host_port(host: &str, port: u16) -> String {
 }
 
 impl Settings {
+    /// Threads that run client connections; 0 = on the data tree's thread. `auto` is 0 on
+    /// machines with up to 2 cores (every hop between threads is a wake-up that waits for a
+    /// core there), else one per core beyond the tree's and the log writer's, at most 8.
+    pub fn client_io_threads(&self) -> usize {
+        match self.client.io_threads.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                if cores <= 2 {
+                    0
+                } else {
+                    (cores - 2).min(8)
+                }
+            }
+        }
+    }
+
     /// Smallest negotiable session timeout: `min_session_timeout`, or
     /// `2 * tick_time` when it is 0.
     pub fn min_session_timeout_ms(&self) -> u64 {
@@ -701,6 +721,12 @@ static SPECS: &[Spec] = &[
         get: |s| Typed::Str(s.client.address.clone()),
     },
     Spec {
+        key: "client.io_threads",
+        ty: Ty::Str(check_io_threads),
+        expect: "`auto` or an integer 0..=64 (0 = connections share the data tree's thread)",
+        get: |s| Typed::Str(s.client.io_threads.clone()),
+    },
+    Spec {
         key: "storage.data_dir",
         ty: Ty::Str(check_non_empty),
         expect: "a non-empty directory path",
@@ -793,6 +819,10 @@ fn section_of(key: &str) -> &str {
 
 fn check_any(_: &str) -> bool {
     true
+}
+
+fn check_io_threads(s: &str) -> bool {
+    s == "auto" || s.parse::<u32>().is_ok_and(|n| n <= 64)
 }
 
 fn check_non_empty(s: &str) -> bool {

@@ -1,5 +1,6 @@
-//! Wiring of a server (standalone or an ensemble member): the tree actor (with its session tracker and persister) on its
-//! own arbiter, the listener and connections on IO arbiters.
+//! Wiring of a server (standalone or an ensemble member): the tree actor with its session
+//! tracker and the ZAB actor on one arbiter, the log writer on its own thread, client
+//! connections on IO arbiters or, with `client.io_threads = 0`, on the tree's arbiter.
 
 use super::client_listener::ClientListener;
 use super::data_tree::{now_ms, DataTreeActor, GetPersister, GetTracker};
@@ -116,19 +117,19 @@ pub async fn start(
             tree.clone(),
             tracker,
             persister,
-            listener,
+            listener.into_std()?,
         )
         .map_err(std::io::Error::other)?;
-        zab.start();
+        // On the tree's thread: the commit path goes tree -> ZAB -> tree several times per
+        // write, and a message between actors of one arbiter needs no thread wake-up.
+        ZabActor::start_in_arbiter(&tree_arbiter.handle(), move |_| zab);
     }
-    let io_threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let mut arbiters = Vec::new();
-    for _ in 0..io_threads {
-        arbiters.push(Arbiter::new().handle());
-    }
+    let io_threads = settings.client_io_threads();
+    let arbiters = if io_threads == 0 {
+        vec![tree_arbiter.handle()]
+    } else {
+        (0..io_threads).map(|_| Arbiter::new().handle()).collect()
+    };
     ClientListener::new(
         listener,
         tree,

@@ -173,7 +173,9 @@ pub struct ZabActor {
     epoch_dir: PathBuf,
     started: Instant,
     vote: Option<Vote>,
-    listener: Option<TcpListener>,
+    /// The quorum port, bound before start; registered with the arbiter's reactor once the
+    /// actor runs there.
+    listener: Option<std::net::TcpListener>,
     /// Links learners opened before this server knew it leads: kept, with what they sent,
     /// until it does (or follows someone else).
     parked: HashMap<u64, Addr<ZabLink>>,
@@ -195,7 +197,7 @@ impl ZabActor {
         tree: Addr<DataTreeActor>,
         tracker: Addr<SessionTracker>,
         persister: Persister,
-        listener: TcpListener,
+        listener: std::net::TcpListener,
     ) -> Result<ZabActor, String> {
         let me = settings.server.id;
         let quorum = QuorumVerifier::new(
@@ -920,6 +922,13 @@ impl Actor for ZabActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         if let Some(l) = self.listener.take() {
+            let l = match TcpListener::from_std(l) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("cannot listen on the quorum port: {e}");
+                    std::process::exit(1);
+                }
+            };
             let accepts = futures::stream::unfold(l, |l| async move {
                 let r = l.accept().await;
                 Some((Accepted(r), l))
