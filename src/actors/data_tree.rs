@@ -266,6 +266,12 @@ pub struct InstallSnapshot {
 #[rtype(result = "Result<i64, String>")]
 pub struct Reload;
 
+/// Going LOOKING with the log writer idle: apply the logged tail the tree lacks (a full
+/// rebuild from disk if that fails). Returns the last zxid.
+#[derive(Message)]
+#[rtype(result = "Result<i64, String>")]
+pub struct CatchUp;
+
 /// Write a snapshot of the tree now.
 #[derive(Message)]
 #[rtype(result = "Result<(), String>")]
@@ -869,6 +875,44 @@ impl Handler<Reload> for DataTreeActor {
         self.replace_tree(r.tree);
         self.engine.recent = r.recent.into();
         Ok(last)
+    }
+}
+
+impl Handler<CatchUp> for DataTreeActor {
+    type Result = Result<i64, String>;
+    fn handle(&mut self, _: CatchUp, ctx: &mut Context<Self>) -> Self::Result {
+        // The tree holds only committed txns, a prefix of the log, so applying the log's tail
+        // gives what a rebuild from disk would, in time proportional to the tail.
+        let log_dir = version_dir(self.settings.data_log_dir());
+        let config = self.engine.tree.config.clone();
+        let mut tree = std::mem::replace(
+            &mut self.engine.tree,
+            crate::datatree::DataTree::new(config),
+        );
+        let mut recent = std::mem::take(&mut self.engine.recent);
+        match crate::storage::recovery::replay_tail(&mut tree, &log_dir) {
+            Ok(applied) => {
+                if !applied.is_empty() {
+                    tracing::info!(
+                        "applied {} logged txns after 0x{:x}",
+                        applied.len(),
+                        applied[0].zxid - 1
+                    );
+                }
+                let last = tree.last_zxid;
+                recent.extend(applied);
+                while recent.len() > crate::engine::RECENT_TXNS {
+                    recent.pop_front();
+                }
+                self.replace_tree(tree);
+                self.engine.recent = recent;
+                Ok(last)
+            }
+            Err(e) => {
+                tracing::warn!("cannot apply the log's tail ({e}); rebuilding the tree from disk");
+                self.handle(Reload, ctx)
+            }
+        }
     }
 }
 

@@ -73,6 +73,14 @@ pub struct Established {
 #[rtype(result = "()")]
 pub struct PeerNotification(pub Notification);
 
+/// The election connection with a peer opened (`up`) or closed (sent by the transport).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct PeerConnected {
+    pub sid: u64,
+    pub up: bool,
+}
+
 /// Stop the election actor and its transport (closes the election port).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
@@ -159,6 +167,7 @@ pub async fn start_election_with(
             &members,
             listener,
             options.transport,
+            ctx.address().recipient(),
             ctx.address().recipient(),
         )
         .start();
@@ -282,6 +291,14 @@ impl Handler<PeerNotification> for ElectionActor {
         tracing::debug!(myid = self.me, "{}", m.0.describe(self.machine.state()));
         let now = self.now_ms();
         let actions = self.machine.on_notification(m.0, now);
+        self.execute(actions);
+    }
+}
+
+impl Handler<PeerConnected> for ElectionActor {
+    type Result = ();
+    fn handle(&mut self, m: PeerConnected, _: &mut Context<Self>) {
+        let actions = self.machine.set_connected(m.sid, m.up);
         self.execute(actions);
     }
 }

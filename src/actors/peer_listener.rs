@@ -18,7 +18,7 @@
 //!   Notifications are state, not deltas: a newer one replaces one not yet written, also while
 //!   there is no connection.
 
-use super::election::PeerNotification;
+use super::election::{PeerConnected, PeerNotification};
 use crate::codec::peer::{PeerCodec, PeerCodecError, PeerMessage, PROTOCOL_VERSION};
 use crate::proto::election::Notification;
 use crate::settings::Member;
@@ -119,6 +119,8 @@ struct Shared {
     members: HashMap<u64, Member>,
     config: TransportConfig,
     deliver: Recipient<PeerNotification>,
+    /// Told when a peer's connection opens or closes (or a dial fails).
+    links: Recipient<PeerConnected>,
 }
 
 struct Conn {
@@ -159,6 +161,7 @@ impl PeerListener {
         listener: TcpListener,
         config: TransportConfig,
         deliver: Recipient<PeerNotification>,
+        on_link: Recipient<PeerConnected>,
     ) -> Self {
         let others: HashMap<u64, Member> = members
             .iter()
@@ -187,6 +190,7 @@ impl PeerListener {
                 members: others,
                 config,
                 deliver,
+                links: on_link,
             }),
             listener: Some(listener),
             links,
@@ -403,6 +407,10 @@ impl Handler<Linked> for PeerListener {
             );
         }
         link.failures = 0;
+        self.shared.links.do_send(PeerConnected {
+            sid: m.sid,
+            up: true,
+        });
         if let Some(n) = link.pending.take() {
             m.outbox.send_modify(|o| {
                 o.note = Some(n);
@@ -437,6 +445,10 @@ impl Handler<Unlinked> for PeerListener {
         };
         if link.conn.as_ref().is_some_and(|c| c.id == m.id) {
             link.conn = None;
+            self.shared.links.do_send(PeerConnected {
+                sid: m.sid,
+                up: false,
+            });
             if m.sid < self.shared.me {
                 self.schedule_retry(m.sid, ctx);
             } else {
@@ -455,6 +467,12 @@ impl Handler<DialEnded> for PeerListener {
         };
         link.dialing = false;
         if let Err(why) = m.outcome {
+            if link.conn.is_none() {
+                self.shared.links.do_send(PeerConnected {
+                    sid: m.sid,
+                    up: false,
+                });
+            }
             link.failures += 1;
             if link.failures == 1 {
                 tracing::warn!(myid = me, "{why}");

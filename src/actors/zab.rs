@@ -5,9 +5,9 @@
 //! quorum sends it back to election, after rebuilding the tree from disk.
 
 use super::data_tree::{
-    ApplyCommitted, Commit, DataTreeActor, FromTree, InstallSnapshot, LearnerSyncDone, Reload,
-    RemoteCreateSession, RemoteRequest, RemoteSync, RevalidateSession, Revalidated, SetRole,
-    SetServing, Touches, TreeSnapshot, Window, WriteSnapshot,
+    ApplyCommitted, CatchUp, Commit, DataTreeActor, FromTree, InstallSnapshot, LearnerSyncDone,
+    Reload, RemoteCreateSession, RemoteRequest, RemoteSync, RevalidateSession, Revalidated,
+    SetRole, SetServing, Touches, TreeSnapshot, Window, WriteSnapshot,
 };
 use super::election::{start_election, Elected, ElectionActor, Established, LookForLeader};
 use super::persister::Persister;
@@ -254,7 +254,7 @@ impl ZabActor {
         }
     }
 
-    /// Back to election: drop the role, rebuild the tree from disk, vote with the log's end.
+    /// Back to election: drop the role, bring the tree to the log's end, vote with it.
     fn look(&mut self, why: &str, ctx: &mut Context<Self>) {
         tracing::info!("LOOKING: {why}");
         self.gen += 1;
@@ -268,10 +268,14 @@ impl ZabActor {
         let tree = self.tree.clone();
         let election = self.election.clone();
         let epoch = self.current_epoch;
+        let persister = self.persister.clone();
         ctx.wait(
             async move {
+                // The vote must carry the log's durable end, and the tree must not read a
+                // segment the writer is still appending to.
+                persister.barrier().await;
                 let last = tree
-                    .send(Reload)
+                    .send(CatchUp)
                     .await
                     .ok()
                     .and_then(|r| r.ok())

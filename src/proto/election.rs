@@ -63,6 +63,9 @@ pub struct Election {
     /// Votes of servers that already follow or lead, by sender.
     out_of_election: HashMap<u64, (Vote, PeerState)>,
     finalize_at: Option<u64>,
+    /// Peers whose election connection is known to be down. A quorum that every other voter
+    /// has joined needs no finalize wait: nobody who could send a better vote is there.
+    disconnected: std::collections::HashSet<u64>,
     resend_at: u64,
     resend_every: u64,
     max_resend_ms: u64,
@@ -86,6 +89,7 @@ impl Election {
             recv: HashMap::new(),
             out_of_election: HashMap::new(),
             finalize_at: None,
+            disconnected: Default::default(),
             resend_at: 0,
             resend_every: RESEND_START_MS,
             max_resend_ms: 60_000,
@@ -169,6 +173,34 @@ impl Election {
         self.state = state;
         self.proposal = vote;
         self.finalize_at = None;
+    }
+
+    /// The election connection with `sid` opened (`up`) or closed.
+    pub fn set_connected(&mut self, sid: u64, up: bool) -> Vec<Action> {
+        let mut out = Vec::new();
+        if up {
+            self.disconnected.remove(&sid);
+        } else {
+            self.disconnected.insert(sid);
+            self.decide_if_settled(&mut out);
+        }
+        out
+    }
+
+    /// Decide before the finalize wait when a quorum agrees and every other voter we can hear
+    /// from already sent that same vote in this round (ZooKeeper ends the wait early when all
+    /// voters answered; a closed connection means nobody is there to answer).
+    fn decide_if_settled(&mut self, out: &mut Vec<Action>) {
+        if self.state != PeerState::Looking || self.finalize_at.is_none() {
+            return;
+        }
+        let v = self.proposal;
+        let settled = self.quorum.voters().iter().all(|id| {
+            *id == self.me || self.recv.get(id) == Some(&v) || self.disconnected.contains(id)
+        });
+        if settled {
+            self.decide(v, out);
+        }
     }
 
     fn agree_looking(&self, v: &Vote) -> bool {
@@ -259,6 +291,7 @@ impl Election {
                     if self.finalize_at.is_none() {
                         self.finalize_at = Some(now + FINALIZE_WAIT_MS);
                     }
+                    self.decide_if_settled(&mut out);
                 } else {
                     self.finalize_at = None;
                 }
@@ -389,23 +422,28 @@ mod tests {
             }
         }
 
+        /// Deliver every queued message, without time passing.
+        fn deliver(&mut self) {
+            while let Some((from, to, n)) = self.queue.pop_front() {
+                if self.down.contains(&to)
+                    || self.down.contains(&from)
+                    || self.cut.contains(&(from, to))
+                {
+                    continue;
+                }
+                let now = self.now;
+                if let Some(e) = self.nodes.get_mut(&to) {
+                    let a = e.on_notification(n, now);
+                    self.route(to, a);
+                }
+            }
+        }
+
         /// Deliver messages and tick until quiet or `ms` elapse.
         fn run(&mut self, ms: u64) {
             let end = self.now + ms;
             while self.now < end {
-                while let Some((from, to, n)) = self.queue.pop_front() {
-                    if self.down.contains(&to)
-                        || self.down.contains(&from)
-                        || self.cut.contains(&(from, to))
-                    {
-                        continue;
-                    }
-                    let now = self.now;
-                    if let Some(e) = self.nodes.get_mut(&to) {
-                        let a = e.on_notification(n, now);
-                        self.route(to, a);
-                    }
-                }
+                self.deliver();
                 self.now += 10;
                 let ids: Vec<u64> = self
                     .nodes
@@ -423,6 +461,74 @@ mod tests {
 
         fn leader_of(&self, id: u64) -> Option<u64> {
             self.decided.get(&id).map(|(_, v)| v.leader)
+        }
+    }
+
+    #[test]
+    fn all_voters_agreeing_decide_without_the_finalize_wait() {
+        let mut net = Net::new(&[1, 2, 3], &[], &[(1, 5, 1), (2, 5, 1), (3, 5, 1)]);
+        net.start(&[1, 2, 3]);
+        net.deliver();
+        for id in [1, 2, 3] {
+            assert_eq!(net.leader_of(id), Some(3), "server {id}");
+        }
+        assert_eq!(net.now, 0);
+    }
+
+    #[test]
+    fn a_closed_connection_ends_the_finalize_wait() {
+        // Server 3 is gone. While 1 and 2 cannot tell, they wait before deciding.
+        let mut net = Net::new(&[1, 2, 3], &[], &[(1, 5, 1), (2, 5, 1), (3, 5, 1)]);
+        net.down.insert(3);
+        net.start(&[1, 2]);
+        net.deliver();
+        assert!(net.decided.is_empty());
+        net.run(FINALIZE_WAIT_MS + 20);
+        assert_eq!(net.leader_of(1), Some(2));
+        assert_eq!(net.leader_of(2), Some(2));
+
+        // Once they know its connection is closed, a quorum of the rest decides at once,
+        // whichever comes first: the closed connection or the last vote.
+        let mut net = Net::new(&[1, 2, 3], &[], &[(1, 5, 1), (2, 5, 1), (3, 5, 1)]);
+        net.down.insert(3);
+        let a = net.nodes.get_mut(&2).unwrap().set_connected(3, false);
+        assert!(a.is_empty(), "nothing to decide before a round");
+        net.start(&[1, 2]);
+        net.deliver();
+        assert_eq!(net.leader_of(2), Some(2));
+        assert_eq!(net.decided[&2].0, PeerState::Leading);
+        assert_eq!(net.leader_of(1), None, "1 still waits for 3");
+        let a = net.nodes.get_mut(&1).unwrap().set_connected(3, false);
+        net.route(1, a);
+        assert_eq!(net.leader_of(1), Some(2));
+        assert_eq!(net.decided[&1].0, PeerState::Following);
+        assert_eq!(net.now, 0);
+
+        // A connection that opens again brings the wait back.
+        let mut net = Net::new(&[1, 2, 3], &[], &[(1, 5, 1), (2, 5, 1), (3, 5, 1)]);
+        net.down.insert(3);
+        for id in [1, 2] {
+            let e = net.nodes.get_mut(&id).unwrap();
+            assert!(e.set_connected(3, false).is_empty());
+            assert!(e.set_connected(3, true).is_empty());
+        }
+        net.start(&[1, 2]);
+        net.deliver();
+        assert!(net.decided.is_empty());
+    }
+
+    #[test]
+    fn a_better_vote_from_a_connected_voter_still_counts() {
+        // 3 has the newest log but answers late; 1 and 2 must not settle on 2 while 3 is
+        // connected.
+        let mut net = Net::new(&[1, 2, 3], &[], &[(1, 5, 1), (2, 5, 1), (3, 9, 1)]);
+        net.start(&[1, 2]);
+        net.deliver();
+        assert!(net.decided.is_empty());
+        net.start(&[3]);
+        net.run(FINALIZE_WAIT_MS + 100);
+        for id in [1, 2, 3] {
+            assert_eq!(net.leader_of(id), Some(3), "server {id}");
         }
     }
 

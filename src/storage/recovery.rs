@@ -152,12 +152,55 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
         }
     };
     let snapshot_zxid = tree.last_zxid;
+    let (replayed, recent) = replay(&mut tree, &segs, true)?;
+    tracing::info!(
+        "recovered to zxid 0x{:x}: snapshot 0x{snapshot_zxid:x} + {replayed} logged txns, {} sessions",
+        tree.last_zxid,
+        tree.sessions().len()
+    );
+    Ok(Recovered {
+        tree,
+        snapshot_zxid,
+        replayed,
+        recent,
+    })
+}
+
+/// Bring a live tree up to the end of the log: apply every logged txn after its last zxid
+/// (the logged-but-uncommitted tail, usually a handful), instead of rebuilding it from the
+/// snapshot. The log writer must be idle (everything it was given is durable). Returns the
+/// applied txns, oldest first.
+pub fn replay_tail(
+    tree: &mut DataTree,
+    log_dir: &Path,
+) -> Result<Vec<crate::datatree::Txn>, String> {
+    let segs = txn_log::list_segments(log_dir)
+        .map_err(|e| format!("cannot list {}: {e}", log_dir.display()))?;
+    // Only the segments that can hold txns after the tree's last one.
+    let from = segs
+        .iter()
+        .rposition(|(first, _)| *first <= tree.last_zxid + 1)
+        .unwrap_or(0);
+    let (_, applied) = replay(tree, &segs[from..], false)?;
+    Ok(applied)
+}
+
+/// Apply the txns of `segs` (oldest first) that come after the tree's last zxid. A torn
+/// record at the tail of the newest segment is cut off when `repair` (at start), else left to
+/// the next start. Returns how many were applied and the newest of them (up to the DIFF
+/// window).
+fn replay(
+    tree: &mut DataTree,
+    segs: &[(i64, std::path::PathBuf)],
+    repair: bool,
+) -> Result<(u64, Vec<crate::datatree::Txn>), String> {
+    let base = tree.last_zxid;
     let mut replayed = 0u64;
     let mut recent: std::collections::VecDeque<crate::datatree::Txn> = Default::default();
     let n = segs.len();
     for (i, (_, path)) in segs.iter().enumerate() {
-        // Skip segments wholly covered by the snapshot.
-        if i + 1 < n && segs[i + 1].0 - 1 <= snapshot_zxid {
+        // Skip segments wholly covered by the tree.
+        if i + 1 < n && segs[i + 1].0 - 1 <= base {
             continue;
         }
         let mut gap: Option<(i64, i64)> = None;
@@ -183,26 +226,23 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
                 path.display()
             ));
         }
-        if let Some(at) = end.torn_at {
-            tracing::warn!(
-                "{}: torn record at offset {at} (a write cut short by a crash, never acknowledged); truncating the log there",
+        match end.torn_at {
+            Some(at) if repair => {
+                tracing::warn!(
+                    "{}: torn record at offset {at} (a write cut short by a crash, never acknowledged); truncating the log there",
+                    path.display()
+                );
+                txn_log::truncate(path, at)
+                    .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+            }
+            Some(at) => tracing::warn!(
+                "{}: unreadable record at offset {at} after the last durable write; left for the next start",
                 path.display()
-            );
-            txn_log::truncate(path, at)
-                .map_err(|e| format!("cannot truncate {}: {e}", path.display()))?;
+            ),
+            None => {}
         }
     }
-    tracing::info!(
-        "recovered to zxid 0x{:x}: snapshot 0x{snapshot_zxid:x} + {replayed} logged txns, {} sessions",
-        tree.last_zxid,
-        tree.sessions().len()
-    );
-    Ok(Recovered {
-        tree,
-        snapshot_zxid,
-        replayed,
-        recent: recent.into(),
-    })
+    Ok((replayed, recent.into()))
 }
 
 #[cfg(test)]
@@ -282,6 +322,51 @@ mod tests {
         assert_eq!(again.replayed, 0);
         assert_eq!(again.tree.get("/a/e"), tree.get("/a/e"));
         assert!(again.tree.has_session(9));
+    }
+
+    #[test]
+    fn replay_tail_applies_only_what_the_live_tree_lacks() {
+        let d = tempfile::tempdir().unwrap();
+        let mut tree = recover(d.path(), d.path(), TreeConfig::default())
+            .unwrap()
+            .tree;
+        let mut all = tree.clone();
+        let mut w = LogWriter::new(d.path().to_path_buf(), 4096, false);
+        let mut buf = Vec::new();
+        for z in 1..=6 {
+            let t = create_txn(&all, &format!("/n{z}"), z, 0, 0);
+            all.apply(&t);
+            w.append(std::slice::from_ref(&t), &mut buf).unwrap();
+            if z == 3 {
+                w.roll().unwrap();
+            }
+            // The live tree has the committed prefix only.
+            if z <= 4 {
+                tree.apply(&t);
+            }
+        }
+        let applied = replay_tail(&mut tree, d.path()).unwrap();
+        assert_eq!(applied.iter().map(|t| t.zxid).collect::<Vec<_>>(), [5, 6]);
+        assert_eq!(tree.last_zxid, 6);
+        for z in 1..=6 {
+            let p = format!("/n{z}");
+            assert_eq!(tree.get(&p), all.get(&p), "{p}");
+        }
+        // Up to date: nothing to apply.
+        assert!(replay_tail(&mut tree, d.path()).unwrap().is_empty());
+        // A tree that lost track (a segment is missing) is an error, not a silent gap.
+        let mut behind = recover(d.path(), d.path(), TreeConfig::default())
+            .unwrap()
+            .tree;
+        assert_eq!(behind.last_zxid, 6);
+        for (first, path) in txn_log::list_segments(d.path()).unwrap() {
+            if first == 1 {
+                fs::remove_file(path).unwrap();
+            }
+        }
+        behind.last_zxid = 2;
+        let err = replay_tail(&mut behind, d.path()).unwrap_err();
+        assert!(err.contains("missing"), "{err}");
     }
 
     #[test]
