@@ -1818,6 +1818,28 @@ mod tests {
         })
     }
 
+    #[test]
+    fn client_io_threads() {
+        let auto = load_with(None, &[], &[]).unwrap().settings;
+        assert_eq!(auto.client.io_threads, "auto");
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let expect = if cores <= 2 { 0 } else { (cores - 2).min(8) };
+        assert_eq!(auto.client_io_threads(), expect);
+        for (v, n) in [("0", 0), ("3", 3), ("64", 64)] {
+            let s = load_with(None, &[], &[&format!("client.io_threads={v}")])
+                .unwrap()
+                .settings;
+            assert_eq!(s.client_io_threads(), n);
+        }
+        for bad in ["65", "-1", "many", ""] {
+            let msg = err_text(load_with(None, &[], &[&format!("client.io_threads={bad}")]));
+            assert!(
+                msg.contains("client.io_threads") && msg.contains("--set"),
+                "{bad}: {msg}"
+            );
+        }
+    }
+
     fn err_text(r: Result<Loaded, SettingsError>) -> String {
         match r {
             Ok(l) => panic!("expected an error, got {:?}", l.settings),

@@ -116,7 +116,9 @@ fn sequential_ephemeral_and_session_close() {
 
 #[test]
 fn watches_one_shot_and_persistent() {
-    let server = Server::start(&[]);
+    // Connections on IO threads apart from the tree's (the default on 2 cores shares it):
+    // notifications and replies cross threads here.
+    let server = Server::start(&["client.io_threads=2"]);
     rt().block_on(async {
         let c = connect(&server).await;
         let w = connect(&server).await;

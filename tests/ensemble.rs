@@ -372,7 +372,9 @@ fn three_voters_replicate_through_every_member() {
 #[test]
 fn an_observer_serves_reads_and_forwards_writes() {
     let _serial = serial();
-    let e = Ensemble::start(5, 1, &[]);
+    // Client connections on IO threads of their own (on 2 cores they share the tree's by
+    // default), so both placements run in an ensemble.
+    let e = Ensemble::start(5, 1, &["client.io_threads=2"]);
     let modes = e.wait_modes(ELECTION);
     assert_eq!(modes[&6], "observer", "{modes:?}");
     assert_eq!(
