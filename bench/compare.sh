@@ -178,21 +178,6 @@ rss_sum_max() {
     echo "$sum $max"
 }
 
-# Peak of the sum and peak of the max of the servers' VmRSS, sampled every 200 ms, kept in
-# file $1 as "SUM MAX" until killed.
-sample_rss() {
-    local file=$1 peak_sum=0 peak_max=0 sum max
-    while true; do
-        read -r sum max < <(rss_sum_max)
-        if ((sum > peak_sum || max > peak_max)); then
-            ((sum > peak_sum)) && peak_sum=$sum
-            ((max > peak_max)) && peak_max=$max
-            echo "$peak_sum $peak_max" >"$file"
-        fi
-        sleep 0.2
-    done
-}
-
 # ----- servers ----------------------------------------------------------------------------
 # Ports of the current system: CLIENT_PORTS[id], QUORUM_PORTS[id], ELECTION_PORTS[id].
 CLIENT_PORTS=()
@@ -408,7 +393,9 @@ run_system() {
     sleep 2
     read -r idle_sum idle_max < <(rss_sum_max)
 
-    sample_rss "$dir/rss_peak" &
+    local pids=()
+    for pid in "${SERVER_PIDS[@]}"; do [[ -n "$pid" ]] && pids+=("$pid"); done
+    python3 "$BENCH_DIR/rss_sampler.py" "$dir/rss_peak" "${pids[@]}" &
     SAMPLER_PID=$!
     if [[ "$PRELOAD" != 0 ]]; then
         if "$BENCH_KEEPER_BIN" bench --connect "$HOSTS" --value-size "$VALUE_SIZE" \
