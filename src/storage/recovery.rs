@@ -152,7 +152,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
         }
     };
     let snapshot_zxid = tree.last_zxid;
-    let (replayed, recent) = replay(&mut tree, &segs, true)?;
+    let (replayed, recent, _) = replay(&mut tree, &segs, true)?;
     tracing::info!(
         "recovered to zxid 0x{:x}: snapshot 0x{snapshot_zxid:x} + {replayed} logged txns, {} sessions",
         tree.last_zxid,
@@ -176,25 +176,34 @@ pub fn replay_tail(
 ) -> Result<Vec<crate::datatree::Txn>, String> {
     let segs = txn_log::list_segments(log_dir)
         .map_err(|e| format!("cannot list {}: {e}", log_dir.display()))?;
-    // Only the segments that can hold txns after the tree's last one.
+    // The segment holding the tree's last txn and those after it.
     let from = segs
         .iter()
-        .rposition(|(first, _)| *first <= tree.last_zxid + 1)
+        .rposition(|(first, _)| *first <= tree.last_zxid)
         .unwrap_or(0);
-    let (_, applied) = replay(tree, &segs[from..], false)?;
+    let base = tree.last_zxid;
+    let (_, applied, log_end) = replay(tree, &segs[from..], false)?;
+    if log_end < base {
+        // The tree holds a committed txn this server never made durable (its log write
+        // failed): only a rebuild from disk gives a tree that matches the log.
+        return Err(format!(
+            "the log ends at 0x{log_end:x}, before the tree's last txn 0x{base:x}"
+        ));
+    }
     Ok(applied)
 }
 
 /// Apply the txns of `segs` (oldest first) that come after the tree's last zxid. A torn
 /// record at the tail of the newest segment is cut off when `repair` (at start), else left to
-/// the next start. Returns how many were applied and the newest of them (up to the DIFF
-/// window).
+/// the next start. Returns how many were applied, the newest of them (up to the DIFF
+/// window) and the last zxid the scanned segments hold (0 if none).
 fn replay(
     tree: &mut DataTree,
     segs: &[(i64, std::path::PathBuf)],
     repair: bool,
-) -> Result<(u64, Vec<crate::datatree::Txn>), String> {
+) -> Result<(u64, Vec<crate::datatree::Txn>, i64), String> {
     let base = tree.last_zxid;
+    let mut log_end = 0i64;
     let mut replayed = 0u64;
     let mut recent: std::collections::VecDeque<crate::datatree::Txn> = Default::default();
     let n = segs.len();
@@ -205,6 +214,7 @@ fn replay(
         }
         let mut gap: Option<(i64, i64)> = None;
         let end = txn_log::scan_segment(path, i + 1 == n, |t| {
+            log_end = log_end.max(t.zxid);
             if gap.is_some() || t.zxid <= tree.last_zxid {
                 return;
             }
@@ -242,7 +252,7 @@ fn replay(
             None => {}
         }
     }
-    Ok((replayed, recent.into()))
+    Ok((replayed, recent.into(), log_end))
 }
 
 #[cfg(test)]
@@ -354,6 +364,12 @@ mod tests {
         }
         // Up to date: nothing to apply.
         assert!(replay_tail(&mut tree, d.path()).unwrap().is_empty());
+        // A tree ahead of its log (a committed txn whose local write failed) is refused.
+        let mut ahead = tree.clone();
+        let t7 = create_txn(&ahead, "/n7", 7, 0, 0);
+        ahead.apply(&t7);
+        let err = replay_tail(&mut ahead, d.path()).unwrap_err();
+        assert!(err.contains("before the tree"), "{err}");
         // A tree that lost track (a segment is missing) is an error, not a silent gap.
         let mut behind = recover(d.path(), d.path(), TreeConfig::default())
             .unwrap()
