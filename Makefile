@@ -11,6 +11,7 @@
 #   make compat-zookeeper  the compatibility suites against a real Apache ZooKeeper 3.8
 #                          (not part of `test`; shows what correct behaviour is)
 #   make bench-compare     Keeper vs Apache ZooKeeper 3.8 side by side (results in bench/out/)
+#   make profile           perf + flame graph of a 3-server ensemble under load (bench/out/profile/)
 #
 # Useful variables: PYTEST_ARGS="-k watches -x", KEEPER_BIN=..., CARGO=...
 
@@ -35,7 +36,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export ZKCLI CLI_MT
 
 .PHONY: build run test verify fix deps zookeeper-deps venv cargo-test compat compat-keeper \
-        compat-zookeeper clean-venv bench-compare
+        compat-zookeeper clean-venv bench-compare profile
 
 build:
 	$(CARGO) build
@@ -109,3 +110,6 @@ compat-zookeeper: deps
 
 bench-compare:
 	bash bench/compare.sh
+
+profile:
+	bash bench/profile.sh

@@ -82,6 +82,7 @@ pub enum PeerMessage {
         session: i64,
         cxid: i32,
         opcode: i32,
+        #[serde(with = "serde_bytes")]
         body: Vec<u8>,
         auth: Vec<Id>,
         is_super: bool,

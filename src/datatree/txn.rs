@@ -22,6 +22,8 @@ pub enum TxnOp {
     CloseSession,
     Create {
         path: String,
+        // As one MessagePack bin, not a sequence of integers (also reads the latter).
+        #[serde(with = "serde_bytes")]
         data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         ephemeral_owner: i64,
@@ -35,6 +37,7 @@ pub enum TxnOp {
     },
     SetData {
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Option<Vec<u8>>,
         version: i32,
     },
@@ -57,5 +60,115 @@ pub enum TxnOp {
 impl TxnOp {
     pub fn is_error(&self) -> bool {
         matches!(self, TxnOp::Error { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same shapes as before data became one bin: data as a sequence of integers.
+    #[derive(Serialize)]
+    struct OldTxn {
+        session: i64,
+        cxid: i32,
+        zxid: i64,
+        time: i64,
+        op: OldOp,
+    }
+
+    #[derive(Serialize)]
+    #[allow(dead_code)]
+    enum OldOp {
+        CreateSession {
+            timeout: i32,
+        },
+        CloseSession,
+        Create {
+            path: String,
+            data: Option<Vec<u8>>,
+            acl: Vec<Acl>,
+            ephemeral_owner: i64,
+            parent_cversion: i32,
+            opcode: i32,
+        },
+        Delete {
+            path: String,
+        },
+        SetData {
+            path: String,
+            data: Option<Vec<u8>>,
+            version: i32,
+        },
+    }
+
+    #[test]
+    fn data_is_one_bin_and_older_logs_still_read() {
+        let data: Vec<u8> = (0..=255).collect();
+        let txn = Txn {
+            session: 1,
+            cxid: 2,
+            zxid: 3,
+            time: 4,
+            op: TxnOp::SetData {
+                path: "/a".into(),
+                data: Some(data.clone()),
+                version: 5,
+            },
+        };
+        let new = rmp_serde::to_vec(&txn).unwrap();
+        let old = rmp_serde::to_vec(&OldTxn {
+            session: 1,
+            cxid: 2,
+            zxid: 3,
+            time: 4,
+            op: OldOp::SetData {
+                path: "/a".into(),
+                data: Some(data.clone()),
+                version: 5,
+            },
+        })
+        .unwrap();
+        // 256 bytes as a bin: a 3-byte header; as integers, 128 of them take 2 bytes each.
+        assert!(
+            new.len() + 100 < old.len(),
+            "{} vs {}",
+            new.len(),
+            old.len()
+        );
+        assert_eq!(rmp_serde::from_slice::<Txn>(&new).unwrap(), txn);
+        assert_eq!(rmp_serde::from_slice::<Txn>(&old).unwrap(), txn);
+
+        for data in [None, Some(Vec::new())] {
+            let create = Txn {
+                op: TxnOp::Create {
+                    path: "/b".into(),
+                    data: data.clone(),
+                    acl: Acl::world_all(),
+                    ephemeral_owner: 0,
+                    parent_cversion: 1,
+                    opcode: 1,
+                },
+                ..txn.clone()
+            };
+            let old = rmp_serde::to_vec(&OldTxn {
+                session: 1,
+                cxid: 2,
+                zxid: 3,
+                time: 4,
+                op: OldOp::Create {
+                    path: "/b".into(),
+                    data,
+                    acl: Acl::world_all(),
+                    ephemeral_owner: 0,
+                    parent_cversion: 1,
+                    opcode: 1,
+                },
+            })
+            .unwrap();
+            let new = rmp_serde::to_vec(&create).unwrap();
+            assert_eq!(rmp_serde::from_slice::<Txn>(&new).unwrap(), create);
+            assert_eq!(rmp_serde::from_slice::<Txn>(&old).unwrap(), create);
+        }
     }
 }

@@ -18,6 +18,7 @@ pub const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapNode {
     pub path: String,
+    #[serde(with = "serde_bytes")]
     pub data: Option<Vec<u8>>,
     pub acl: Arc<Vec<Acl>>,
     pub stat: StatPersisted,
