@@ -2,7 +2,7 @@
 //! election the pure leader or learner machine (proto::zab) over TCP links on the quorum port,
 //! carrying out what the machines ask: persisting epochs, logging proposals through the
 //! Persister, committing into the tree actor, streaming snapshots. Losing the leader or the
-//! quorum sends it back to election, after rebuilding the tree from disk.
+//! quorum sends it back to election, after bringing the tree to the end of the log.
 
 use super::data_tree::{
     ApplyCommitted, CatchUp, Commit, DataTreeActor, FromTree, InstallSnapshot, LearnerSyncDone,
