@@ -31,16 +31,13 @@ mod common;
 
 use common::cluster::*;
 use common::Ensemble;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
-
-static OPEN: &zk::CreateOptions<'static> =
-    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
 
 /// Bound of the waits for an election (start, failover, rejoin).
 const ELECTION: Duration = Duration::from_secs(20);
@@ -493,30 +490,6 @@ async fn assert_all_same_tree(e: &Ensemble, reference: u64, ids: &[u64]) {
     }
 }
 
-/// Create `<parent>/<prefix>-<i>` for every `i` in `range` through `c`, pipelined; all must
-/// be acknowledged. Returns the paths.
-async fn create_many(
-    c: &zk::Client,
-    parent: &str,
-    prefix: &str,
-    range: std::ops::Range<usize>,
-) -> Vec<String> {
-    let paths: Vec<String> = range.map(|i| format!("{parent}/{prefix}-{i:06}")).collect();
-    for chunk in paths.chunks(100) {
-        let futs: Vec<_> = chunk
-            .iter()
-            .map(|p| c.create(p, p.as_bytes(), OPEN))
-            .collect();
-        for (p, r) in chunk
-            .iter()
-            .zip(within(60, "creates", futures::future::join_all(futs)).await)
-        {
-            r.unwrap_or_else(|err| panic!("create {p}: {err}"));
-        }
-    }
-    paths
-}
-
 /// Every path of `paths` is on member `id` (after a sync).
 async fn assert_has_all(e: &Ensemble, id: u64, paths: &[String], what: &str) {
     let tree = dump_on(e, id, "/").await;
@@ -528,199 +501,6 @@ async fn assert_has_all(e: &Ensemble, id: u64, paths: &[String], what: &str) {
         paths.len(),
         &missing[..missing.len().min(10)]
     );
-}
-
-// ---------------------------------------------------------------- load with a ledger
-
-/// What writers saw: acknowledged creates and creates whose outcome is unknown.
-#[derive(Default)]
-struct Ledger {
-    acked: Vec<String>,
-    uncertain: Vec<String>,
-    errors: BTreeMap<String, usize>,
-}
-
-/// Writers creating `<root>/w<i>-<n>` through sessions on `connect_string` until stopped.
-struct Load {
-    stop: Arc<AtomicBool>,
-    ledger: Arc<Mutex<Ledger>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(
-        rt: &tokio::runtime::Runtime,
-        connect_string: &str,
-        root: &str,
-        writers: usize,
-        pause: Duration,
-    ) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ledger = Arc::new(Mutex::new(Ledger::default()));
-        let tasks = (0..writers)
-            .map(|w| {
-                let (stop, ledger) = (stop.clone(), ledger.clone());
-                let cs = connect_string.to_string();
-                let root = root.to_string();
-                rt.spawn(async move {
-                    let mut client: Option<zk::Client> = None;
-                    let mut n = 0usize;
-                    while !stop.load(Ordering::Relaxed) {
-                        let c = match &client {
-                            Some(c) => c.clone(),
-                            None => {
-                                let r = tokio::time::timeout(
-                                    Duration::from_secs(10),
-                                    zk::Client::connector()
-                                        .with_session_timeout(SESSION)
-                                        .connect(&cs),
-                                )
-                                .await;
-                                match r {
-                                    Ok(Ok(c)) => {
-                                        client = Some(c.clone());
-                                        c
-                                    }
-                                    other => {
-                                        let what = match other {
-                                            Ok(Err(e)) => format!("connect: {e}"),
-                                            _ => "connect: timeout".to_string(),
-                                        };
-                                        *ledger.lock().unwrap().errors.entry(what).or_default() +=
-                                            1;
-                                        tokio::time::sleep(Duration::from_millis(100)).await;
-                                        continue;
-                                    }
-                                }
-                            }
-                        };
-                        let path = format!("{root}/w{w}-{n:06}");
-                        n += 1;
-                        let r = tokio::time::timeout(
-                            Duration::from_secs(15),
-                            c.create(&path, path.as_bytes(), OPEN),
-                        )
-                        .await;
-                        let failed = !matches!(r, Ok(Ok(_)));
-                        {
-                            let mut l = ledger.lock().unwrap();
-                            match r {
-                                Ok(Ok(_)) => l.acked.push(path),
-                                Ok(Err(e)) => {
-                                    *l.errors.entry(format!("{e:?}")).or_default() += 1;
-                                    l.uncertain.push(path);
-                                    if matches!(
-                                        e,
-                                        zk::Error::SessionExpired
-                                            | zk::Error::ClientClosed
-                                            | zk::Error::SessionMoved
-                                    ) {
-                                        client = None;
-                                    }
-                                }
-                                Err(_) => {
-                                    *l.errors.entry("timeout".into()).or_default() += 1;
-                                    l.uncertain.push(path);
-                                    client = None;
-                                }
-                            }
-                        }
-                        if !pause.is_zero() {
-                            tokio::time::sleep(pause).await;
-                        } else if failed {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    }
-                })
-            })
-            .collect();
-        Load {
-            stop,
-            ledger,
-            tasks,
-        }
-    }
-
-    fn acked_count(&self) -> usize {
-        self.ledger.lock().unwrap().acked.len()
-    }
-
-    /// Wait (bounded) until `more` further writes are acknowledged.
-    async fn progress(&self, more: usize, secs: u64, what: &str) {
-        let target = self.acked_count() + more;
-        within(secs, what, async {
-            while self.acked_count() < target {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-    }
-
-    async fn stop(self) -> Ledger {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.tasks {
-            within(30, "the writers to stop", t)
-                .await
-                .expect("writer task");
-        }
-        Arc::try_unwrap(self.ledger)
-            .map_err(|_| "ledger still shared")
-            .unwrap()
-            .into_inner()
-            .unwrap()
-    }
-}
-
-/// Every member in `ids` has the same children of `root` after a sync, containing every
-/// acknowledged write and nothing that was never attempted.
-async fn check_ledger(e: &Ensemble, ids: &[u64], root: &str, l: &Ledger) {
-    let mut sets = BTreeMap::new();
-    for &id in ids {
-        let c = client_of(e, id).await;
-        within(10, "sync", c.sync(root))
-            .await
-            .unwrap_or_else(|err| panic!("sync {root} on server {id}: {err}"));
-        let kids: BTreeSet<String> = within(20, "list children", c.list_children(root))
-            .await
-            .unwrap_or_else(|err| panic!("list {root} on server {id}: {err}"))
-            .into_iter()
-            .collect();
-        sets.insert(id, kids);
-    }
-    let first = sets.values().next().expect("a server").clone();
-    for (id, s) in &sets {
-        let missing: Vec<_> = first.difference(s).take(10).collect();
-        let extra: Vec<_> = s.difference(&first).take(10).collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "server {id} differs from server {}: lacks {missing:?}, has more {extra:?} \
-             ({} vs {} nodes)",
-            ids[0],
-            s.len(),
-            first.len()
-        );
-    }
-    let name = |p: &str| p.rsplit('/').next().unwrap().to_string();
-    let lost: Vec<&String> = l
-        .acked
-        .iter()
-        .filter(|p| !first.contains(&name(p)))
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {} acknowledged writes are lost, e.g. {:?}",
-        lost.len(),
-        l.acked.len(),
-        &lost[..lost.len().min(10)]
-    );
-    let attempted: BTreeSet<String> = l
-        .acked
-        .iter()
-        .chain(l.uncertain.iter())
-        .map(|p| name(p))
-        .collect();
-    let phantom: Vec<_> = first.difference(&attempted).take(10).collect();
-    assert!(phantom.is_empty(), "nodes nobody wrote: {phantom:?}");
 }
 
 // ---------------------------------------------------------------- logs
@@ -885,6 +665,7 @@ fn minority_partition_of_five_does_not_serve_and_converges_after_heal() {
         &rt,
         &e.connect_string(&majority),
         "/t2/load",
+        "",
         2,
         Duration::from_millis(10),
     );
@@ -1079,6 +860,7 @@ fn flapping_follower_link_loses_no_acknowledged_write() {
         &rt,
         &e.connect_string_all(),
         "/t4",
+        "",
         3,
         Duration::from_millis(10),
     );
@@ -1143,6 +925,7 @@ fn silently_flapping_follower_link_loses_no_acknowledged_write() {
         &rt,
         &e.connect_string_all(),
         "/t5",
+        "",
         3,
         Duration::from_millis(10),
     );

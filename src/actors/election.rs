@@ -234,32 +234,21 @@ impl ElectionActor {
         let took_ms = self.now_ms().saturating_sub(self.looking_since);
         match state {
             PeerState::Looking => tracing::info!(myid = me, round, "LOOKING"),
-            PeerState::Leading => {
+            decided => {
+                let what = match decided {
+                    PeerState::Leading => "LEADING".to_string(),
+                    PeerState::Following => format!("FOLLOWING - leader is {leader}"),
+                    _ => format!("OBSERVING - leader is {leader}"),
+                };
                 tracing::info!(
                     myid = me,
                     round,
                     zxid,
                     peer_epoch = vote.peer_epoch,
                     took_ms,
-                    "LEADING"
+                    "{what}"
                 )
             }
-            PeerState::Following => tracing::info!(
-                myid = me,
-                round,
-                zxid,
-                peer_epoch = vote.peer_epoch,
-                took_ms,
-                "FOLLOWING - leader is {leader}"
-            ),
-            PeerState::Observing => tracing::info!(
-                myid = me,
-                round,
-                zxid,
-                peer_epoch = vote.peer_epoch,
-                took_ms,
-                "OBSERVING - leader is {leader}"
-            ),
         }
     }
 }

@@ -123,6 +123,13 @@ struct Shared {
     links: Recipient<PeerConnected>,
 }
 
+impl Shared {
+    /// Tell the election whether the connection with `sid` is open.
+    fn report(&self, sid: u64, up: bool) {
+        self.links.do_send(PeerConnected { sid, up });
+    }
+}
+
 struct Conn {
     id: u64,
     local: SocketAddr,
@@ -407,10 +414,7 @@ impl Handler<Linked> for PeerListener {
             );
         }
         link.failures = 0;
-        self.shared.links.do_send(PeerConnected {
-            sid: m.sid,
-            up: true,
-        });
+        self.shared.report(m.sid, true);
         if let Some(n) = link.pending.take() {
             m.outbox.send_modify(|o| {
                 o.note = Some(n);
@@ -445,10 +449,7 @@ impl Handler<Unlinked> for PeerListener {
         };
         if link.conn.as_ref().is_some_and(|c| c.id == m.id) {
             link.conn = None;
-            self.shared.links.do_send(PeerConnected {
-                sid: m.sid,
-                up: false,
-            });
+            self.shared.report(m.sid, false);
             if m.sid < self.shared.me {
                 self.schedule_retry(m.sid, ctx);
             } else {
@@ -468,10 +469,7 @@ impl Handler<DialEnded> for PeerListener {
         link.dialing = false;
         if let Err(why) = m.outcome {
             if link.conn.is_none() {
-                self.shared.links.do_send(PeerConnected {
-                    sid: m.sid,
-                    up: false,
-                });
+                self.shared.report(m.sid, false);
             }
             link.failures += 1;
             if link.failures == 1 {
