@@ -4,6 +4,7 @@ pub mod client_connection;
 pub mod client_listener;
 pub mod data_tree;
 pub mod election;
+pub mod link_writer;
 pub mod peer_listener;
 pub mod persister;
 pub mod server;

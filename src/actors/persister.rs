@@ -2,18 +2,23 @@
 //! loop. Group commit: every txn that arrives while a write+fsync is in flight goes into the
 //! next one, so many writes share one fsync. It reports the highest durable zxid to the tree
 //! actor, or the first zxid of a batch it could not make durable (then it drops everything
-//! until the tree actor has failed those writes and says `resume`).
+//! until the tree actor has failed those writes and says `resume`). On a learner it also sends
+//! the ACKs of broadcast proposals itself, on the leader link, right after their fsync.
 
 use super::data_tree::{DataTreeActor, Durable, PersistFailed};
+use super::link_writer::LinkWriter;
+use crate::codec::peer::PeerMessage;
 use crate::datatree::Txn;
 use crate::storage::txn_log::{truncate_after, LogWriter};
 use actix::Addr;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
 use std::time::Instant;
 
 enum Cmd {
-    Append(Vec<Txn>),
+    /// Txns to log; with a link, ACK each of them on it once durable.
+    Append(Vec<Txn>, Option<Arc<LinkWriter>>),
     /// Start a new segment with the next append (a snapshot began).
     Roll,
     /// The failed writes were answered: accept appends again.
@@ -45,7 +50,12 @@ impl Persister {
     }
 
     pub fn append(&self, txns: Vec<Txn>) {
-        let _ = self.tx.send(Cmd::Append(txns));
+        let _ = self.tx.send(Cmd::Append(txns, None));
+    }
+
+    /// Log, then send an ACK for each txn on `link` as soon as it is durable.
+    pub fn append_and_ack(&self, txns: Vec<Txn>, link: Arc<LinkWriter>) {
+        let _ = self.tx.send(Cmd::Append(txns, Some(link)));
     }
 
     pub fn roll(&self) {
@@ -80,9 +90,22 @@ struct Loop {
     tree: Addr<DataTreeActor>,
     failed: bool,
     buf: Vec<u8>,
+    /// ACKs owed once the current batch is durable, by link, in zxid order.
+    acks: Vec<(Arc<LinkWriter>, Vec<i64>)>,
 }
 
 impl Loop {
+    fn add(&mut self, batch: &mut Vec<Txn>, txns: Vec<Txn>, link: Option<Arc<LinkWriter>>) {
+        if let Some(link) = link {
+            let zxids = txns.iter().map(|t| t.zxid);
+            match self.acks.last_mut() {
+                Some((l, z)) if Arc::ptr_eq(l, &link) => z.extend(zxids),
+                _ => self.acks.push((link, zxids.collect())),
+            }
+        }
+        batch.extend(txns);
+    }
+
     fn flush(&mut self, batch: &mut Vec<Txn>) {
         let (Some(first), Some(last)) =
             (batch.first().map(|t| t.zxid), batch.last().map(|t| t.zxid))
@@ -97,6 +120,9 @@ impl Loop {
             .and_then(|_| self.writer.sync());
         match r {
             Ok(()) => {
+                for (link, zxids) in self.acks.drain(..) {
+                    link.send_now(zxids.into_iter().map(|zxid| PeerMessage::Ack { zxid }));
+                }
                 let took = started.elapsed();
                 if took.as_millis() > 1000 {
                     tracing::warn!("fsync of the transaction log took {} ms", took.as_millis());
@@ -118,6 +144,7 @@ impl Loop {
             }
         }
         batch.clear();
+        self.acks.clear();
     }
 }
 
@@ -128,14 +155,15 @@ fn run(rx: Receiver<Cmd>, dir: PathBuf, writer: LogWriter, tree: Addr<DataTreeAc
         tree,
         failed: false,
         buf: Vec::with_capacity(1 << 16),
+        acks: Vec::new(),
     };
     let mut batch = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
             match cmd {
-                Cmd::Append(t) if !l.failed => batch.extend(t),
-                Cmd::Append(_) => {}
+                Cmd::Append(t, link) if !l.failed => l.add(&mut batch, t, link),
+                Cmd::Append(..) => {}
                 Cmd::Resume => l.failed = false,
                 Cmd::Roll => {
                     l.flush(&mut batch);

@@ -10,6 +10,7 @@ use super::data_tree::{
     SetRole, SetServing, Touches, TreeSnapshot, Window, WriteSnapshot,
 };
 use super::election::{start_election, Elected, ElectionActor, Established, LookForLeader};
+use super::link_writer::LinkWriter;
 use super::persister::Persister;
 use super::session_tracker::{SessionTracker, TakeTouches};
 use crate::codec::jute::op;
@@ -24,12 +25,11 @@ use crate::proto::zab::sync::make_zxid;
 use crate::settings::{Member, Settings};
 use crate::storage::epoch::{read_epoch, write_epoch};
 use crate::storage::{snapshot, version_dir};
-use actix::io::{FramedWrite, WriteHandler};
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::FramedRead;
 
@@ -45,12 +45,26 @@ pub struct ZabLink {
     owner: Addr<ZabActor>,
     id: u64,
     gen: Gen,
-    writer: FramedWrite<PeerMessage, OwnedWriteHalf, PeerCodec>,
+    writer: Arc<LinkWriter>,
 }
 
 impl Actor for ZabLink {
     type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let w = self.writer.clone();
+        ctx.spawn(
+            async move { w.flush().await }
+                .into_actor(self)
+                .map(|r, act, ctx| {
+                    if let Err(e) = r {
+                        tracing::warn!("quorum link {}: {e}; closing it", act.id);
+                    }
+                    ctx.stop();
+                }),
+        );
+    }
     fn stopped(&mut self, _: &mut Context<Self>) {
+        self.writer.close();
         self.owner.do_send(LinkClosed {
             link: self.id,
             gen: self.gen,
@@ -103,7 +117,7 @@ impl StreamHandler<Result<PeerMessage, PeerCodecError>> for ZabLink {
 impl Handler<Out> for ZabLink {
     type Result = ();
     fn handle(&mut self, m: Out, _: &mut Context<Self>) {
-        self.writer.write(m.0);
+        self.writer.queue(m.0);
     }
 }
 
@@ -114,21 +128,31 @@ impl Handler<CloseLink> for ZabLink {
     }
 }
 
-impl WriteHandler<PeerCodecError> for ZabLink {}
-
 fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen) -> Addr<ZabLink> {
+    spawn_link_with_writer(stream, owner, id, gen).0
+}
+
+/// A link and its sending side, for a learner's log writer to send ACKs on directly.
+fn spawn_link_with_writer(
+    stream: TcpStream,
+    owner: Addr<ZabActor>,
+    id: u64,
+    gen: Gen,
+) -> (Addr<ZabLink>, Arc<LinkWriter>) {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    ZabLink::create(move |ctx| {
+    let writer = Arc::new(LinkWriter::new(w));
+    let shared = writer.clone();
+    let addr = ZabLink::create(move |ctx| {
         ctx.add_stream(FramedRead::new(r, PeerCodec));
-        let writer = FramedWrite::new(w, PeerCodec, ctx);
         ZabLink {
             owner,
             id,
             gen,
             writer,
         }
-    })
+    });
+    (addr, shared)
 }
 
 // ---------------------------------------------------------------- the actor
@@ -152,6 +176,8 @@ enum State {
         machine: Box<Learner>,
         leader: u64,
         link: Option<Addr<ZabLink>>,
+        /// The link's sending side: the log writer ACKs broadcast proposals on it.
+        acks: Option<Arc<LinkWriter>>,
         snap: Option<IncomingSnapshot>,
     },
 }
@@ -299,7 +325,8 @@ impl ZabActor {
                 }
                 links.clear();
             }
-            State::Learning { link, .. } => {
+            State::Learning { link, acks, .. } => {
+                acks.take();
                 if let Some(l) = link.take() {
                     l.do_send(CloseLink);
                 }
@@ -411,7 +438,8 @@ impl ZabActor {
                     }
                 };
                 act.next_link += 1;
-                let link = spawn_link(stream, ctx.address(), act.next_link, gen);
+                let (link, acks) =
+                    spawn_link_with_writer(stream, ctx.address(), act.next_link, gen);
                 link.do_send(Out(PeerMessage::Hello {
                     version: PROTOCOL_VERSION,
                     sid: act.me,
@@ -433,6 +461,7 @@ impl ZabActor {
                     machine: Box::new(machine),
                     leader,
                     link: Some(link),
+                    acks: Some(acks),
                     snap: None,
                 };
                 tracing::info!(
@@ -682,6 +711,12 @@ impl ZabActor {
                     return;
                 }
                 learner::Action::LogProposal(t) => self.persister.append(vec![t]),
+                learner::Action::LogAndAck(t) => match &self.state {
+                    State::Learning { acks: Some(w), .. } => {
+                        self.persister.append_and_ack(vec![t], w.clone())
+                    }
+                    _ => self.persister.append(vec![t]),
+                },
                 learner::Action::SyncLog => {
                     let p = self.persister.clone();
                     let remaining: Vec<learner::Action> = rest.collect();

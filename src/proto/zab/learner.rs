@@ -18,6 +18,9 @@ pub enum Action {
     BeginSnapshot(i64),
     /// Log a proposal (fsync batched); report with `logged`.
     LogProposal(Txn),
+    /// Log a proposal and have the log writer send its ACK on the leader link right after the
+    /// fsync (broadcast phase: nothing else has to precede it); still report with `logged`.
+    LogAndAck(Txn),
     /// Make everything logged durable now (before acknowledging NEWLEADER).
     SyncLog,
     /// Write a snapshot of the tree now (after a SNAP or TRUNC sync).
@@ -154,8 +157,13 @@ impl Learner {
                     return out;
                 }
                 self.last_zxid = txn.zxid;
-                self.pending.push_back((txn.clone(), false));
-                out.push(Action::LogProposal(txn));
+                if self.phase == Phase::Broadcast && !self.observer {
+                    self.pending.push_back((txn.clone(), true));
+                    out.push(Action::LogAndAck(txn));
+                } else {
+                    self.pending.push_back((txn.clone(), false));
+                    out.push(Action::LogProposal(txn));
+                }
             }
             PeerMessage::Commit { zxid, .. } => {
                 match self.pending.front() {

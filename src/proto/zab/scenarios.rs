@@ -182,6 +182,14 @@ impl Net {
                     let more = self.learners.get_mut(&id).unwrap().logged(t.zxid);
                     queue.extend(more);
                 }
+                // The log writer ACKs on the link itself, then reports the fsync.
+                learner::Action::LogAndAck(t) => {
+                    d.log.push(t.zxid);
+                    self.to_leader
+                        .push_back((id, PeerMessage::Ack { zxid: t.zxid }));
+                    let more = self.learners.get_mut(&id).unwrap().logged(t.zxid);
+                    queue.extend(more);
+                }
                 learner::Action::SyncLog | learner::Action::TakeSnapshot => {}
                 learner::Action::Commit(t) => {
                     if d.applied.last().is_none_or(|a| t.zxid > *a) {
@@ -479,4 +487,58 @@ fn an_exhausted_zxid_counter_forces_a_new_epoch() {
     net.start();
     let a = net.leader.propose(txn(make_zxid(1, 0xffff_fffe)));
     assert!(matches!(a[..], [leader::Action::StepDown(_)]));
+}
+
+/// Proposals of the sync stream and before UPTODATE are ACKed by the machine once logged; in
+/// broadcast the log writer ACKs them, so the machine never sends a second ACK. Observers never
+/// ACK.
+#[test]
+fn who_acks_a_proposal() {
+    let prop = |n| PeerMessage::Proposal {
+        txn: txn(z(1, n)),
+        trace: String::new(),
+    };
+    let acks = |a: &[learner::Action]| {
+        a.iter()
+            .filter_map(|a| match a {
+                learner::Action::Send(PeerMessage::Ack { zxid }) => Some(*zxid),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    for observer in [false, true] {
+        let mut l = Learner::new(2, observer, 0, 0, 0, 0, 1_000, 500);
+        l.start();
+        l.on_message(PeerMessage::LeaderInfo { new_epoch: 1 }, 0);
+        l.on_message(PeerMessage::Diff { zxid: 0 }, 0);
+        let a = l.on_message(prop(1), 0);
+        assert!(matches!(a[..], [learner::Action::LogProposal(_)]));
+        let a = l.on_message(
+            PeerMessage::NewLeader {
+                zxid: Learner::newleader_zxid(1),
+            },
+            0,
+        );
+        // NEWLEADER's ACK, then (voters only) the sync stream's proposal.
+        let want = if observer {
+            vec![Learner::newleader_zxid(1)]
+        } else {
+            vec![Learner::newleader_zxid(1), z(1, 1)]
+        };
+        assert_eq!(acks(&a), want);
+        // Between NEWLEADER and UPTODATE: logged, ACKed by the machine.
+        let a = l.on_message(prop(2), 0);
+        assert!(matches!(a[..], [learner::Action::LogProposal(_)]));
+        l.on_message(PeerMessage::UpToDate, 0);
+        // Broadcast: the log writer ACKs (observers only log).
+        let a = l.on_message(prop(3), 0);
+        if observer {
+            assert!(matches!(a[..], [learner::Action::LogProposal(_)]));
+        } else {
+            assert!(matches!(a[..], [learner::Action::LogAndAck(_)]));
+        }
+        let a = l.logged(z(1, 3));
+        assert_eq!(acks(&a), if observer { vec![] } else { vec![z(1, 2)] });
+        assert!(acks(&l.logged(z(1, 3))).is_empty());
+    }
 }
