@@ -467,7 +467,11 @@ impl Engine {
             .is_some_and(|(z, _, _)| *z <= zxid)
         {
             if let Some((_, server, session)) = self.leader_syncs.pop_front() {
-                outs.push(Out::SyncDone { server, session });
+                if server == self.me() {
+                    outs.extend(self.sync_done(session, now));
+                } else {
+                    outs.push(Out::SyncDone { server, session });
+                }
             }
         }
         outs
@@ -1020,6 +1024,30 @@ impl Engine {
                     tag,
                 ));
                 outs.push(Out::Forward(Forward::Sync { session }));
+                return outs;
+            }
+        }
+        if self.role == Role::Leader && !self.pending.is_empty() {
+            if let Request::Sync { path } = &req {
+                // A learner may apply a txn before this leader has counted the quorum that
+                // committed it (proto::zab::learner), so a client there may have had its
+                // answer already: a sync here waits, as a learner's does, for everything
+                // proposed so far, so that the reads after it see such a write.
+                let tag = self.tag();
+                self.queues
+                    .entry(conn)
+                    .or_default()
+                    .push_back(Queued::Write(tag));
+                self.learner_syncs.entry(session).or_default().push_back((
+                    conn,
+                    xid,
+                    path.clone(),
+                    now,
+                    tag,
+                ));
+                let me = self.me();
+                self.leader_syncs
+                    .push_back((self.last_assigned, me, session));
                 return outs;
             }
         }
@@ -1638,9 +1666,13 @@ mod tests {
     use crate::codec::jute::{Acl, CreateRequest, Reader, WriteOp};
 
     fn engine() -> Engine {
+        engine_of(0)
+    }
+
+    fn engine_of(server_id: u64) -> Engine {
         Engine::new(
             EngineConfig {
-                server_id: 0,
+                server_id,
                 min_session_timeout: 4000,
                 max_session_timeout: 40000,
                 super_digest: String::new(),
@@ -2070,6 +2102,63 @@ mod tests {
         assert!(f.contains(&Out::Close(7)));
         assert!(p.learner.tree.get("/f").is_none());
         assert!(!p.leader.tree.has_session(session));
+    }
+
+    /// A learner may answer a write before the leader counts its quorum: a sync at the
+    /// leader waits for everything proposed before it, so the reads after it see the write.
+    #[test]
+    fn a_sync_at_the_leader_waits_for_what_was_proposed() {
+        let mut p = Pair::new();
+        // Server 2, so that its sessions' ids differ from the leader's.
+        p.learner = engine_of(2);
+        p.learner.set_role(Role::Learner);
+        p.leader.connected(3, "127.0.0.1", 0);
+        let outs = p.leader.connect(3, &connect_req(), 0);
+        p.pump(outs, vec![]);
+        p.learner.connected(7, "127.0.0.1", 0);
+        let outs = p.learner.connect(7, &connect_req(), 0);
+        p.pump(vec![], outs);
+        let sync = || Request::Sync { path: "/".into() };
+        // Nothing outstanding: answered at once.
+        let outs = p.leader.request(3, 1, op::SYNC, sync(), 0);
+        assert_eq!(sends(&outs).len(), 1, "{outs:?}");
+        // A learner's client writes; the leader has proposed it, not committed it.
+        let session = p.learner.conns[&7].session;
+        let req = Request::read(op::CREATE, &create_body("/w", 0)).unwrap();
+        let outs =
+            p.learner
+                .request_with_body(7, 1, op::CREATE, req.clone(), create_body("/w", 0), 0);
+        assert!(outs
+            .iter()
+            .any(|o| matches!(o, Out::Forward(Forward::Request { .. }))));
+        let outs = p
+            .leader
+            .remote_request(2, session, 1, req, &AuthInfo::default(), 0);
+        let zxid = outs
+            .iter()
+            .find_map(|o| match o {
+                Out::Persist(t) => Some(t.zxid),
+                _ => None,
+            })
+            .expect("proposed");
+        let outs = p.leader.request(3, 2, op::SYNC, sync(), 0);
+        assert!(sends(&outs).is_empty(), "{outs:?}");
+        // A read after the sync waits behind it too.
+        let read = Request::read(op::EXISTS, &{
+            let mut w = Vec::new();
+            w.put_str("/w");
+            w.put_bool(false);
+            w
+        })
+        .unwrap();
+        assert!(sends(&p.leader.request(3, 3, op::EXISTS, read, 0)).is_empty());
+        let outs = p.leader.durable(zxid, 0);
+        let answers: Vec<i32> = sends(&outs)
+            .iter()
+            .filter(|(c, _)| *c == 3)
+            .map(|(_, f)| err_of(f))
+            .collect();
+        assert_eq!(answers, vec![0, 0], "sync, then the read that finds /w");
     }
 
     #[test]

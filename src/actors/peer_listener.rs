@@ -19,7 +19,10 @@
 //!   there is no connection.
 
 use super::election::{PeerConnected, PeerNotification};
-use crate::codec::peer::{PeerCodec, PeerCodecError, PeerMessage, PROTOCOL_VERSION};
+use crate::codec::peer::{
+    supported_version, PeerCodec, PeerCodecError, PeerMessage, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+};
 use crate::proto::election::Notification;
 use crate::settings::Member;
 use actix::prelude::*;
@@ -612,9 +615,9 @@ async fn dial_handshake(
         )),
         Ok(Some(Err(e))) => Err(format!("bad handshake from {remote}: {e}")),
         Ok(Some(Ok(PeerMessage::Hello { version, sid }))) => {
-            if version != PROTOCOL_VERSION {
+            if !supported_version(version) {
                 Err(format!(
-                    "{remote} speaks peer protocol version {version}, this server {PROTOCOL_VERSION}"
+                    "{remote} speaks peer protocol version {version}, this server {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
                 ))
             } else if sid != member.id {
                 Err(format!(
@@ -663,9 +666,9 @@ async fn accept(
         }
         Ok(Some(Err(e))) => return refuse(e.to_string()),
         Ok(Some(Ok(PeerMessage::Hello { version, sid }))) => {
-            if version != PROTOCOL_VERSION {
+            if !supported_version(version) {
                 return refuse(format!(
-                    "peer protocol version {version}, this server speaks {PROTOCOL_VERSION}"
+                    "peer protocol version {version}, this server speaks {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}"
                 ));
             }
             if sid == me {
@@ -765,7 +768,7 @@ async fn read_loop(shared: &Shared, sid: u64, remote: SocketAddr, read: &mut Rea
                 shared.deliver.do_send(PeerNotification(n));
             }
             Some(Ok(PeerMessage::Hello { version, sid: s }))
-                if version == PROTOCOL_VERSION && s == sid =>
+                if supported_version(version) && s == sid =>
             {
                 // A probe.
             }

@@ -16,9 +16,18 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Who hears from the log writer itself, right after the fsync, that txns are durable.
+enum Tell {
+    Nobody,
+    /// A learner's leader link: an ACK for each txn.
+    Acks(Arc<LinkWriter>),
+    /// A leader's voting learners: `Logged` with the batch's last zxid.
+    Learners(Vec<Arc<LinkWriter>>),
+}
+
 enum Cmd {
-    /// Txns to log; with a link, ACK each of them on it once durable.
-    Append(Vec<Txn>, Option<Arc<LinkWriter>>),
+    /// Txns to log, and whom to tell once they are durable.
+    Append(Vec<Txn>, Tell),
     /// Start a new segment with the next append (a snapshot began).
     Roll,
     /// The failed writes were answered: accept appends again.
@@ -50,12 +59,22 @@ impl Persister {
     }
 
     pub fn append(&self, txns: Vec<Txn>) {
-        let _ = self.tx.send(Cmd::Append(txns, None));
+        let _ = self.tx.send(Cmd::Append(txns, Tell::Nobody));
     }
 
     /// Log, then send an ACK for each txn on `link` as soon as it is durable.
     pub fn append_and_ack(&self, txns: Vec<Txn>, link: Arc<LinkWriter>) {
-        let _ = self.tx.send(Cmd::Append(txns, Some(link)));
+        let _ = self.tx.send(Cmd::Append(txns, Tell::Acks(link)));
+    }
+
+    /// Log, then tell `learners` (`Logged`) as soon as the txns are durable.
+    pub fn append_and_announce(&self, txns: Vec<Txn>, learners: Vec<Arc<LinkWriter>>) {
+        let tell = if learners.is_empty() {
+            Tell::Nobody
+        } else {
+            Tell::Learners(learners)
+        };
+        let _ = self.tx.send(Cmd::Append(txns, tell));
     }
 
     pub fn roll(&self) {
@@ -92,16 +111,22 @@ struct Loop {
     buf: Vec<u8>,
     /// ACKs owed once the current batch is durable, by link, in zxid order.
     acks: Vec<(Arc<LinkWriter>, Vec<i64>)>,
+    /// Learners to tell (`Logged`) once the current batch is durable: the latest list.
+    announce: Vec<Arc<LinkWriter>>,
 }
 
 impl Loop {
-    fn add(&mut self, batch: &mut Vec<Txn>, txns: Vec<Txn>, link: Option<Arc<LinkWriter>>) {
-        if let Some(link) = link {
-            let zxids = txns.iter().map(|t| t.zxid);
-            match self.acks.last_mut() {
-                Some((l, z)) if Arc::ptr_eq(l, &link) => z.extend(zxids),
-                _ => self.acks.push((link, zxids.collect())),
+    fn add(&mut self, batch: &mut Vec<Txn>, txns: Vec<Txn>, tell: Tell) {
+        match tell {
+            Tell::Nobody => {}
+            Tell::Acks(link) => {
+                let zxids = txns.iter().map(|t| t.zxid);
+                match self.acks.last_mut() {
+                    Some((l, z)) if Arc::ptr_eq(l, &link) => z.extend(zxids),
+                    _ => self.acks.push((link, zxids.collect())),
+                }
             }
+            Tell::Learners(l) => self.announce = l,
         }
         batch.extend(txns);
     }
@@ -122,6 +147,9 @@ impl Loop {
             Ok(()) => {
                 for (link, zxids) in self.acks.drain(..) {
                     link.send_now(zxids.into_iter().map(|zxid| PeerMessage::Ack { zxid }));
+                }
+                for link in self.announce.drain(..) {
+                    link.send_now([PeerMessage::Logged { zxid: last }]);
                 }
                 let took = started.elapsed();
                 if took.as_millis() > 1000 {
@@ -145,6 +173,7 @@ impl Loop {
         }
         batch.clear();
         self.acks.clear();
+        self.announce.clear();
     }
 }
 
@@ -156,13 +185,14 @@ fn run(rx: Receiver<Cmd>, dir: PathBuf, writer: LogWriter, tree: Addr<DataTreeAc
         failed: false,
         buf: Vec::with_capacity(1 << 16),
         acks: Vec::new(),
+        announce: Vec::new(),
     };
     let mut batch = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
             match cmd {
-                Cmd::Append(t, link) if !l.failed => l.add(&mut batch, t, link),
+                Cmd::Append(t, tell) if !l.failed => l.add(&mut batch, t, tell),
                 Cmd::Append(..) => {}
                 Cmd::Resume => l.failed = false,
                 Cmd::Roll => {

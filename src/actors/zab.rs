@@ -14,7 +14,9 @@ use super::link_writer::LinkWriter;
 use super::persister::Persister;
 use super::session_tracker::{SessionTracker, TakeTouches};
 use crate::codec::jute::op;
-use crate::codec::peer::{PeerCodec, PeerCodecError, PeerMessage, PROTOCOL_VERSION};
+use crate::codec::peer::{
+    supported_version, PeerCodec, PeerCodecError, PeerMessage, LOGGED_SINCE, PROTOCOL_VERSION,
+};
 use crate::datatree::acl::AuthInfo;
 use crate::engine::{Forward, Role};
 use crate::proto::quorum::QuorumVerifier;
@@ -89,10 +91,6 @@ struct LinkClosed {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Out(PeerMessage);
-
-#[derive(Message)]
-#[rtype(result = "()")]
 struct CloseLink;
 
 impl StreamHandler<Result<PeerMessage, PeerCodecError>> for ZabLink {
@@ -114,13 +112,6 @@ impl StreamHandler<Result<PeerMessage, PeerCodecError>> for ZabLink {
     }
 }
 
-impl Handler<Out> for ZabLink {
-    type Result = ();
-    fn handle(&mut self, m: Out, _: &mut Context<Self>) {
-        self.writer.queue(m.0);
-    }
-}
-
 impl Handler<CloseLink> for ZabLink {
     type Result = ();
     fn handle(&mut self, _: CloseLink, ctx: &mut Context<Self>) {
@@ -128,17 +119,27 @@ impl Handler<CloseLink> for ZabLink {
     }
 }
 
-fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen) -> Addr<ZabLink> {
-    spawn_link_with_writer(stream, owner, id, gen).0
+/// A quorum link as the ZAB actor holds it: the actor that reads it (and closes it) and its
+/// sending side, which the actor and the log writer write to directly.
+#[derive(Clone)]
+struct Link {
+    addr: Addr<ZabLink>,
+    writer: Arc<LinkWriter>,
+    /// The peer protocol version its Hello named (0 until then).
+    version: u32,
 }
 
-/// A link and its sending side, for a learner's log writer to send ACKs on directly.
-fn spawn_link_with_writer(
-    stream: TcpStream,
-    owner: Addr<ZabActor>,
-    id: u64,
-    gen: Gen,
-) -> (Addr<ZabLink>, Arc<LinkWriter>) {
+impl Link {
+    fn send(&self, m: PeerMessage) {
+        self.writer.queue(m);
+    }
+
+    fn close(&self) {
+        self.addr.do_send(CloseLink);
+    }
+}
+
+fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen) -> Link {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
     let writer = Arc::new(LinkWriter::new(w));
@@ -152,7 +153,11 @@ fn spawn_link_with_writer(
             writer,
         }
     });
-    (addr, shared)
+    Link {
+        addr,
+        writer: shared,
+        version: 0,
+    }
 }
 
 // ---------------------------------------------------------------- the actor
@@ -170,14 +175,12 @@ enum State {
         machine: Box<Leader>,
         /// link id -> server id, once the learner said Hello.
         learners: HashMap<u64, u64>,
-        links: HashMap<u64, Addr<ZabLink>>,
+        links: HashMap<u64, Link>,
     },
     Learning {
         machine: Box<Learner>,
         leader: u64,
-        link: Option<Addr<ZabLink>>,
-        /// The link's sending side: the log writer ACKs broadcast proposals on it.
-        acks: Option<Arc<LinkWriter>>,
+        link: Option<Link>,
         snap: Option<IncomingSnapshot>,
     },
 }
@@ -204,7 +207,7 @@ pub struct ZabActor {
     listener: Option<std::net::TcpListener>,
     /// Links learners opened before this server knew it leads: kept, with what they sent,
     /// until it does (or follows someone else).
-    parked: HashMap<u64, Addr<ZabLink>>,
+    parked: HashMap<u64, Link>,
     parked_msgs: Vec<(u64, PeerMessage)>,
 }
 
@@ -321,14 +324,13 @@ impl ZabActor {
         match &mut self.state {
             State::Leading { links, .. } => {
                 for l in links.values() {
-                    l.do_send(CloseLink);
+                    l.close();
                 }
                 links.clear();
             }
-            State::Learning { link, acks, .. } => {
-                acks.take();
+            State::Learning { link, .. } => {
                 if let Some(l) = link.take() {
-                    l.do_send(CloseLink);
+                    l.close();
                 }
             }
             State::Looking => {}
@@ -382,7 +384,7 @@ impl ZabActor {
         self.gen += 1;
         self.close_links();
         for (_, l) in self.parked.drain() {
-            l.do_send(CloseLink);
+            l.close();
         }
         self.parked_msgs.clear();
         let observer = self.quorum.is_observer(self.me);
@@ -438,12 +440,11 @@ impl ZabActor {
                     }
                 };
                 act.next_link += 1;
-                let (link, acks) =
-                    spawn_link_with_writer(stream, ctx.address(), act.next_link, gen);
-                link.do_send(Out(PeerMessage::Hello {
+                let link = spawn_link(stream, ctx.address(), act.next_link, gen);
+                link.send(PeerMessage::Hello {
                     version: PROTOCOL_VERSION,
                     sid: act.me,
-                }));
+                });
                 let init = act.tick_ms() * act.settings.server.init_limit as u64;
                 let sync = act.tick_ms() * act.settings.server.sync_limit as u64;
                 let mut machine = Learner::new(
@@ -455,13 +456,13 @@ impl ZabActor {
                     act.now(),
                     init,
                     sync,
-                );
+                )
+                .with_leader_quorum(act.quorum.contains_quorum(&[act.me, leader]));
                 let actions = machine.start();
                 act.state = State::Learning {
                     machine: Box::new(machine),
                     leader,
                     link: Some(link),
-                    acks: Some(acks),
                     snap: None,
                 };
                 tracing::info!(
@@ -526,7 +527,9 @@ impl ZabActor {
                     );
                     return;
                 }
-                leader::Action::LogProposal(t) => self.persister.append(vec![t]),
+                leader::Action::LogProposal(t) => self
+                    .persister
+                    .append_and_announce(vec![t], self.announce_to()),
                 leader::Action::Commit(z) => self.tree.do_send(Commit(z)),
                 leader::Action::Established(e) => {
                     tracing::info!(
@@ -558,7 +561,7 @@ impl ZabActor {
                         for l in ids {
                             learners.remove(&l);
                             if let Some(a) = links.remove(&l) {
-                                a.do_send(CloseLink);
+                                a.close();
                             }
                         }
                     }
@@ -571,6 +574,24 @@ impl ZabActor {
         }
     }
 
+    /// The links of voting learners that understand `Logged`: the log writer tells them when
+    /// the leader's own log has a proposal on disk.
+    fn announce_to(&self) -> Vec<Arc<LinkWriter>> {
+        let State::Leading {
+            learners, links, ..
+        } = &self.state
+        else {
+            return Vec::new();
+        };
+        learners
+            .iter()
+            .filter(|(_, sid)| !self.quorum.is_observer(**sid))
+            .filter_map(|(link, _)| links.get(link))
+            .filter(|l| l.version >= LOGGED_SINCE)
+            .map(|l| l.writer.clone())
+            .collect()
+    }
+
     fn send_to_learner(&self, sid: u64, m: PeerMessage) {
         if let State::Leading {
             learners, links, ..
@@ -578,7 +599,7 @@ impl ZabActor {
         {
             if let Some((link, _)) = learners.iter().find(|(_, s)| **s == sid) {
                 if let Some(a) = links.get(link) {
-                    a.do_send(Out(m));
+                    a.send(m);
                 }
             }
         }
@@ -635,7 +656,7 @@ impl ZabActor {
 
     fn send_to_leader(&self, m: PeerMessage) {
         if let State::Learning { link: Some(l), .. } = &self.state {
-            l.do_send(Out(m));
+            l.send(m);
         }
     }
 
@@ -712,8 +733,8 @@ impl ZabActor {
                 }
                 learner::Action::LogProposal(t) => self.persister.append(vec![t]),
                 learner::Action::LogAndAck(t) => match &self.state {
-                    State::Learning { acks: Some(w), .. } => {
-                        self.persister.append_and_ack(vec![t], w.clone())
+                    State::Learning { link: Some(l), .. } => {
+                        self.persister.append_and_ack(vec![t], l.writer.clone())
                     }
                     _ => self.persister.append(vec![t]),
                 },
@@ -786,10 +807,10 @@ impl ZabActor {
             return;
         };
         if let PeerMessage::Hello { version, sid } = msg {
-            if version != PROTOCOL_VERSION || !self.quorum.is_member(sid) || sid == self.me {
+            if !supported_version(version) || !self.quorum.is_member(sid) || sid == self.me {
                 tracing::warn!("refusing quorum link from server {sid} (protocol {version})");
                 if let Some(a) = links.remove(&link) {
-                    a.do_send(CloseLink);
+                    a.close();
                 }
                 return;
             }
@@ -802,10 +823,13 @@ impl ZabActor {
             for l in old {
                 learners.remove(&l);
                 if let Some(a) = links.remove(&l) {
-                    a.do_send(CloseLink);
+                    a.close();
                 }
             }
             learners.insert(link, sid);
+            if let Some(l) = links.get_mut(&link) {
+                l.version = version;
+            }
             machine.disconnected(sid);
             return;
         }

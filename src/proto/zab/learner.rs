@@ -1,6 +1,11 @@
 //! A follower's or observer's side of ZAB as a pure machine: announce itself, take the new
 //! epoch, follow the sync stream (DIFF / TRUNC / SNAP), persist before acknowledging NEWLEADER,
 //! then log and ACK proposals in zxid order and apply commits in order.
+//!
+//! A proposal is committed once a quorum of voters has it on disk; COMMIT only tells the
+//! learners so. Where this learner and the leader alone are a quorum (3 voters), the learner
+//! applies a proposal as soon as its own copy is durable and the leader said (`Logged`) that
+//! its copy is, which spares every write through this learner the wait for the COMMIT hop.
 
 use super::sync::{epoch_of, make_zxid};
 use crate::codec::peer::PeerMessage;
@@ -61,6 +66,10 @@ pub struct Learner {
     /// Logged proposals not yet committed, in zxid order, with whether they were acked.
     pending: VecDeque<(Txn, bool)>,
     logged_up_to: i64,
+    /// This learner and the leader form a quorum of voters.
+    leader_quorum: bool,
+    /// The leader's log is durable up to here (`Logged`).
+    leader_logged: i64,
     heard: u64,
     init_limit: u64,
     sync_limit: u64,
@@ -88,10 +97,19 @@ impl Learner {
             mode: Mode::Diff,
             pending: VecDeque::new(),
             logged_up_to: last_zxid,
+            leader_quorum: false,
+            leader_logged: 0,
             heard: now,
             init_limit: init_limit_ms,
             sync_limit: sync_limit_ms,
         }
+    }
+
+    /// Say whether this learner and its leader together are a quorum of voters (then it
+    /// applies what both have logged without waiting for COMMIT). Observers never are.
+    pub fn with_leader_quorum(mut self, yes: bool) -> Learner {
+        self.leader_quorum = yes && !self.observer;
+        self
     }
 
     pub fn is_serving(&self) -> bool {
@@ -210,6 +228,11 @@ impl Learner {
                 }
                 self.phase = Phase::Broadcast;
                 out.push(Action::Serve);
+                self.commit_known(&mut out);
+            }
+            PeerMessage::Logged { zxid } => {
+                self.leader_logged = self.leader_logged.max(zxid);
+                self.commit_known(&mut out);
             }
             PeerMessage::Ping { zxid, .. } => out.push(Action::Send(PeerMessage::Ping {
                 zxid,
@@ -240,7 +263,24 @@ impl Learner {
         let mut out = Vec::new();
         self.logged_up_to = self.logged_up_to.max(zxid);
         self.ack_logged(&mut out);
+        self.commit_known(&mut out);
         out
+    }
+
+    /// Apply, in order, the proposals that this learner and the leader both have on disk when
+    /// the two are a quorum: they are committed whether or not the COMMIT has arrived (which is
+    /// then ignored). Their ACKs have gone out already (`ack_logged` runs first; the log
+    /// writer ACKs broadcast proposals before reporting them logged).
+    fn commit_known(&mut self, out: &mut Vec<Action>) {
+        if !self.leader_quorum || self.phase != Phase::Broadcast {
+            return;
+        }
+        let upto = self.logged_up_to.min(self.leader_logged);
+        while self.pending.front().is_some_and(|(t, _)| t.zxid <= upto) {
+            if let Some((t, _)) = self.pending.pop_front() {
+                out.push(Action::Commit(t));
+            }
+        }
     }
 
     pub fn tick(&mut self, now: u64) -> Vec<Action> {

@@ -32,6 +32,7 @@ struct Disk {
 struct Net {
     leader_id: u64,
     leader: Leader,
+    voters: QuorumVerifier,
     learners: BTreeMap<u64, Learner>,
     disks: BTreeMap<u64, Disk>,
     to_leader: VecDeque<(u64, PeerMessage)>,
@@ -93,12 +94,14 @@ impl Net {
                     0,
                     10_000,
                     5_000,
-                ),
+                )
+                .with_leader_quorum(q.contains_quorum(&[*id, leader_id])),
             );
         }
         Net {
             leader_id,
             leader,
+            voters: q,
             learners,
             disks,
             to_leader: VecDeque::new(),
@@ -145,8 +148,15 @@ impl Net {
                         PeerMessage::SnapSessions(applied.iter().map(|z| (*z, 0)).collect()),
                     ));
                 }
+                // The log writer tells the voting learners, then reports the fsync.
                 leader::Action::LogProposal(t) => {
                     self.disks.get_mut(&me).unwrap().log.push(t.zxid);
+                    for id in self.learners.keys() {
+                        if !self.voters.is_observer(*id) {
+                            self.to_learner
+                                .push_back((*id, PeerMessage::Logged { zxid: t.zxid }));
+                        }
+                    }
                     queue.extend(self.leader.logged(t.zxid));
                 }
                 leader::Action::Commit(z) => {
@@ -540,5 +550,80 @@ fn who_acks_a_proposal() {
         let a = l.logged(z(1, 3));
         assert_eq!(acks(&a), if observer { vec![] } else { vec![z(1, 2)] });
         assert!(acks(&l.logged(z(1, 3))).is_empty());
+    }
+}
+
+/// With the leader a quorum (3 voters), a learner applies a proposal once both copies are
+/// durable, in either order, and ignores the COMMIT that follows; otherwise (5 voters,
+/// observers) it waits for the COMMIT.
+#[test]
+fn learner_and_leader_as_a_quorum_commit_without_the_commit_hop() {
+    let broadcasting = |observer: bool, leader_quorum: bool| {
+        let mut l =
+            Learner::new(2, observer, 0, 0, 0, 0, 1_000, 500).with_leader_quorum(leader_quorum);
+        l.start();
+        l.on_message(PeerMessage::LeaderInfo { new_epoch: 1 }, 0);
+        l.on_message(PeerMessage::Diff { zxid: 0 }, 0);
+        l.on_message(
+            PeerMessage::NewLeader {
+                zxid: Learner::newleader_zxid(1),
+            },
+            0,
+        );
+        l.on_message(PeerMessage::UpToDate, 0);
+        l
+    };
+    let prop = |n| PeerMessage::Proposal {
+        txn: txn(z(1, n)),
+        trace: String::new(),
+    };
+    let commit = |n| PeerMessage::Commit {
+        zxid: z(1, n),
+        trace: String::new(),
+    };
+    let commits = |a: &[learner::Action]| {
+        a.iter()
+            .filter_map(|a| match a {
+                learner::Action::Commit(t) => Some(t.zxid),
+                learner::Action::Abandon(why) => panic!("abandoned: {why}"),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let mut l = broadcasting(false, true);
+    l.on_message(prop(1), 0);
+    l.on_message(prop(2), 0);
+    // Own copy first, then the leader's.
+    assert!(commits(&l.logged(z(1, 2))).is_empty());
+    assert_eq!(
+        commits(&l.on_message(PeerMessage::Logged { zxid: z(1, 1) }, 0)),
+        vec![z(1, 1)]
+    );
+    assert_eq!(
+        commits(&l.on_message(PeerMessage::Logged { zxid: z(1, 2) }, 0)),
+        vec![z(1, 2)]
+    );
+    // The COMMITs come later and change nothing.
+    assert!(commits(&l.on_message(commit(1), 0)).is_empty());
+    assert!(commits(&l.on_message(commit(2), 0)).is_empty());
+    // The leader's copy first (its Logged may overtake the PROPOSAL), then ours.
+    assert!(commits(&l.on_message(PeerMessage::Logged { zxid: z(1, 3) }, 0)).is_empty());
+    l.on_message(prop(3), 0);
+    assert_eq!(commits(&l.logged(z(1, 3))), vec![z(1, 3)]);
+    assert!(commits(&l.on_message(commit(3), 0)).is_empty());
+    // A COMMIT ahead of anything proposed is still refused.
+    assert!(matches!(
+        l.on_message(commit(9), 0)[..],
+        [learner::Action::Abandon(_)]
+    ));
+
+    // Not a quorum with the leader (5 voters), or an observer: only COMMIT applies.
+    for (observer, leader_quorum) in [(false, false), (true, true)] {
+        let mut l = broadcasting(observer, leader_quorum);
+        l.on_message(prop(1), 0);
+        assert!(commits(&l.logged(z(1, 1))).is_empty());
+        assert!(commits(&l.on_message(PeerMessage::Logged { zxid: z(1, 1) }, 0)).is_empty());
+        assert_eq!(commits(&l.on_message(commit(1), 0)), vec![z(1, 1)]);
     }
 }
