@@ -9,9 +9,10 @@
 # Usage: bench/compare.sh            (what `make bench-compare` runs)
 #
 # Measures, for each system: throughput by read ratio (0/50/90/100 %), latency of writes with
-# 1 client x 1 outstanding and with many clients, create+delete throughput, watch fan-out
-# latency, resident memory (VmRSS) idle and peak under load (ensemble: sum and max over the three
-# servers), the time from the start of the process(es) to the first accepted write, and
+# 1 client x 1 outstanding (ensemble: through a follower, and through the leader) and with many
+# clients, create+delete throughput, watch fan-out latency, resident memory (VmRSS) idle and
+# peak under load (ensemble: sum and max over the three servers), the time from the start of the
+# process(es) to the first accepted write, and
 # (ensemble only) failover time: SIGKILL of the leader (found with `srvr`) while a write load
 # runs through the two other servers, from the kill until a write sent after it is accepted;
 # BENCH_FAILOVER_RUNS times (the killed server is restarted and rejoins between runs), each
@@ -311,12 +312,13 @@ show_logs() {
     done
 }
 
-# bench SYSTEM NAME ARGS...: one `keeper bench --json` run over HOSTS into runs/SYSTEM/NAME.json.
+# bench SYSTEM NAME ARGS...: one `keeper bench --json` run over HOSTS (or CONNECT, when set) into
+# runs/SYSTEM/NAME.json.
 bench() {
     local sys=$1 name=$2
     shift 2
     local file="$OUT/runs/$sys/$name.json"
-    if "$BENCH_KEEPER_BIN" bench --connect "$HOSTS" --value-size "$VALUE_SIZE" \
+    if "$BENCH_KEEPER_BIN" bench --connect "${CONNECT:-$HOSTS}" --value-size "$VALUE_SIZE" \
         --duration "$DURATION" --warmup "$WARMUP" --session-timeout "$SESSION_TIMEOUT" \
         --prefix /keeper-bench --json --quiet "$@" >"$file.tmp"; then
         mv "$file.tmp" "$file"
@@ -382,6 +384,9 @@ run_system() {
         die "$sys did not accept a write within 90 s"
     fi
     log "$sys: first write accepted ${startup_s}s after start"
+    # One client's latency depends on the role of its server: in an ensemble it is measured through
+    # a follower (where most clients are) and through the leader, the same roles in both systems.
+    local leader_host="" follower_host=""
     if [[ "$TOPOLOGY" == ensemble ]]; then
         local leader
         if ! leader=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT"); then
@@ -389,6 +394,10 @@ run_system() {
             die "$sys: no leader with $((SIZE - 1)) followers within ${READY_LIMIT} s"
         fi
         log "$sys: server $leader leads, the others follow"
+        local hosts_list
+        IFS=, read -r -a hosts_list <<<"$HOSTS"
+        leader_host=${hosts_list[leader - 1]}
+        follower_host=${hosts_list[$((leader % SIZE))]}
     fi
     sleep 2
     read -r idle_sum idle_max < <(rss_sum_max)
@@ -410,7 +419,12 @@ run_system() {
     for ratio in 0 50 90 100; do
         bench "$sys" "mixed-$ratio" --workload "mixed:$ratio" --clients "$CLIENTS" --outstanding "$OUTSTANDING"
     done
-    bench "$sys" write-1x1 --workload write --clients 1 --outstanding 1
+    if [[ -n "$follower_host" ]]; then
+        CONNECT=$follower_host bench "$sys" write-1x1 --workload write --clients 1 --outstanding 1
+        CONNECT=$leader_host bench "$sys" write-1x1-leader --workload write --clients 1 --outstanding 1
+    else
+        bench "$sys" write-1x1 --workload write --clients 1 --outstanding 1
+    fi
     bench "$sys" write-many --workload write --clients "$MANY" --outstanding 1
     bench "$sys" create-delete --workload create-delete --clients "$CLIENTS" --outstanding "$OUTSTANDING"
     bench "$sys" watch --workload watch --clients "$WATCHERS"

@@ -69,7 +69,9 @@ def rows(params, runs, meta, failover):
                 "{:.3f}",
             )
         )
-    for name, label in (("write-1x1", "1x1"), ("write-many", f"{many}x1")):
+    ensemble = params.get("servers", 1) > 1
+    one = "1x1 via a follower" if ensemble else "1x1"
+    for name, label in (("write-1x1", one), ("write-many", f"{many}x1")):
         for pct in ("p50", "p99", "p999", "max"):
             r.append(
                 (
@@ -85,6 +87,15 @@ def rows(params, runs, meta, failover):
                 "{:.0f}",
             )
         )
+    if ensemble:
+        for pct in ("p50", "p99"):
+            r.append(
+                (
+                    f"write latency {pct}, 1x1 via the leader (ms)",
+                    lambda s, pct=pct: ms(get(runs[s].get("write-1x1-leader"), "latency_us", pct)),
+                    "{:.3f}",
+                )
+            )
     r.append(
         (
             f"create+delete, {cl}x{out} (ops/s)",
