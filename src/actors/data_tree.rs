@@ -406,7 +406,7 @@ impl DataTreeActor {
         if let Some(root) = self.engine.tree.get("/") {
             first.push(SnapNode {
                 path: "/".into(),
-                data: root.data.clone(),
+                data: root.data_vec(),
                 acl: root.acl.clone(),
                 stat: root.stat,
             });
@@ -620,7 +620,7 @@ impl Handler<SnapStep> for DataTreeActor {
                     if let Some(n) = tree.get(&child) {
                         chunk.push(SnapNode {
                             path: child.clone(),
-                            data: n.data.clone(),
+                            data: n.data_vec(),
                             acl: n.acl.clone(),
                             stat: n.stat,
                         });
@@ -840,7 +840,7 @@ impl Handler<TreeSnapshot> for DataTreeActor {
         crate::storage::recovery::walk(tree, |p, n| {
             nodes.push(SnapNode {
                 path: p.to_string(),
-                data: n.data.clone(),
+                data: n.data_vec(),
                 acl: n.acl.clone(),
                 stat: n.stat,
             })

@@ -1,8 +1,9 @@
 //! A znode: data, ACL, the persisted stat and its children.
 
 use crate::codec::jute::{Acl, Stat};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{btree_set, BTreeSet};
 use std::sync::Arc;
 
 /// ephemeralOwner of a container node.
@@ -47,22 +48,96 @@ pub struct StatPersisted {
     pub pzxid: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Kept small: a tree holds one per znode (data as a boxed slice, not a Vec with capacity).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
-    pub data: Option<Vec<u8>>,
+    pub data: Option<Box<[u8]>>,
+    /// Shared by every node with the same list (DataTree::intern_acl).
     pub acl: Arc<Vec<Acl>>,
     pub stat: StatPersisted,
-    pub children: BTreeSet<String>,
+    pub children: Children,
+}
+
+/// Child names, in order. Most znodes are leaves, so the set is boxed and absent when empty
+/// (8 bytes per node instead of 24); names of up to 24 bytes, as most are, are stored inline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[allow(clippy::box_collection)] // the box is the point: 8 bytes in every node, not 24
+pub struct Children(Option<Box<BTreeSet<CompactString>>>);
+
+impl Children {
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |s| s.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> ChildIter<'_> {
+        fn names(s: &BTreeSet<CompactString>) -> btree_set::Iter<'_, CompactString> {
+            s.iter()
+        }
+        self.0.as_deref().into_iter().flat_map(names)
+    }
+
+    /// Names after `after`, in order.
+    pub fn after<'a>(&'a self, after: &'a str) -> impl Iterator<Item = &'a CompactString> + 'a {
+        self.0.iter().flat_map(move |s| {
+            s.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+        })
+    }
+
+    pub fn insert(&mut self, name: &str) -> bool {
+        self.0
+            .get_or_insert_with(Default::default)
+            .insert(name.into())
+    }
+
+    pub fn remove(&mut self, name: &str) -> bool {
+        let Some(s) = &mut self.0 else { return false };
+        let removed = s.remove(name);
+        if s.is_empty() {
+            self.0 = None;
+        }
+        removed
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = None;
+    }
+}
+
+pub type ChildIter<'a> = std::iter::FlatMap<
+    std::option::IntoIter<&'a BTreeSet<CompactString>>,
+    btree_set::Iter<'a, CompactString>,
+    fn(&'a BTreeSet<CompactString>) -> btree_set::Iter<'a, CompactString>,
+>;
+
+impl<'a> IntoIterator for &'a Children {
+    type Item = &'a CompactString;
+    type IntoIter = ChildIter<'a>;
+    fn into_iter(self) -> ChildIter<'a> {
+        self.iter()
+    }
 }
 
 impl Node {
     pub fn new(data: Option<Vec<u8>>, acl: Arc<Vec<Acl>>, stat: StatPersisted) -> Self {
         Node {
-            data,
+            data: data.map(Vec::into_boxed_slice),
             acl,
             stat,
-            children: BTreeSet::new(),
+            children: Children::default(),
         }
+    }
+
+    pub fn set_data(&mut self, data: Option<Vec<u8>>) {
+        self.data = data.map(Vec::into_boxed_slice);
+    }
+
+    /// A copy of the data, as the records outside the tree hold it.
+    pub fn data_vec(&self) -> Option<Vec<u8>> {
+        self.data.as_deref().map(<[u8]>::to_vec)
     }
 
     pub fn kind(&self, extended_types: bool) -> NodeKind {
@@ -124,10 +199,33 @@ mod tests {
     }
 
     #[test]
+    fn children_in_order_and_nothing_kept_when_empty() {
+        let mut c = Children::default();
+        assert!(c.is_empty() && c.iter().next().is_none());
+        for n in ["b", "a", "a-much-longer-name-than-twenty-four-bytes", "c"] {
+            assert!(c.insert(n));
+        }
+        assert!(!c.insert("a"));
+        let names: Vec<&str> = c.iter().map(|n| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["a", "a-much-longer-name-than-twenty-four-bytes", "b", "c"]
+        );
+        let after: Vec<&str> = c.after("b").map(|n| n.as_str()).collect();
+        assert_eq!(after, ["c"]);
+        for n in ["a", "b", "c", "a-much-longer-name-than-twenty-four-bytes"] {
+            assert!(c.remove(n));
+        }
+        assert!(!c.remove("a"));
+        assert_eq!(c, Children::default());
+        assert_eq!(std::mem::size_of::<Children>(), 8);
+    }
+
+    #[test]
     fn client_cversion_counts_deletions() {
         let mut n = Node::new(None, Arc::new(vec![]), StatPersisted::default());
         n.stat.cversion = 2;
-        n.children.insert("a".into());
+        n.children.insert("a");
         assert_eq!(n.client_stat().cversion, 3);
         n.children.clear();
         assert_eq!(n.client_stat().cversion, 4);

@@ -8,8 +8,12 @@ use super::prep::SPECIAL;
 use super::txn::{Txn, TxnOp};
 use crate::codec::jute::{Acl, Stat};
 use crate::error::Code;
-use std::collections::{BTreeSet, HashMap};
+use compact_str::CompactString;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+/// Fewest distinct ACL lists kept before unused ones are purged.
+const ACL_PURGE_MIN: usize = 64;
 
 /// A watch trigger produced by applying a txn: event type on a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,11 +55,17 @@ pub type NodeParts = (String, Option<Vec<u8>>, Arc<Vec<Acl>>, StatPersisted);
 
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
+    /// By path; paths of up to 24 bytes are stored inline.
+    nodes: HashMap<CompactString, Node>,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     sessions: HashMap<i64, i32>,
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
+    /// Every distinct ACL list in use, shared by the nodes that carry it (as ZooKeeper's ACL
+    /// cache): most trees use a handful, and a list per node cost ~170 bytes each.
+    acls: HashSet<Arc<Vec<Acl>>>,
+    /// Lists only this set still holds are dropped when it grows past this.
+    acl_purge_at: usize,
     pub last_zxid: i64,
     pub config: TreeConfig,
     approx_data_size: i64,
@@ -75,17 +85,19 @@ impl DataTree {
             sessions: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
+            acls: HashSet::new(),
+            acl_purge_at: ACL_PURGE_MIN,
             last_zxid: 0,
             config,
             approx_data_size: 0,
         };
-        let world = Arc::new(Acl::world_all());
+        let world = t.intern_acl(&Acl::world_all());
         // The built-in nodes hold empty (not null) data, as in ZooKeeper.
         let mut root = Node::new(Some(Vec::new()), world.clone(), StatPersisted::default());
-        root.children.insert("zookeeper".into());
+        root.children.insert("zookeeper");
         let mut zk = Node::new(Some(Vec::new()), world.clone(), StatPersisted::default());
-        zk.children.insert("quota".into());
-        zk.children.insert("config".into());
+        zk.children.insert("quota");
+        zk.children.insert("config");
         t.nodes.insert("/".into(), root);
         t.nodes.insert("/zookeeper".into(), zk);
         t.nodes.insert(
@@ -97,9 +109,10 @@ impl DataTree {
             aversion: -1,
             ..Default::default()
         };
+        let read_only = t.intern_acl(&acl::read_unsafe());
         t.nodes.insert(
             "/zookeeper/config".into(),
-            Node::new(Some(Vec::new()), Arc::new(acl::read_unsafe()), config_stat),
+            Node::new(Some(Vec::new()), read_only, config_stat),
         );
         t
     }
@@ -152,7 +165,7 @@ impl DataTree {
         let mut count = 0;
         let mut stack = vec![path.to_string()];
         while let Some(p) = stack.pop() {
-            if let Some(n) = self.nodes.get(&p) {
+            if let Some(n) = self.nodes.get(p.as_str()) {
                 for c in &n.children {
                     count += 1;
                     stack.push(path::join(&p, c));
@@ -166,7 +179,7 @@ impl DataTree {
     pub fn reapable(&self, now: i64) -> Vec<String> {
         let mut out = Vec::new();
         for p in &self.containers {
-            if let Some(n) = self.nodes.get(p) {
+            if let Some(n) = self.nodes.get(p.as_str()) {
                 if n.children.is_empty() && n.stat.cversion > 0 {
                     out.push(p.clone());
                 }
@@ -174,7 +187,7 @@ impl DataTree {
         }
         if self.config.extended_types {
             for p in &self.ttls {
-                if let Some(n) = self.nodes.get(p) {
+                if let Some(n) = self.nodes.get(p.as_str()) {
                     if let NodeKind::Ttl(ttl) = n.kind(true) {
                         if n.children.is_empty() && now - n.stat.mtime > ttl {
                             out.push(p.clone());
@@ -187,8 +200,8 @@ impl DataTree {
     }
 
     /// All nodes, for snapshots and dumps.
-    pub fn nodes(&self) -> impl Iterator<Item = (&String, &Node)> {
-        self.nodes.iter()
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(p, n)| (p.as_str(), n))
     }
 
     /// Rebuild a tree from snapshot contents: nodes (parents before children), sessions and
@@ -210,12 +223,12 @@ impl DataTree {
                     .nodes
                     .get_mut(parent)
                     .ok_or_else(|| format!("snapshot holds {p} but not its parent"))?;
-                pn.children.insert(path::name(&p).to_string());
+                pn.children.insert(path::name(&p));
                 t.index(&p, stat.ephemeral_owner);
             }
-            let n = Node::new(data, acl, stat);
+            let n = Node::new(data, t.intern_acl(&acl), stat);
             t.approx_data_size += (p.len() + n.data_len() as usize) as i64;
-            t.nodes.insert(p, n);
+            t.nodes.insert(p.into(), n);
         }
         if !t.nodes.contains_key("/") {
             return Err("snapshot has no root node".into());
@@ -230,12 +243,8 @@ impl DataTree {
     pub fn next_child(&self, dir: &str, after: Option<&str>) -> Option<String> {
         let n = self.nodes.get(dir)?;
         match after {
-            None => n.children.iter().next().cloned(),
-            Some(a) => n
-                .children
-                .range::<str, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
-                .next()
-                .cloned(),
+            None => n.children.iter().next().map(|c| c.to_string()),
+            Some(a) => n.children.after(a).next().map(|c| c.to_string()),
         }
     }
 
@@ -295,7 +304,7 @@ impl DataTree {
                 opcode,
             } => {
                 let parent_path = path::parent(p).ok_or(Code::BadArguments)?;
-                let exists = self.nodes.contains_key(p);
+                let exists = self.nodes.contains_key(p.as_str());
                 let parent = self.nodes.get_mut(parent_path).ok_or(Code::NoNode)?;
                 if exists {
                     // Replaying over a fuzzy snapshot: the node is there, but the parent may
@@ -306,7 +315,7 @@ impl DataTree {
                     }
                     return Err(Code::NodeExists);
                 }
-                parent.children.insert(path::name(p).to_string());
+                parent.children.insert(path::name(p));
                 if *parent_cversion > parent.stat.cversion {
                     parent.stat.cversion = *parent_cversion;
                     parent.stat.pzxid = zxid;
@@ -322,11 +331,12 @@ impl DataTree {
                     ephemeral_owner: *ephemeral_owner,
                     pzxid: zxid,
                 };
-                let node = Node::new(data.clone(), Arc::new(acl.clone()), stat);
+                let acl = self.intern_acl(acl);
+                let node = Node::new(data.clone(), acl, stat);
                 let client = node.client_stat();
                 self.approx_data_size += (p.len() + node.data_len() as usize) as i64;
                 self.index(p, *ephemeral_owner);
-                self.nodes.insert(p.clone(), node);
+                self.nodes.insert(p.as_str().into(), node);
                 triggers.push(Trigger {
                     path: p.clone(),
                     event: crate::codec::jute::event::NODE_CREATED,
@@ -350,10 +360,10 @@ impl DataTree {
                 data,
                 version,
             } => {
-                let n = self.nodes.get_mut(p).ok_or(Code::NoNode)?;
+                let n = self.nodes.get_mut(p.as_str()).ok_or(Code::NoNode)?;
                 self.approx_data_size +=
                     data.as_ref().map_or(0, |d| d.len() as i64) - n.data_len() as i64;
-                n.data = data.clone();
+                n.set_data(data.clone());
                 n.stat.version = *version;
                 n.stat.mzxid = zxid;
                 n.stat.mtime = time;
@@ -369,8 +379,12 @@ impl DataTree {
                 acl,
                 version,
             } => {
-                let n = self.nodes.get_mut(p).ok_or(Code::NoNode)?;
-                n.acl = Arc::new(acl.clone());
+                if !self.nodes.contains_key(p.as_str()) {
+                    return Err(Code::NoNode);
+                }
+                let acl = self.intern_acl(acl);
+                let n = self.nodes.get_mut(p.as_str()).ok_or(Code::NoNode)?;
+                n.acl = acl;
                 n.stat.aversion = *version;
                 OpResult::SetAcl {
                     stat: n.client_stat(),
@@ -426,6 +440,20 @@ impl DataTree {
             }
             NodeKind::Persistent => {}
         }
+    }
+
+    /// The shared copy of an ACL list.
+    pub fn intern_acl(&mut self, acl: &Vec<Acl>) -> Arc<Vec<Acl>> {
+        if let Some(a) = self.acls.get(acl) {
+            return a.clone();
+        }
+        if self.acls.len() >= self.acl_purge_at {
+            self.acls.retain(|a| Arc::strong_count(a) > 1);
+            self.acl_purge_at = (self.acls.len() * 2).max(ACL_PURGE_MIN);
+        }
+        let a = Arc::new(acl.clone());
+        self.acls.insert(a.clone());
+        a
     }
 
     fn delete_node(
@@ -511,6 +539,65 @@ mod tests {
         assert_eq!(t.get("/").unwrap().client_stat().cversion, -1);
         assert_eq!(t.get("/zookeeper").unwrap().client_stat().num_children, 2);
         assert_eq!(t.descendants("/"), 3);
+    }
+
+    /// Nodes with equal ACL lists share one copy; lists no node uses any more are dropped.
+    #[test]
+    fn acl_lists_are_shared() {
+        let mut t = DataTree::default();
+        let digest = |i: usize| {
+            vec![Acl {
+                perms: perms::ALL,
+                id: crate::codec::jute::Id {
+                    scheme: "digest".into(),
+                    id: format!("u{i}:x"),
+                },
+            }]
+        };
+        let mut zxid = 1;
+        let mut mk = |t: &mut DataTree, p: &str, acl: Vec<Acl>| {
+            zxid += 1;
+            let (r, _) = t.apply(&Txn {
+                session: 1,
+                cxid: 0,
+                zxid,
+                time: 0,
+                op: TxnOp::Create {
+                    path: p.into(),
+                    data: None,
+                    acl,
+                    ephemeral_owner: 0,
+                    parent_cversion: 0,
+                    opcode: op::CREATE,
+                },
+            });
+            assert!(matches!(r, OpResult::Created { .. }), "{r:?}");
+        };
+        mk(&mut t, "/a", Acl::world_all());
+        mk(&mut t, "/b", Acl::world_all());
+        assert!(Arc::ptr_eq(
+            &t.get("/a").unwrap().acl,
+            &t.get("/b").unwrap().acl
+        ));
+        assert!(Arc::ptr_eq(
+            &t.get("/a").unwrap().acl,
+            &t.get("/").unwrap().acl
+        ));
+        // Many one-off lists, each deleted again: the set does not keep them all.
+        for i in 0..1000 {
+            let p = format!("/d{i}");
+            mk(&mut t, &p, digest(i));
+            let (r, _) = t.apply(&Txn {
+                session: 1,
+                cxid: 0,
+                zxid: 10_000 + i as i64,
+                time: 0,
+                op: TxnOp::Delete { path: p },
+            });
+            assert_eq!(r, OpResult::Deleted);
+        }
+        assert!(t.acls.len() <= 2 * ACL_PURGE_MIN, "{}", t.acls.len());
+        assert_eq!(t.get("/b").unwrap().acl.as_slice(), Acl::world_all());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub fn write_full_snapshot(dir: &Path, tree: &DataTree) -> std::io::Result<std::
     walk(tree, |p, n| {
         batch.push(SnapNode {
             path: p.to_string(),
-            data: n.data.clone(),
+            data: n.data_vec(),
             acl: n.acl.clone(),
             stat: n.stat,
         })
