@@ -33,6 +33,8 @@
 #   BENCH_WATCHERS       watching sessions of the watch fan-out run (default 16)
 #   BENCH_VALUE_SIZE     bytes per znode value (default 100)
 #   BENCH_FAILOVER_RUNS  leader kills per system, ensemble only (default 3; 0 = none)
+#   BENCH_ZNODES         znodes of BENCH_VALUE_SIZE bytes created after the load runs, to measure
+#                        the memory that holding data costs (default 100000; 0 = none)
 #   BENCH_OUT            output directory (default bench/out)
 #   BENCH_KEEPER_BIN     keeper binary to use instead of building target/release/keeper
 #   JAVA, ZK_CLASSPATH   how ZooKeeper is started (default: java and Debian's jars)
@@ -55,6 +57,7 @@ MANY="${BENCH_MANY_CLIENTS:-32}"
 WATCHERS="${BENCH_WATCHERS:-16}"
 VALUE_SIZE="${BENCH_VALUE_SIZE:-100}"
 FAILOVER_RUNS="${BENCH_FAILOVER_RUNS:-3}"
+ZNODES="${BENCH_ZNODES:-100000}"
 JAVA="${JAVA:-java}"
 ZK_CLASSPATH_GIVEN="${ZK_CLASSPATH:+yes}"
 ZK_CLASSPATH="${ZK_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-simple.jar}"
@@ -82,7 +85,7 @@ esac
 for v in DURATION WARMUP PRELOAD; do
     [[ "${!v}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_$v must be a number of seconds, got '${!v}'"
 done
-for v in CLIENTS OUTSTANDING MANY WATCHERS VALUE_SIZE FAILOVER_RUNS ZK_HEAP_MB; do
+for v in CLIENTS OUTSTANDING MANY WATCHERS VALUE_SIZE FAILOVER_RUNS ZNODES ZK_HEAP_MB; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
 # maxClientCnxns counts per client address per server; with one server every client lands on it.
@@ -432,6 +435,18 @@ run_system() {
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=""
     read -r load_sum load_max < <(cat "$dir/rss_peak" 2>/dev/null || echo "0 0")
+    # Memory that holding data costs: ZNODES znodes of VALUE_SIZE bytes, created through one server.
+    local data_sum=0 data_max=0
+    if ((ZNODES > 0)); then
+        if python3 "$BENCH_DIR/ensemble_probe.py" fill "$HOSTS" "$ZNODES" --value-size "$VALUE_SIZE" \
+            >"$OUT/runs/$sys/fill.json"; then
+            sleep 2
+            read -r data_sum data_max < <(rss_sum_max)
+            log "  $sys: $ZNODES znodes created in $(json_field "$OUT/runs/$sys/fill.json" seconds) s"
+        else
+            NOTES+=("creating $ZNODES znodes failed: $(cat "$OUT/runs/$sys/fill.json" 2>/dev/null)")
+        fi
+    fi
 
     for ((id = 1; id <= SIZE; id++)); do
         if ! kill -0 "${SERVER_PIDS[id]}" 2>/dev/null; then
@@ -456,12 +471,13 @@ run_system() {
     zookeeper) version=$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo "3.8") ;;
     esac
     python3 - "$OUT/runs/$sys/meta.json" "$version" "$SIZE" "$startup_s" "$idle_sum" "$idle_max" \
-        "$load_sum" "$load_max" "${NOTES[@]}" <<'PY'
+        "$load_sum" "$load_max" "$data_sum" "$data_max" "${NOTES[@]}" <<'PY'
 import json, sys
-path, version, size, startup, idle_sum, idle_max, load_sum, load_max, *notes = sys.argv[1:]
+path, version, size, startup, idle_sum, idle_max, load_sum, load_max, data_sum, data_max, *notes = sys.argv[1:]
 json.dump({"version": version, "servers": int(size), "startup_ms": round(float(startup) * 1000, 1),
            "rss_idle_kb": int(idle_sum), "rss_load_kb": int(load_sum),
-           "rss_idle_max_kb": int(idle_max), "rss_load_max_kb": int(load_max), "notes": notes},
+           "rss_idle_max_kb": int(idle_max), "rss_load_max_kb": int(load_max),
+           "rss_data_kb": int(data_sum) or None, "rss_data_max_kb": int(data_max) or None, "notes": notes},
           open(path, "w"), indent=2)
 PY
 }
@@ -477,7 +493,7 @@ json.dump({"topology": "$TOPOLOGY", "servers": $SIZE, "duration": $DURATION, "wa
            "session_timeout": $SESSION_TIMEOUT, "max_client_cnxns": $MAX_CNXNS,
            "zk_heap_mb": $ZK_HEAP_MB, "force_sync": True,
            "failover_runs": $FAILOVER_RUNS if "$TOPOLOGY" == "ensemble" else 0,
-           "failover_warmup": $FAILOVER_WARMUP, "failover_limit": $FAILOVER_LIMIT},
+           "failover_warmup": $FAILOVER_WARMUP, "failover_limit": $FAILOVER_LIMIT, "znodes": $ZNODES},
           open(sys.argv[1], "w"), indent=2)
 EOF
 for sys in keeper zookeeper; do

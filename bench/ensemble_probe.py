@@ -19,6 +19,11 @@ Usage:
       last survivor's first such write, outage_ms = last write accepted before the kill -> first
       accepted after, and counts. Exits 1 if no write was accepted before the kill or after it.
 
+  ensemble_probe.py fill HOSTS COUNT [--value-size B] [--parent PATH] [--window N]
+      Create COUNT persistent znodes of B bytes (default 100) under PARENT (default
+      /keeper-bench-fill), through the first server of HOSTS, N requests in flight (default 500).
+      Prints one JSON object: created, errors, seconds. Exits 1 if any create failed.
+
 HOSTS is HOST:PORT[,HOST:PORT...]. Standard library only.
 """
 
@@ -33,7 +38,16 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from probe_write import NODE_EXISTS, OK, close_session, connect_session, create, parse_hosts  # noqa: E402
+from probe_write import (  # noqa: E402
+    NODE_EXISTS,
+    OK,
+    close_session,
+    connect_session,
+    create,
+    create_request,
+    parse_hosts,
+    recv_frame,
+)
 
 
 def four_letter(host, port, word, timeout=1.0):
@@ -79,6 +93,35 @@ def cmd_wait_ready(args):
     desc = ", ".join(f"{h}:{p} {m}" for (h, p), m in zip(hosts, modes))
     print(f"ensemble_probe: no leader with {len(hosts) - 1} followers within {args.timeout} s: {desc}", file=sys.stderr)
     return 1
+
+
+def cmd_fill(args):
+    host, port = parse_hosts(args.hosts)[0]
+    sock = connect_session(host, port, io_timeout=60.0)
+    t0 = time.time()
+    errors = 0
+    try:
+        if create(sock, 1, args.parent, ephemeral=False) not in (OK, NODE_EXISTS):
+            errors += 1
+        value = b"v" * args.value_size
+        done, xid = 0, 1
+        while done < args.count:
+            k = min(args.window, args.count - done)
+            batch = []
+            for i in range(k):
+                xid += 1
+                batch.append(create_request(xid, f"{args.parent}/n{done + i:010d}", value, ephemeral=False))
+            sock.sendall(b"".join(batch))
+            for _ in range(k):
+                reply = recv_frame(sock)
+                (_xid, _zxid, err) = struct.unpack(">iqi", reply[:16])
+                if err != OK:
+                    errors += 1
+            done += k
+    finally:
+        close_session(sock)
+    print(json.dumps({"created": args.count, "errors": errors, "seconds": round(time.time() - t0, 3)}))
+    return 1 if errors else 0
 
 
 class Shared:
@@ -197,6 +240,13 @@ def main():
     p = sub.add_parser("modes")
     p.add_argument("hosts")
     p.set_defaults(fn=cmd_modes)
+    p = sub.add_parser("fill")
+    p.add_argument("hosts")
+    p.add_argument("count", type=int)
+    p.add_argument("--value-size", type=int, default=100)
+    p.add_argument("--parent", default="/keeper-bench-fill")
+    p.add_argument("--window", type=int, default=500)
+    p.set_defaults(fn=cmd_fill)
     p = sub.add_parser("wait-ready")
     p.add_argument("hosts")
     p.add_argument("timeout", type=float)

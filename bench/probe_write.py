@@ -74,11 +74,16 @@ def connect_session(host, port, timeout_ms=10000, connect_timeout=1.0, io_timeou
         raise
 
 
+def create_request(xid, path, data=b"x", ephemeral=True):
+    """The frame of create(path, data, world:anyone ALL)."""
+    body = ustr(path) + struct.pack(">i", len(data)) + data + struct.pack(">i", 1)
+    body += struct.pack(">i", 31) + ustr("world") + ustr("anyone") + struct.pack(">i", 1 if ephemeral else 0)
+    return frame(struct.pack(">ii", xid, 1) + body)
+
+
 def create(sock, xid, path, ephemeral=True):
     """create(path, "x", world:anyone ALL); returns the error code of the reply."""
-    body = ustr(path) + struct.pack(">i", 1) + b"x" + struct.pack(">i", 1)
-    body += struct.pack(">i", 31) + ustr("world") + ustr("anyone") + struct.pack(">i", 1 if ephemeral else 0)
-    sock.sendall(frame(struct.pack(">ii", xid, 1) + body))
+    sock.sendall(create_request(xid, path, ephemeral=ephemeral))
     while True:
         reply = recv_frame(sock)
         rxid, _zxid, err = struct.unpack(">iqi", reply[:16])

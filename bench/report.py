@@ -130,10 +130,17 @@ def rows(params, runs, meta, failover):
         r.append(
             (f"RSS under load, peak max of {n} servers (MiB)", lambda s: mib(get(meta[s], "rss_load_max_kb")), "{:.1f}")
         )
+        if params.get("znodes"):
+            z = params["znodes"]
+            r.append((f"RSS holding {z} znodes, sum of {n} servers (MiB)", lambda s: mib(get(meta[s], "rss_data_kb")), "{:.1f}"))
+            r.append((f"RSS holding {z} znodes, max of {n} servers (MiB)", lambda s: mib(get(meta[s], "rss_data_max_kb")), "{:.1f}"))
         r.append(("start of processes to first accepted write (ms)", lambda s: get(meta[s], "startup_ms"), "{:.0f}"))
     else:
         r.append(("RSS idle (MiB)", lambda s: mib(get(meta[s], "rss_idle_kb")), "{:.1f}"))
         r.append(("RSS under load, peak (MiB)", lambda s: mib(get(meta[s], "rss_load_kb")), "{:.1f}"))
+        if params.get("znodes"):
+            z = params["znodes"]
+            r.append((f"RSS holding {z} znodes (MiB)", lambda s: mib(get(meta[s], "rss_data_kb")), "{:.1f}"))
         r.append(("start to first accepted write (ms)", lambda s: get(meta[s], "startup_ms"), "{:.0f}"))
     runs_n = params.get("failover_runs") or 0
     if n > 1 and runs_n:
