@@ -1011,18 +1011,7 @@ impl Engine {
             }
             if let Request::Sync { path } = &req {
                 // Answered once this server has applied everything the leader had proposed.
-                let tag = self.tag();
-                self.queues
-                    .entry(conn)
-                    .or_default()
-                    .push_back(Queued::Write(tag));
-                self.learner_syncs.entry(session).or_default().push_back((
-                    conn,
-                    xid,
-                    path.clone(),
-                    now,
-                    tag,
-                ));
+                self.hold_sync(conn, session, xid, path, now);
                 outs.push(Out::Forward(Forward::Sync { session }));
                 return outs;
             }
@@ -1033,18 +1022,7 @@ impl Engine {
                 // committed it (proto::zab::learner), so a client there may have had its
                 // answer already: a sync here waits, as a learner's does, for everything
                 // proposed so far, so that the reads after it see such a write.
-                let tag = self.tag();
-                self.queues
-                    .entry(conn)
-                    .or_default()
-                    .push_back(Queued::Write(tag));
-                self.learner_syncs.entry(session).or_default().push_back((
-                    conn,
-                    xid,
-                    path.clone(),
-                    now,
-                    tag,
-                ));
+                self.hold_sync(conn, session, xid, path, now);
                 let me = self.me();
                 self.leader_syncs
                     .push_back((self.last_assigned, me, session));
@@ -1290,6 +1268,22 @@ impl Engine {
         self.established(conn, session, timeout, read_only, &mut outs);
         self.write_done(conn, tag, now, &mut outs);
         outs
+    }
+
+    /// Hold a client's `sync` (and the connection's later requests) until `sync_done`.
+    fn hold_sync(&mut self, conn: ConnId, session: i64, xid: i32, path: &str, now: i64) {
+        let tag = self.tag();
+        self.queues
+            .entry(conn)
+            .or_default()
+            .push_back(Queued::Write(tag));
+        self.learner_syncs.entry(session).or_default().push_back((
+            conn,
+            xid,
+            path.to_string(),
+            now,
+            tag,
+        ));
     }
 
     /// Learner: the leader has sent everything before this session's `sync`.
