@@ -1,5 +1,5 @@
 //! Quorum mode with real `keeper server` processes on loopback: elections, replication through
-//! every member, failover under load, catching up, losing and regaining the quorum, rolling
+//! every member, reads after sync seeing acknowledged writes, failover under load, catching up, losing and regaining the quorum, rolling
 //! restarts and a paused leader.
 //!
 //! Every scenario starts its own ensemble (see `common::Ensemble`); the tests share the machine
@@ -139,6 +139,50 @@ fn three_voters_replicate_through_every_member() {
         }
         for (id, c) in &clients {
             assert_eq!(c.check_stat("/eph").await.unwrap(), None, "on {id}");
+        }
+    });
+}
+
+/// Scenario 1b: a write answered by a follower (which may apply it before the leader has
+/// counted its quorum) is seen by a read after `sync` on every member, the leader included.
+#[test]
+fn a_read_after_sync_sees_every_acknowledged_write() {
+    let _serial = serial();
+    let e = Ensemble::start(3, 0, &[]);
+    let modes = e.wait_modes(ELECTION);
+    let follower = *modes
+        .iter()
+        .find(|m| m.1 == "follower")
+        .expect("a follower")
+        .0;
+    rt().block_on(async {
+        let writer = client_of(&e, follower).await;
+        let mut readers = Vec::new();
+        for id in e.ids() {
+            readers.push((id, client_of(&e, id).await));
+        }
+        writer
+            .create(
+                "/rw",
+                b"0",
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+            )
+            .await
+            .unwrap();
+        for i in 1..=200u32 {
+            let v = i.to_string();
+            within(10, "set_data", writer.set_data("/rw", v.as_bytes(), None))
+                .await
+                .unwrap();
+            for (id, r) in &readers {
+                within(10, "sync", r.sync("/rw")).await.unwrap();
+                let (data, _) = within(10, "get_data", r.get_data("/rw")).await.unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&data),
+                    v,
+                    "server {id} after sync, write {i} (answered by follower {follower})"
+                );
+            }
         }
     });
 }
