@@ -1,6 +1,6 @@
 //! Quorum mode with real `keeper server` processes on loopback: elections, replication through
-//! every member, reads after sync seeing acknowledged writes, failover under load, catching up, losing and regaining the quorum, rolling
-//! restarts and a paused leader.
+//! every member, reads after sync seeing acknowledged writes, failover under load, catching up,
+//! losing and regaining the quorum, rolling restarts and a paused leader.
 //!
 //! Every scenario starts its own ensemble (see `common::Ensemble`); the tests share the machine
 //! with each other, so they run one at a time (a lock). No timing is asserted, waits are
