@@ -9,7 +9,8 @@
 # Usage: bench/compare.sh            (what `make bench-compare` runs)
 #
 # Measures, for each system: throughput by read ratio (0/50/90/100 %), latency of writes with
-# 1 client x 1 outstanding (ensemble: through a follower, and through the leader) and with many
+# 1 client x 1 outstanding (ensemble: through a follower, and through the leader; measured with
+# both systems running at once, in short runs that alternate between them) and with many
 # clients, create+delete throughput, watch fan-out latency, resident memory (VmRSS) idle and
 # peak under load (ensemble: sum and max over the three servers), the time from the start of the
 # process(es) to the first accepted write, and
@@ -35,6 +36,11 @@
 #   BENCH_FAILOVER_RUNS  leader kills per system, ensemble only (default 3; 0 = none)
 #   BENCH_ZNODES         znodes of BENCH_VALUE_SIZE bytes created after the load runs, to measure
 #                        the memory that holding data costs (default 100000; 0 = none)
+#   BENCH_DUEL_ROUNDS    rounds of the one-client write runs, with both systems running at once and
+#                        the runs alternating between them (default 4; 0 = none)
+#   BENCH_DUEL_SECONDS   measured seconds of each of those runs (default 3)
+#   BENCH_DUEL_PRELOAD   seconds of unmeasured mixed:50 load on each system before those runs, so
+#                        that the fresh JVMs have compiled their hot paths (default 30; 0 = none)
 #   BENCH_OUT            output directory (default bench/out)
 #   BENCH_KEEPER_BIN     keeper binary to use instead of building target/release/keeper
 #   JAVA, ZK_CLASSPATH   how ZooKeeper is started (default: java and Debian's jars)
@@ -58,6 +64,9 @@ WATCHERS="${BENCH_WATCHERS:-16}"
 VALUE_SIZE="${BENCH_VALUE_SIZE:-100}"
 FAILOVER_RUNS="${BENCH_FAILOVER_RUNS:-3}"
 ZNODES="${BENCH_ZNODES:-100000}"
+DUEL_ROUNDS="${BENCH_DUEL_ROUNDS:-4}"
+DUEL_SECONDS="${BENCH_DUEL_SECONDS:-3}"
+DUEL_PRELOAD="${BENCH_DUEL_PRELOAD:-30}"
 JAVA="${JAVA:-java}"
 ZK_CLASSPATH_GIVEN="${ZK_CLASSPATH:+yes}"
 ZK_CLASSPATH="${ZK_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-simple.jar}"
@@ -82,10 +91,10 @@ ensemble) SIZE=3 ;;
 standalone) SIZE=1 ;;
 *) die "BENCH_TOPOLOGY must be ensemble or standalone, got '$TOPOLOGY'" ;;
 esac
-for v in DURATION WARMUP PRELOAD; do
+for v in DURATION WARMUP PRELOAD DUEL_PRELOAD; do
     [[ "${!v}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_$v must be a number of seconds, got '${!v}'"
 done
-for v in CLIENTS OUTSTANDING MANY WATCHERS VALUE_SIZE FAILOVER_RUNS ZNODES ZK_HEAP_MB; do
+for v in CLIENTS OUTSTANDING MANY WATCHERS VALUE_SIZE FAILOVER_RUNS ZNODES DUEL_ROUNDS DUEL_SECONDS ZK_HEAP_MB; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
 # maxClientCnxns counts per client address per server; with one server every client lands on it.
@@ -99,15 +108,16 @@ flock -n 9 || die "another benchmark run holds $OUT/.lock; wait for it to finish
 
 # ----- cleanup ----------------------------------------------------------------------------
 SERVER_PIDS=()   # index = server id (1..SIZE); empty = not running
+DUEL_PIDS=()     # both systems' servers during the side-by-side one-client runs
 SAMPLER_PID=""
 TMP_DIRS=()
 cleanup() {
     if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
     local pid
-    for pid in "${SERVER_PIDS[@]}"; do
+    for pid in "${SERVER_PIDS[@]}" "${DUEL_PIDS[@]}"; do
         [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
     done
-    for pid in "${SERVER_PIDS[@]}"; do
+    for pid in "${SERVER_PIDS[@]}" "${DUEL_PIDS[@]}"; do
         [[ -n "$pid" ]] && wait "$pid" 2>/dev/null || true
     done
     for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done
@@ -316,13 +326,14 @@ show_logs() {
 }
 
 # bench SYSTEM NAME ARGS...: one `keeper bench --json` run over HOSTS (or CONNECT, when set) into
-# runs/SYSTEM/NAME.json.
+# runs/SYSTEM/NAME.json; RUN_DURATION / RUN_WARMUP override the run's length.
 bench() {
     local sys=$1 name=$2
     shift 2
     local file="$OUT/runs/$sys/$name.json"
     if "$BENCH_KEEPER_BIN" bench --connect "${CONNECT:-$HOSTS}" --value-size "$VALUE_SIZE" \
-        --duration "$DURATION" --warmup "$WARMUP" --session-timeout "$SESSION_TIMEOUT" \
+        --duration "${RUN_DURATION:-$DURATION}" --warmup "${RUN_WARMUP:-$WARMUP}" \
+        --session-timeout "$SESSION_TIMEOUT" \
         --prefix /keeper-bench --json --quiet "$@" >"$file.tmp"; then
         mv "$file.tmp" "$file"
         log "  $sys $name: $(json_field "$file" ops_per_sec) ops/s, errors $(json_field "$file" errors)"
@@ -387,9 +398,6 @@ run_system() {
         die "$sys did not accept a write within 90 s"
     fi
     log "$sys: first write accepted ${startup_s}s after start"
-    # One client's latency depends on the role of its server: in an ensemble it is measured through
-    # a follower (where most clients are) and through the leader, the same roles in both systems.
-    local leader_host="" follower_host=""
     if [[ "$TOPOLOGY" == ensemble ]]; then
         local leader
         if ! leader=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT"); then
@@ -397,10 +405,6 @@ run_system() {
             die "$sys: no leader with $((SIZE - 1)) followers within ${READY_LIMIT} s"
         fi
         log "$sys: server $leader leads, the others follow"
-        local hosts_list
-        IFS=, read -r -a hosts_list <<<"$HOSTS"
-        leader_host=${hosts_list[leader - 1]}
-        follower_host=${hosts_list[$((leader % SIZE))]}
     fi
     sleep 2
     read -r idle_sum idle_max < <(rss_sum_max)
@@ -422,12 +426,6 @@ run_system() {
     for ratio in 0 50 90 100; do
         bench "$sys" "mixed-$ratio" --workload "mixed:$ratio" --clients "$CLIENTS" --outstanding "$OUTSTANDING"
     done
-    if [[ -n "$follower_host" ]]; then
-        CONNECT=$follower_host bench "$sys" write-1x1 --workload write --clients 1 --outstanding 1
-        CONNECT=$leader_host bench "$sys" write-1x1-leader --workload write --clients 1 --outstanding 1
-    else
-        bench "$sys" write-1x1 --workload write --clients 1 --outstanding 1
-    fi
     bench "$sys" write-many --workload write --clients "$MANY" --outstanding 1
     bench "$sys" create-delete --workload create-delete --clients "$CLIENTS" --outstanding "$OUTSTANDING"
     bench "$sys" watch --workload watch --clients "$WATCHERS"
@@ -493,12 +491,66 @@ json.dump({"topology": "$TOPOLOGY", "servers": $SIZE, "duration": $DURATION, "wa
            "session_timeout": $SESSION_TIMEOUT, "max_client_cnxns": $MAX_CNXNS,
            "zk_heap_mb": $ZK_HEAP_MB, "force_sync": True,
            "failover_runs": $FAILOVER_RUNS if "$TOPOLOGY" == "ensemble" else 0,
-           "failover_warmup": $FAILOVER_WARMUP, "failover_limit": $FAILOVER_LIMIT, "znodes": $ZNODES},
+           "failover_warmup": $FAILOVER_WARMUP, "failover_limit": $FAILOVER_LIMIT, "znodes": $ZNODES,
+           "duel_rounds": $DUEL_ROUNDS, "duel_seconds": $DUEL_SECONDS, "duel_preload": $DUEL_PRELOAD},
           open(sys.argv[1], "w"), indent=2)
 EOF
 for sys in keeper zookeeper; do
     run_system "$sys"
 done
+
+# ----- one client, both systems at once ---------------------------------------------------
+# One client's write latency is a fraction of a millisecond, and this machine's noise changes
+# from minute to minute, so run after run it would compare two different machines. Here both
+# systems run at the same time and short 1x1 runs alternate between them (the order flips every
+# round); the table shows the median over the rounds. In an ensemble the client goes through a
+# follower (where most clients are) and, in separate runs, through the leader: one client's
+# latency depends on its server's role, and these are the same roles in both systems.
+declare -A DUEL_FOLLOWER DUEL_LEADER
+start_for_duel() {
+    local sys=$1 dir id pid leader hosts_list
+    dir=$(mktemp -d "/tmp/keeper-duel-$sys.XXXXXX")
+    TMP_DIRS+=("$dir")
+    configure "$sys" "$dir"
+    SERVER_PIDS=()
+    for ((id = 1; id <= SIZE; id++)); do start_member "$sys" "$dir" "$id"; done
+    DUEL_PIDS+=("${SERVER_PIDS[@]}")
+    SERVER_PIDS=()
+    python3 "$BENCH_DIR/probe_write.py" "$HOSTS" "$(now)" 90 >/dev/null ||
+        { show_logs "$dir"; die "$sys did not accept a write within 90 s (side-by-side runs)"; }
+    DUEL_FOLLOWER[$sys]=$HOSTS
+    if [[ "$TOPOLOGY" == ensemble ]]; then
+        leader=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT") ||
+            { show_logs "$dir"; die "$sys: no leader with $((SIZE - 1)) followers (side-by-side runs)"; }
+        IFS=, read -r -a hosts_list <<<"$HOSTS"
+        DUEL_LEADER[$sys]=${hosts_list[leader - 1]}
+        DUEL_FOLLOWER[$sys]=${hosts_list[$((leader % SIZE))]}
+    fi
+    if [[ "$DUEL_PRELOAD" != 0 ]]; then
+        RUN_DURATION=$DUEL_PRELOAD RUN_WARMUP=0 CONNECT=$HOSTS bench "$sys" duel-preload \
+            --workload mixed:50 --clients "$CLIENTS" --outstanding "$OUTSTANDING"
+        rm -f "$OUT/runs/$sys/duel-preload.json"
+    fi
+}
+if ((DUEL_ROUNDS > 0)); then
+    log "one client, both systems at once: $DUEL_ROUNDS alternating rounds of ${DUEL_SECONDS}s"
+    for sys in keeper zookeeper; do start_for_duel "$sys"; done
+    for ((round = 1; round <= DUEL_ROUNDS; round++)); do
+        order=(keeper zookeeper)
+        ((round % 2 == 0)) && order=(zookeeper keeper)
+        for sys in "${order[@]}"; do
+            RUN_DURATION=$DUEL_SECONDS RUN_WARMUP=0.5 CONNECT=${DUEL_FOLLOWER[$sys]} \
+                bench "$sys" "duel-1x1-$round" --workload write --clients 1 --outstanding 1
+            if [[ "$TOPOLOGY" == ensemble ]]; then
+                RUN_DURATION=$DUEL_SECONDS RUN_WARMUP=0.5 CONNECT=${DUEL_LEADER[$sys]} \
+                    bench "$sys" "duel-1x1-leader-$round" --workload write --clients 1 --outstanding 1
+            fi
+        done
+    done
+    for pid in "${DUEL_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${DUEL_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    DUEL_PIDS=()
+fi
 
 echo
 python3 "$BENCH_DIR/report.py" "$OUT"

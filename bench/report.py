@@ -70,8 +70,26 @@ def rows(params, runs, meta, failover):
             )
         )
     ensemble = params.get("servers", 1) > 1
-    one = "1x1 via a follower" if ensemble else "1x1"
-    for name, label in (("write-1x1", one), ("write-many", f"{many}x1")):
+    rounds = params.get("duel_rounds") or 0
+
+    def over_rounds(name, *keys):
+        return lambda s: median([get(runs[s].get(f"{name}-{i}"), *keys) for i in range(1, rounds + 1)])
+
+    one_client = [("duel-1x1", "1x1 via a follower" if ensemble else "1x1")]
+    if ensemble:
+        one_client.append(("duel-1x1-leader", "1x1 via the leader"))
+    for name, label in one_client if rounds else []:
+        for pct in ("p50", "p99", "p999"):
+            latency = over_rounds(name, "latency_us", pct)
+            r.append(
+                (
+                    f"write latency {pct}, {label}, side by side (ms)",
+                    lambda s, latency=latency: ms(latency(s)),
+                    "{:.3f}",
+                )
+            )
+        r.append((f"write throughput, {label}, side by side (ops/s)", over_rounds(name, "ops_per_sec"), "{:.0f}"))
+    for name, label in (("write-many", f"{many}x1"),):
         for pct in ("p50", "p99", "p999", "max"):
             r.append(
                 (
@@ -87,15 +105,6 @@ def rows(params, runs, meta, failover):
                 "{:.0f}",
             )
         )
-    if ensemble:
-        for pct in ("p50", "p99"):
-            r.append(
-                (
-                    f"write latency {pct}, 1x1 via the leader (ms)",
-                    lambda s, pct=pct: ms(get(runs[s].get("write-1x1-leader"), "latency_us", pct)),
-                    "{:.3f}",
-                )
-            )
     r.append(
         (
             f"create+delete, {cl}x{out} (ops/s)",
@@ -225,6 +234,12 @@ def main():
         lines.append("  ".join(cells))
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    if params.get("duel_rounds"):
+        lines.append(
+            f"side by side: both systems running at once, each after {params.get('duel_preload')} s of "
+            f"unmeasured load, {params['duel_rounds']} rounds of {params.get('duel_seconds')} s alternating "
+            "between them; each figure is the median over the rounds"
+        )
     if any(failover[s] for s in SYSTEMS):
         lines.append(
             "failover: SIGKILL of the leader (srvr Mode: leader) while 2 connections per surviving server "
