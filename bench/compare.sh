@@ -9,9 +9,9 @@
 # Usage: bench/compare.sh            (what `make bench-compare` runs)
 #
 # Measures, for each system: throughput by read ratio (0/50/90/100 %), latency of writes with
-# 1 client x 1 outstanding (ensemble: through a follower, and through the leader; measured with
-# both systems running at once, in short runs that alternate between them) and with many
-# clients, create+delete throughput, watch fan-out latency, resident memory (VmRSS) idle and
+# 1 client x 1 outstanding (ensemble: through a follower, and through the leader) and with many
+# clients (both measured with the two systems running at once, in short runs that alternate
+# between them), create+delete throughput, watch fan-out latency, resident memory (VmRSS) idle and
 # peak under load (ensemble: sum and max over the three servers), the time from the start of the
 # process(es) to the first accepted write, and
 # (ensemble only) failover time: SIGKILL of the leader (found with `srvr`) while a write load
@@ -36,8 +36,8 @@
 #   BENCH_FAILOVER_RUNS  leader kills per system, ensemble only (default 3; 0 = none)
 #   BENCH_ZNODES         znodes of BENCH_VALUE_SIZE bytes created after the load runs, to measure
 #                        the memory that holding data costs (default 100000; 0 = none)
-#   BENCH_DUEL_ROUNDS    rounds of the one-client write runs, with both systems running at once and
-#                        the runs alternating between them (default 4; 0 = none)
+#   BENCH_DUEL_ROUNDS    rounds of the write-latency runs (1x1 and many x1), with both systems
+#                        running at once and the runs alternating between them (default 4; 0 = none)
 #   BENCH_DUEL_SECONDS   measured seconds of each of those runs (default 3)
 #   BENCH_DUEL_PRELOAD   seconds of unmeasured mixed:50 load on each system before those runs, so
 #                        that the fresh JVMs have compiled their hot paths (default 30; 0 = none)
@@ -426,7 +426,6 @@ run_system() {
     for ratio in 0 50 90 100; do
         bench "$sys" "mixed-$ratio" --workload "mixed:$ratio" --clients "$CLIENTS" --outstanding "$OUTSTANDING"
     done
-    bench "$sys" write-many --workload write --clients "$MANY" --outstanding 1
     bench "$sys" create-delete --workload create-delete --clients "$CLIENTS" --outstanding "$OUTSTANDING"
     bench "$sys" watch --workload watch --clients "$WATCHERS"
     kill "$SAMPLER_PID" 2>/dev/null || true
@@ -499,14 +498,15 @@ for sys in keeper zookeeper; do
     run_system "$sys"
 done
 
-# ----- one client, both systems at once ---------------------------------------------------
-# One client's write latency is a fraction of a millisecond, and this machine's noise changes
-# from minute to minute, so run after run it would compare two different machines. Here both
-# systems run at the same time and short 1x1 runs alternate between them (the order flips every
-# round); the table shows the median over the rounds. In an ensemble the client goes through a
-# follower (where most clients are) and, in separate runs, through the leader: one client's
-# latency depends on its server's role, and these are the same roles in both systems.
-declare -A DUEL_FOLLOWER DUEL_LEADER
+# ----- write latency, both systems at once ------------------------------------------------
+# Write latency is a fraction of a millisecond to a few, and this machine's noise changes from
+# minute to minute, so run after run it would compare two different machines. Here both systems
+# run at the same time and short runs alternate between them (the order flips every round): one
+# client, and MANY clients through all servers; the table shows the median over the rounds. In
+# an ensemble the one client goes through a follower (where most clients are) and, in separate
+# runs, through the leader: its latency depends on its server's role, and these are the same
+# roles in both systems.
+declare -A DUEL_FOLLOWER DUEL_LEADER DUEL_HOSTS
 start_for_duel() {
     local sys=$1 dir id pid leader hosts_list
     dir=$(mktemp -d "/tmp/keeper-duel-$sys.XXXXXX")
@@ -519,6 +519,7 @@ start_for_duel() {
     python3 "$BENCH_DIR/probe_write.py" "$HOSTS" "$(now)" 90 >/dev/null ||
         { show_logs "$dir"; die "$sys did not accept a write within 90 s (side-by-side runs)"; }
     DUEL_FOLLOWER[$sys]=$HOSTS
+    DUEL_HOSTS[$sys]=$HOSTS
     if [[ "$TOPOLOGY" == ensemble ]]; then
         leader=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT") ||
             { show_logs "$dir"; die "$sys: no leader with $((SIZE - 1)) followers (side-by-side runs)"; }
@@ -533,7 +534,7 @@ start_for_duel() {
     fi
 }
 if ((DUEL_ROUNDS > 0)); then
-    log "one client, both systems at once: $DUEL_ROUNDS alternating rounds of ${DUEL_SECONDS}s"
+    log "write latency, both systems at once: $DUEL_ROUNDS alternating rounds of ${DUEL_SECONDS}s"
     for sys in keeper zookeeper; do start_for_duel "$sys"; done
     for ((round = 1; round <= DUEL_ROUNDS; round++)); do
         order=(keeper zookeeper)
@@ -545,6 +546,8 @@ if ((DUEL_ROUNDS > 0)); then
                 RUN_DURATION=$DUEL_SECONDS RUN_WARMUP=0.5 CONNECT=${DUEL_LEADER[$sys]} \
                     bench "$sys" "duel-1x1-leader-$round" --workload write --clients 1 --outstanding 1
             fi
+            RUN_DURATION=$DUEL_SECONDS RUN_WARMUP=0.5 CONNECT=${DUEL_HOSTS[$sys]} \
+                bench "$sys" "duel-many-$round" --workload write --clients "$MANY" --outstanding 1
         done
     done
     for pid in "${DUEL_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done

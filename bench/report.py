@@ -75,10 +75,11 @@ def rows(params, runs, meta, failover):
     def over_rounds(name, *keys):
         return lambda s: median([get(runs[s].get(f"{name}-{i}"), *keys) for i in range(1, rounds + 1)])
 
-    one_client = [("duel-1x1", "1x1 via a follower" if ensemble else "1x1")]
+    side_by_side = [("duel-1x1", "1x1 via a follower" if ensemble else "1x1")]
     if ensemble:
-        one_client.append(("duel-1x1-leader", "1x1 via the leader"))
-    for name, label in one_client if rounds else []:
+        side_by_side.append(("duel-1x1-leader", "1x1 via the leader"))
+    side_by_side.append(("duel-many", f"{many}x1"))
+    for name, label in side_by_side if rounds else []:
         for pct in ("p50", "p99", "p999"):
             latency = over_rounds(name, "latency_us", pct)
             r.append(
@@ -89,22 +90,6 @@ def rows(params, runs, meta, failover):
                 )
             )
         r.append((f"write throughput, {label}, side by side (ops/s)", over_rounds(name, "ops_per_sec"), "{:.0f}"))
-    for name, label in (("write-many", f"{many}x1"),):
-        for pct in ("p50", "p99", "p999", "max"):
-            r.append(
-                (
-                    f"write latency {pct}, {label} (ms)",
-                    lambda s, name=name, pct=pct: ms(get(runs[s].get(name), "latency_us", pct)),
-                    "{:.3f}",
-                )
-            )
-        r.append(
-            (
-                f"write throughput, {label} (ops/s)",
-                lambda s, name=name: get(runs[s].get(name), "ops_per_sec"),
-                "{:.0f}",
-            )
-        )
     r.append(
         (
             f"create+delete, {cl}x{out} (ops/s)",
