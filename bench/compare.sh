@@ -380,32 +380,39 @@ failover() {
     fi
 }
 
-run_system() {
-    local sys=$1 dir t0 startup_s idle_sum idle_max load_sum load_max
-    NOTES=()
-    dir=$(mktemp -d "/tmp/keeper-compare-$sys.XXXXXX")
-    TMP_DIRS+=("$dir")
+# start_system SYSTEM DIR: configures and starts every member, waits for the first accepted write
+# (STARTUP_S: seconds since the start) and, in an ensemble, for a leader with all followers
+# (LEADER: its position in HOSTS; 0 standalone).
+start_system() {
+    local sys=$1 dir=$2 t0 id
     configure "$sys" "$dir"
-    mkdir -p "$OUT/runs/$sys"
-    rm -f "$OUT/runs/$sys"/*.json
-
     log "$sys: starting $SIZE server(s), client ports $HOSTS"
     t0=$(now)
-    local id
     for ((id = 1; id <= SIZE; id++)); do start_member "$sys" "$dir" "$id"; done
-    if ! startup_s=$(python3 "$BENCH_DIR/probe_write.py" "$HOSTS" "$t0" 90); then
+    if ! STARTUP_S=$(python3 "$BENCH_DIR/probe_write.py" "$HOSTS" "$t0" 90); then
         show_logs "$dir"
         die "$sys did not accept a write within 90 s"
     fi
-    log "$sys: first write accepted ${startup_s}s after start"
+    log "$sys: first write accepted ${STARTUP_S}s after start"
+    LEADER=0
     if [[ "$TOPOLOGY" == ensemble ]]; then
-        local leader
-        if ! leader=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT"); then
+        if ! LEADER=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT"); then
             show_logs "$dir"
             die "$sys: no leader with $((SIZE - 1)) followers within ${READY_LIMIT} s"
         fi
-        log "$sys: server $leader leads, the others follow"
+        log "$sys: server $LEADER leads, the others follow"
     fi
+}
+
+run_system() {
+    local sys=$1 dir startup_s idle_sum idle_max load_sum load_max
+    NOTES=()
+    dir=$(mktemp -d "/tmp/keeper-compare-$sys.XXXXXX")
+    TMP_DIRS+=("$dir")
+    mkdir -p "$OUT/runs/$sys"
+    rm -f "$OUT/runs/$sys"/*.json
+    start_system "$sys" "$dir"
+    startup_s=$STARTUP_S
     sleep 2
     read -r idle_sum idle_max < <(rss_sum_max)
 
@@ -508,24 +515,19 @@ done
 # roles in both systems.
 declare -A DUEL_FOLLOWER DUEL_LEADER DUEL_HOSTS
 start_for_duel() {
-    local sys=$1 dir id pid leader hosts_list
+    local sys=$1 dir hosts_list
     dir=$(mktemp -d "/tmp/keeper-duel-$sys.XXXXXX")
     TMP_DIRS+=("$dir")
-    configure "$sys" "$dir"
     SERVER_PIDS=()
-    for ((id = 1; id <= SIZE; id++)); do start_member "$sys" "$dir" "$id"; done
+    start_system "$sys" "$dir"
     DUEL_PIDS+=("${SERVER_PIDS[@]}")
     SERVER_PIDS=()
-    python3 "$BENCH_DIR/probe_write.py" "$HOSTS" "$(now)" 90 >/dev/null ||
-        { show_logs "$dir"; die "$sys did not accept a write within 90 s (side-by-side runs)"; }
     DUEL_FOLLOWER[$sys]=$HOSTS
     DUEL_HOSTS[$sys]=$HOSTS
-    if [[ "$TOPOLOGY" == ensemble ]]; then
-        leader=$(python3 "$BENCH_DIR/ensemble_probe.py" wait-ready "$HOSTS" "$READY_LIMIT") ||
-            { show_logs "$dir"; die "$sys: no leader with $((SIZE - 1)) followers (side-by-side runs)"; }
+    if ((LEADER > 0)); then
         IFS=, read -r -a hosts_list <<<"$HOSTS"
-        DUEL_LEADER[$sys]=${hosts_list[leader - 1]}
-        DUEL_FOLLOWER[$sys]=${hosts_list[$((leader % SIZE))]}
+        DUEL_LEADER[$sys]=${hosts_list[LEADER - 1]}
+        DUEL_FOLLOWER[$sys]=${hosts_list[$((LEADER % SIZE))]}
     fi
     if [[ "$DUEL_PRELOAD" != 0 ]]; then
         RUN_DURATION=$DUEL_PRELOAD RUN_WARMUP=0 CONNECT=$HOSTS bench "$sys" duel-preload \

@@ -457,7 +457,7 @@ impl ZabActor {
                     init,
                     sync,
                 )
-                .with_leader_quorum(act.quorum.contains_quorum(&[act.me, leader]));
+                .with_leader(&act.quorum, leader);
                 let actions = machine.start();
                 act.state = State::Learning {
                     machine: Box::new(machine),

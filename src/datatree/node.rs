@@ -101,10 +101,6 @@ impl Children {
         }
         removed
     }
-
-    pub fn clear(&mut self) {
-        self.0 = None;
-    }
 }
 
 pub type ChildIter<'a> = std::iter::FlatMap<
@@ -227,7 +223,7 @@ mod tests {
         n.stat.cversion = 2;
         n.children.insert("a");
         assert_eq!(n.client_stat().cversion, 3);
-        n.children.clear();
+        n.children.remove("a");
         assert_eq!(n.client_stat().cversion, 4);
     }
 }

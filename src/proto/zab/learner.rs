@@ -10,6 +10,7 @@
 use super::sync::{epoch_of, make_zxid};
 use crate::codec::peer::PeerMessage;
 use crate::datatree::Txn;
+use crate::proto::quorum::QuorumVerifier;
 use std::collections::VecDeque;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,10 +106,11 @@ impl Learner {
         }
     }
 
-    /// Say whether this learner and its leader together are a quorum of voters (then it
-    /// applies what both have logged without waiting for COMMIT). Observers never are.
-    pub fn with_leader_quorum(mut self, yes: bool) -> Learner {
-        self.leader_quorum = yes && !self.observer;
+    /// Follow `leader` under `quorum`: when this learner and the leader together are a quorum
+    /// of voters, it applies what both have logged without waiting for COMMIT. Observers never
+    /// are part of one.
+    pub fn with_leader(mut self, quorum: &QuorumVerifier, leader: u64) -> Learner {
+        self.leader_quorum = !self.observer && quorum.contains_quorum(&[self.me, leader]);
         self
     }
 

@@ -95,7 +95,7 @@ impl Net {
                     10_000,
                     5_000,
                 )
-                .with_leader_quorum(q.contains_quorum(&[*id, leader_id])),
+                .with_leader(&q, leader_id),
             );
         }
         Net {
@@ -558,9 +558,14 @@ fn who_acks_a_proposal() {
 /// observers) it waits for the COMMIT.
 #[test]
 fn learner_and_leader_as_a_quorum_commit_without_the_commit_hop() {
+    // Leader 1 and learner 2: a quorum of 3 voters, not of 5.
+    let voters = |three: bool| {
+        let n = if three { 3 } else { 5 };
+        QuorumVerifier::new(1..=n, std::iter::empty())
+    };
     let broadcasting = |observer: bool, leader_quorum: bool| {
-        let mut l =
-            Learner::new(2, observer, 0, 0, 0, 0, 1_000, 500).with_leader_quorum(leader_quorum);
+        let mut l = Learner::new(2, observer, 0, 0, 0, 0, 1_000, 500)
+            .with_leader(&voters(leader_quorum), 1);
         l.start();
         l.on_message(PeerMessage::LeaderInfo { new_epoch: 1 }, 0);
         l.on_message(PeerMessage::Diff { zxid: 0 }, 0);
