@@ -5,7 +5,8 @@
 #                          (client port 2181, data under ./data)
 #   make test              everything: installs what the tests need (ZooKeeper's Debian packages
 #                          when zkCli.sh / cli_mt are missing, a Python venv in .venv), then
-#                          cargo test, then the compatibility suites (tests/compat) against keeper
+#                          cargo test, then the compatibility suites (tests/compat) against keeper,
+#                          then the benchmark scripts' own tests (bench/tests)
 #   make verify            cargo fmt --check + clippy -D warnings, then make test (changes nothing)
 #   make fix               cargo fmt + clippy --fix
 #   make compat-zookeeper  the compatibility suites against a real Apache ZooKeeper 3.8
@@ -36,7 +37,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export ZKCLI CLI_MT
 
 .PHONY: build run test verify fix deps zookeeper-deps venv cargo-test compat compat-keeper \
-        compat-zookeeper clean-venv bench-compare profile
+        compat-zookeeper clean-venv bench-tools bench-compare profile
 
 build:
 	$(CARGO) build
@@ -51,6 +52,7 @@ test: deps
 	@status=0; \
 	$(MAKE) --no-print-directory cargo-test || { status=$$?; echo "make test: cargo test FAILED"; }; \
 	$(MAKE) --no-print-directory compat-keeper || { status=$$?; echo "make test: compat suites FAILED"; }; \
+	$(MAKE) --no-print-directory bench-tools || { status=$$?; echo "make test: bench tool tests FAILED"; }; \
 	exit $$status
 
 verify:
@@ -105,6 +107,10 @@ compat-keeper compat: deps
 # The same suites against a real ZooKeeper 3.8: every test must pass there.
 compat-zookeeper: deps
 	COMPAT_TARGET=zookeeper "$(PYTEST)" $(COMPAT_DIR) $(PYTEST_ARGS)
+
+# The benchmark's report and disk probe on made-up runs (no server, no timing asserted).
+bench-tools: venv
+	"$(PYTEST)" -p no:cacheprovider --timeout 60 bench/tests
 
 # ---- benchmarks (never part of `test`) ---------------------------------------------------
 

@@ -17,7 +17,9 @@
 # (ensemble only) failover time: SIGKILL of the leader (found with `srvr`) while a write load
 # runs through the two other servers, from the kill until a write sent after it is accepted;
 # BENCH_FAILOVER_RUNS times (the killed server is restarted and rejoins between runs), each
-# reported and their median. Prints one table (Keeper, ZooKeeper, Keeper/ZooKeeper) and writes
+# reported and their median. In each round of the side-by-side runs it also measures the disk
+# alone (bench/fsync_probe.py: one append + fdatasync loop per server, all at once), the floor
+# under any system's write latency on this machine, printed under the table. Prints one table (Keeper, ZooKeeper, Keeper/ZooKeeper) and writes
 # bench/out/{table.txt,results.json,throughput.dat,throughput_vs_read_ratio.png} plus every raw
 # `keeper bench --json` report, failover probe report and server log under bench/out/runs/.
 #
@@ -177,7 +179,10 @@ PY
 }
 now() { date +%s.%N; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-json_field() { python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d.get(sys.argv[2]))' "$1" "$2"; }
+# json_field FILE KEY...: the value at that key path.
+json_field() {
+    python3 -c 'import functools, json, sys; print(functools.reduce(lambda d, k: (d or {}).get(k), sys.argv[2:], json.load(open(sys.argv[1]))))' "$@"
+}
 
 # "SUM MAX" of the VmRSS (KiB) of the running servers.
 rss_sum_max() {
@@ -535,6 +540,22 @@ start_for_duel() {
         rm -f "$OUT/runs/$sys/duel-preload.json"
     fi
 }
+# disk_probe ROUND: the disk's own floor in this round, one fsyncing writer per server, nothing
+# else running but the idle servers (see bench/fsync_probe.py).
+disk_probe() {
+    local file="$OUT/runs/disk/fsync-$1.json" dir
+    dir=$(mktemp -d "/tmp/keeper-disk.XXXXXX")
+    TMP_DIRS+=("$dir")
+    mkdir -p "$OUT/runs/disk"
+    if python3 "$BENCH_DIR/fsync_probe.py" "$dir" "$SIZE" "$DUEL_SECONDS" "$((VALUE_SIZE + 50))" >"$file.tmp"; then
+        mv "$file.tmp" "$file"
+        log "  disk, $SIZE writers at once: append + fdatasync p50 $(json_field "$file" latency_us p50) us, p99 $(json_field "$file" latency_us p99) us"
+    else
+        log "  warning: the disk probe failed; it is left out of the table"
+        rm -f "$file.tmp"
+    fi
+}
+rm -rf "$OUT/runs/disk"
 if ((DUEL_ROUNDS > 0)); then
     log "write latency, both systems at once: $DUEL_ROUNDS alternating rounds of ${DUEL_SECONDS}s"
     for sys in keeper zookeeper; do start_for_duel "$sys"; done
@@ -551,6 +572,7 @@ if ((DUEL_ROUNDS > 0)); then
             RUN_DURATION=$DUEL_SECONDS RUN_WARMUP=0.5 CONNECT=${DUEL_HOSTS[$sys]} \
                 bench "$sys" "duel-many-$round" --workload write --clients "$MANY" --outstanding 1
         done
+        disk_probe "$round"
     done
     for pid in "${DUEL_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${DUEL_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done

@@ -6,7 +6,8 @@ Usage: report.py OUT_DIR
 
 Reads OUT_DIR/params.json, OUT_DIR/runs/<system>/meta.json, OUT_DIR/runs/<system>/<load>.json
 (each one `keeper bench --json` report) and, for ensembles, OUT_DIR/runs/<system>/failover-<n>.json
-(each one `ensemble_probe.py failover` report). Writes OUT_DIR/results.json, OUT_DIR/table.txt and
+(each one `ensemble_probe.py failover` report), and OUT_DIR/runs/disk/fsync-<round>.json (each one
+`fsync_probe.py` report, the disk's own floor in a round of the side-by-side runs). Writes OUT_DIR/results.json, OUT_DIR/table.txt and
 OUT_DIR/throughput.dat, and prints the table. Standard library only.
 """
 
@@ -195,6 +196,14 @@ def main():
                 failover[s].append(load(os.path.join(d, f"failover-{i}.json")))
         meta[s] = load(os.path.join(d, "meta.json")) or {}
 
+    disk_dir = os.path.join(out_dir, "runs", "disk")
+    disk = []
+    if os.path.isdir(disk_dir):
+        for name in sorted(os.listdir(disk_dir)):
+            rep = load(os.path.join(disk_dir, name)) if name.endswith(".json") else None
+            if rep is not None:
+                disk.append(rep)
+
     figures = []
     table = [("figure", "keeper", "zookeeper", "keeper/zk")]
     for label, fn, f in rows(params, runs, meta, failover):
@@ -225,6 +234,17 @@ def main():
             f"unmeasured load, {params['duel_rounds']} rounds of {params.get('duel_seconds')} s alternating "
             "between them; each figure is the median over the rounds"
         )
+    if disk:
+        n_disk = disk[0].get("writers")
+        floor = ", ".join(
+            f"{pct} {fmt(ms(median([get(d, 'latency_us', pct) for d in disk])), '{:.3f}')}" for pct in ("p50", "p99", "p999")
+        )
+        lines.append(
+            f"disk alone, in the same rounds with both systems idle: append of {disk[0].get('record_bytes')} bytes + "
+            f"fdatasync, one writer per server ({n_disk}) at once, as the servers' logs do for each write: {floor} ms "
+            f"(median over {len(disk)} rounds)"
+            + ("; a write through the leader waits for two of these" if (n_disk or 0) > 1 else "")
+        )
     if any(failover[s] for s in SYSTEMS):
         lines.append(
             "failover: SIGKILL of the leader (srvr Mode: leader) while 2 connections per surviving server "
@@ -246,7 +266,7 @@ def main():
             f.write(f"{ratio} " + " ".join("NaN" if v is None else f"{v:.1f}" for v in vals) + "\n")
 
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"params": params, "meta": meta, "figures": figures, "runs": runs, "failover": failover}, f, indent=2)
+        json.dump({"params": params, "meta": meta, "figures": figures, "runs": runs, "failover": failover, "disk": disk}, f, indent=2)
         f.write("\n")
     return 0
 
