@@ -168,6 +168,7 @@ def rows(params, runs, meta, failover):
             if runs[s]
             else None,
             "{:.0f}",
+            False,  # counts, not a figure to compare as a ratio
         )
     )
     return r
@@ -206,9 +207,9 @@ def main():
 
     figures = []
     table = [("figure", "keeper", "zookeeper", "keeper/zk")]
-    for label, fn, f in rows(params, runs, meta, failover):
+    for label, fn, f, *comparable in rows(params, runs, meta, failover):
         k, z = fn("keeper"), fn("zookeeper")
-        ratio = k / z if (k is not None and z not in (None, 0)) else None
+        ratio = k / z if (comparable != [False] and k is not None and z not in (None, 0)) else None
         figures.append({"figure": label, "keeper": k, "zookeeper": z, "ratio": ratio})
         table.append((label, fmt(k, f), fmt(z, f), fmt(ratio, "{:.2f}")))
 
