@@ -39,7 +39,7 @@
 #   BENCH_ZNODES         znodes of BENCH_VALUE_SIZE bytes created after the load runs, to measure
 #                        the memory that holding data costs (default 100000; 0 = none)
 #   BENCH_DUEL_ROUNDS    rounds of the write-latency runs (1x1 and many x1), with both systems
-#                        running at once and the runs alternating between them (default 4; 0 = none)
+#                        running at once and the runs alternating between them (default 6; 0 = none)
 #   BENCH_DUEL_SECONDS   measured seconds of each of those runs (default 3)
 #   BENCH_DUEL_PRELOAD   seconds of unmeasured mixed:50 load on each system before those runs, so
 #                        that the fresh JVMs have compiled their hot paths (default 30; 0 = none)
@@ -66,7 +66,7 @@ WATCHERS="${BENCH_WATCHERS:-16}"
 VALUE_SIZE="${BENCH_VALUE_SIZE:-100}"
 FAILOVER_RUNS="${BENCH_FAILOVER_RUNS:-3}"
 ZNODES="${BENCH_ZNODES:-100000}"
-DUEL_ROUNDS="${BENCH_DUEL_ROUNDS:-4}"
+DUEL_ROUNDS="${BENCH_DUEL_ROUNDS:-6}"
 DUEL_SECONDS="${BENCH_DUEL_SECONDS:-3}"
 DUEL_PRELOAD="${BENCH_DUEL_PRELOAD:-30}"
 JAVA="${JAVA:-java}"
