@@ -527,9 +527,9 @@ impl ZabActor {
                     );
                     return;
                 }
-                leader::Action::LogProposal(t) => self
+                leader::Action::LogProposal { txn, tell } => self
                     .persister
-                    .append_and_announce(vec![t], self.announce_to()),
+                    .append_and_announce(vec![txn], self.logged_links(&tell)),
                 leader::Action::Commit(z) => self.tree.do_send(Commit(z)),
                 leader::Action::Established(e) => {
                     tracing::info!(
@@ -574,9 +574,9 @@ impl ZabActor {
         }
     }
 
-    /// The links of voting learners that understand `Logged`: the log writer tells them when
-    /// the leader's own log has a proposal on disk.
-    fn announce_to(&self) -> Vec<Arc<LinkWriter>> {
+    /// The links of the learners `sids` whose peer version understands `Logged`: the log
+    /// writer tells them when the leader's own log has a proposal on disk.
+    fn logged_links(&self, sids: &[u64]) -> Vec<Arc<LinkWriter>> {
         let State::Leading {
             learners, links, ..
         } = &self.state
@@ -585,7 +585,7 @@ impl ZabActor {
         };
         learners
             .iter()
-            .filter(|(_, sid)| !self.quorum.is_observer(**sid))
+            .filter(|(_, sid)| sids.contains(sid))
             .filter_map(|(link, _)| links.get(link))
             .filter(|l| l.version >= LOGGED_SINCE)
             .map(|l| l.writer.clone())

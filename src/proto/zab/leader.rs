@@ -22,8 +22,12 @@ pub enum Action {
     PersistCurrentEpoch(u32),
     /// Stream the whole tree to a learner (SNAP), then the actions after it.
     SendSnapshot(u64),
-    /// Log and fsync a proposal locally; report with `logged`.
-    LogProposal(Txn),
+    /// Log and fsync a proposal locally; report with `logged`. Once it is on disk, tell the
+    /// voting learners in `tell` (those it was sent to) with `Logged`.
+    LogProposal {
+        txn: Txn,
+        tell: Vec<u64>,
+    },
     /// Everything up to this zxid is committed: apply it.
     Commit(i64),
     /// A quorum synced with the new epoch: start serving clients.
@@ -387,7 +391,7 @@ impl Leader {
             })
             .map(|(id, _)| *id)
             .collect();
-        for id in ids {
+        for &id in &ids {
             out.push(Action::Send(
                 id,
                 PeerMessage::Proposal {
@@ -397,7 +401,10 @@ impl Leader {
             ));
         }
         self.last_zxid = self.last_zxid.max(txn.zxid);
-        out.push(Action::LogProposal(txn.clone()));
+        out.push(Action::LogProposal {
+            txn: txn.clone(),
+            tell: ids,
+        });
         self.outstanding.insert(txn.zxid, (txn, BTreeSet::new()));
         out
     }

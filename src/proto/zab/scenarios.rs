@@ -32,7 +32,6 @@ struct Disk {
 struct Net {
     leader_id: u64,
     leader: Leader,
-    voters: QuorumVerifier,
     learners: BTreeMap<u64, Learner>,
     disks: BTreeMap<u64, Disk>,
     to_leader: VecDeque<(u64, PeerMessage)>,
@@ -101,7 +100,6 @@ impl Net {
         Net {
             leader_id,
             leader,
-            voters: q,
             learners,
             disks,
             to_leader: VecDeque::new(),
@@ -149,13 +147,11 @@ impl Net {
                     ));
                 }
                 // The log writer tells the voting learners, then reports the fsync.
-                leader::Action::LogProposal(t) => {
+                leader::Action::LogProposal { txn: t, tell } => {
                     self.disks.get_mut(&me).unwrap().log.push(t.zxid);
-                    for id in self.learners.keys() {
-                        if !self.voters.is_observer(*id) {
-                            self.to_learner
-                                .push_back((*id, PeerMessage::Logged { zxid: t.zxid }));
-                        }
+                    for id in tell {
+                        self.to_learner
+                            .push_back((id, PeerMessage::Logged { zxid: t.zxid }));
                     }
                     queue.extend(self.leader.logged(t.zxid));
                 }
