@@ -1597,3 +1597,79 @@ fn disk_full(name: &'static str, extra: &[&str]) {
     drop(server);
     drop(fs);
 }
+
+/// Start `keeper server` on `data_dir` (and optionally a log dir) on a fresh port and wait for
+/// it to exit: for starts that must be refused.
+fn refused_start(data_dir: &Path, log_dir: Option<&Path>) -> (std::process::ExitStatus, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keeper"));
+    cmd.arg("server")
+        .args(["--set", &format!("client.port={}", common::free_port())])
+        .args(["--set", "client.address=127.0.0.1"])
+        .args(["--set", &format!("storage.data_dir={}", data_dir.display())]);
+    if let Some(l) = log_dir {
+        cmd.args(["--set", &format!("storage.data_log_dir={}", l.display())]);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start keeper");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            return (status, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "a second server on {} did not refuse to start",
+                data_dir.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_second_server_on_the_same_directories_refuses_to_start_and_loses_nothing() {
+    let log_dir = tempfile::tempdir().expect("tempdir");
+    let log_set = format!("storage.data_log_dir={}", log_dir.path().display());
+    let mut a = Server::start(&[&log_set]);
+    let pid = a.pid().expect("pid");
+    let rt = rt();
+    rt.block_on(async {
+        let c = connect(&a.addr(), Duration::from_secs(10)).await;
+        c.create("/before", b"acknowledged", OPEN)
+            .await
+            .expect("create");
+    });
+    // Same data dir (and its own log dir): refused, naming the holder.
+    let other_log = tempfile::tempdir().expect("tempdir");
+    let (status, err) = refused_start(&a.data_dir(), Some(other_log.path()));
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("storage.data_dir"), "{err}");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    // Its own data dir but the same log dir: refused too.
+    let other_data = tempfile::tempdir().expect("tempdir");
+    let (status, err) = refused_start(other_data.path(), Some(log_dir.path()));
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("storage.data_log_dir"), "{err}");
+    assert!(err.contains(&format!("pid {pid}")), "{err}");
+    // The first server was not disturbed: it still serves and takes writes.
+    rt.block_on(async {
+        let c = connect(&a.addr(), Duration::from_secs(10)).await;
+        c.create("/after", b"still", OPEN).await.expect("create");
+    });
+    // kill -9 leaves the lock file behind; the kernel released the lock, so a restart works and
+    // finds every acknowledged write.
+    a.restart();
+    rt.block_on(async {
+        let c = connect(&a.addr(), Duration::from_secs(10)).await;
+        assert_eq!(c.get_data("/before").await.expect("get").0, b"acknowledged");
+        assert_eq!(c.get_data("/after").await.expect("get").0, b"still");
+    });
+}

@@ -10,7 +10,11 @@ use crate::datatree::TreeConfig;
 use crate::engine::{Engine, EngineConfig};
 use crate::settings::Member;
 use crate::settings::Settings;
-use crate::storage::{recovery, retention, version_dir};
+use crate::storage::{lock, recovery, retention, version_dir};
+use std::sync::Mutex;
+
+/// The directory locks, held for the life of the process.
+static HELD_LOCKS: Mutex<Vec<lock::DirLock>> = Mutex::new(Vec::new());
 use actix::prelude::*;
 use tokio::net::TcpListener;
 
@@ -35,6 +39,13 @@ pub async fn start(
     members: Vec<Member>,
 ) -> std::io::Result<std::net::SocketAddr> {
     let ensemble = !members.is_empty();
+    // Before anything reads or writes the directories: a second server on them must stop here.
+    let locks = lock::lock_storage(&settings.storage.data_dir, settings.data_log_dir())
+        .map_err(std::io::Error::other)?;
+    HELD_LOCKS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(locks);
     let quorum_listener = match members.iter().find(|m| m.id == settings.server.id) {
         Some(me) if ensemble => {
             let addr = me.quorum_addr();
