@@ -22,8 +22,11 @@ use std::collections::{HashMap, VecDeque};
 /// What the engine asks its shell to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
-    /// Write an encoded frame to a connection.
+    /// Write an encoded frame to a connection: the connect response or a watch event.
     Send(ConnId, Bytes),
+    /// Write the answer to one of the connection's requests (each request gets exactly one,
+    /// which the shell counts to bound the requests in flight).
+    Reply(ConnId, Bytes),
     /// Close a connection after what was sent before.
     Close(ConnId),
     /// Make a txn durable, then call `durable(zxid)`.
@@ -412,7 +415,8 @@ impl Engine {
             c.total_latency += lat;
             c.count += 1;
         }
-        self.send(conn, b, outs);
+        self.stats.sent += 1;
+        outs.push(Out::Reply(conn, b));
     }
 
     /// The connection now holds `session`: tell the shell, then send the connect response.
@@ -1703,7 +1707,7 @@ mod tests {
     fn sends(outs: &[Out]) -> Vec<(ConnId, Vec<u8>)> {
         outs.iter()
             .filter_map(|o| match o {
-                Out::Send(c, b) => Some((*c, b.to_vec())),
+                Out::Send(c, b) | Out::Reply(c, b) => Some((*c, b.to_vec())),
                 _ => None,
             })
             .collect()

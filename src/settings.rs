@@ -106,6 +106,12 @@ pub struct ClientSettings {
     pub address: String,
     /// `auto` or a count; see [`Settings::client_io_threads`].
     pub io_threads: String,
+    /// Requests of one connection the server works on at once; past it that connection is not
+    /// read until replies go out.
+    pub max_in_flight: u32,
+    /// Replies and watch events queued for one connection that its client has not read: past
+    /// half a MiB the connection is not read; past this many bytes it is closed.
+    pub max_queued_bytes: u64,
 }
 
 impl Default for ClientSettings {
@@ -114,6 +120,8 @@ impl Default for ClientSettings {
             port: 2181,
             address: "0.0.0.0".to_string(),
             io_threads: "auto".to_string(),
+            max_in_flight: 128,
+            max_queued_bytes: 64 << 20,
         }
     }
 }
@@ -725,6 +733,21 @@ static SPECS: &[Spec] = &[
         ty: Ty::Str(check_io_threads),
         expect: "`auto` or an integer 0..=64 (0 = connections share the data tree's thread)",
         get: |s| Typed::Str(s.client.io_threads.clone()),
+    },
+    Spec {
+        key: "client.max_in_flight",
+        ty: Ty::Int { min: 1, max: U32 },
+        expect: "an integer 1..=4294967295 (requests)",
+        get: |s| Typed::Int(s.client.max_in_flight.into()),
+    },
+    Spec {
+        key: "client.max_queued_bytes",
+        ty: Ty::Int {
+            min: 1 << 20,
+            max: U64,
+        },
+        expect: "an integer of at least 1048576 (bytes)",
+        get: |s| Typed::Int(s.client.max_queued_bytes),
     },
     Spec {
         key: "storage.data_dir",

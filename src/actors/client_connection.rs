@@ -1,21 +1,35 @@
 //! ClientConnection: one actor per client socket. It frames and decodes what the client sends,
 //! forwards it to the tree actor in order, and writes back the frames it is given. A bad frame
 //! closes this connection only.
+//!
+//! What one client can make the server hold is bounded (see `client_io`): requests in flight
+//! (`client.max_in_flight`, `server.global_outstanding_limit`) and bytes queued for it
+//! (`client.max_queued_bytes`). Past the soft marks the connection stops reading; past the hard
+//! one it is closed.
 
+use super::client_io::{may_read, Gate, InFlight, Limits, Outbox};
 use super::client_listener::ConnClosed;
 use super::data_tree::{
     ClientRequest, Connect, DataTreeActor, FourLetter, Register, ToClient, Unregister,
 };
 use super::session_tracker::{SessionTracker, Touch};
-use crate::codec::jute::frame::{Frame, FrameCodec, FrameError};
+use crate::codec::jute::frame::{Frame, FrameError};
 use crate::codec::jute::{op, ConnectRequest, Reader, Request};
 use crate::datatree::watch::ConnId;
-use actix::io::{FramedWrite, WriteHandler};
 use actix::prelude::*;
 use bytes::Bytes;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWrite;
 use tokio::net::tcp::OwnedWriteHalf;
+
+/// A connection that has not sent its connect request by then is closed (ZooKeeper's
+/// `zookeeper.nio.sessionlessCnxnTimeout` is the same 10 s): idle sockets hold no session and
+/// should not hold the server's memory either.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct ClientConnection {
     id: ConnId,
@@ -23,11 +37,17 @@ pub struct ClientConnection {
     tree: Addr<DataTreeActor>,
     tracker: Option<Addr<SessionTracker>>,
     listener: Recipient<ConnClosed>,
-    writer: FramedWrite<Bytes, OwnedWriteHalf, FrameCodec>,
+    /// Taken by the writer future when it starts.
+    sock: Option<OwnedWriteHalf>,
+    out: Outbox,
+    gate: Rc<Gate>,
+    in_flight: InFlight,
+    limits: Limits,
     handshake_done: bool,
     session: i64,
     last_touch: Instant,
     touch_every: Duration,
+    /// No more frames are queued; the write side shuts down once the queue is written.
     closing: bool,
 }
 
@@ -39,7 +59,9 @@ impl ClientConnection {
         tree: Addr<DataTreeActor>,
         tracker: Option<Addr<SessionTracker>>,
         listener: Recipient<ConnClosed>,
-        writer: FramedWrite<Bytes, OwnedWriteHalf, FrameCodec>,
+        sock: OwnedWriteHalf,
+        gate: Rc<Gate>,
+        limits: Limits,
         tick_ms: u64,
     ) -> Self {
         ClientConnection {
@@ -48,7 +70,11 @@ impl ClientConnection {
             tree,
             tracker,
             listener,
-            writer,
+            sock: Some(sock),
+            out: Outbox::default(),
+            gate,
+            in_flight: InFlight::new(limits.global.clone()),
+            limits,
             handshake_done: false,
             session: 0,
             last_touch: Instant::now(),
@@ -61,10 +87,50 @@ impl ClientConnection {
     fn close(&mut self, ctx: &mut Context<Self>) {
         if !self.closing {
             self.closing = true;
-            self.writer.close();
+            // Reading goes on (what arrives is dropped) so that no unread request makes the
+            // kernel answer the close with a reset.
+            self.gate.set_open(true);
+            // The writer shuts the socket down once the queue is written.
+            self.out.wake();
             // If the peer never reads, do not wait for the flush forever.
             ctx.run_later(Duration::from_secs(5), |_, ctx| ctx.stop());
         }
+    }
+
+    /// Queue a frame for the client; a client that lets too much pile up is disconnected.
+    fn send(&mut self, frame: Bytes, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        self.out.push(frame);
+        if self.out.bytes() > self.limits.max_queued_bytes {
+            tracing::warn!(
+                "closing connection from {} (session 0x{:x}): {} bytes of replies and watch events queued that the client does not read (client.max_queued_bytes = {})",
+                self.peer,
+                self.session,
+                self.out.bytes(),
+                self.limits.max_queued_bytes
+            );
+            // It does not read, so it would not read a graceful close either.
+            self.out.clear();
+            ctx.stop();
+            return;
+        }
+        self.update_gate();
+    }
+
+    /// Open or close the request stream after anything that changes the bounds.
+    fn update_gate(&mut self) {
+        if self.closing {
+            return;
+        }
+        self.gate.set_open(may_read(
+            self.gate.is_open(),
+            self.out.bytes(),
+            self.in_flight.get(),
+            self.in_flight.global(),
+            &self.limits,
+        ));
     }
 
     fn touch(&mut self) {
@@ -106,6 +172,8 @@ impl ClientConnection {
             }
         };
         let body = buf.slice(8..);
+        self.in_flight.start();
+        self.update_gate();
         match Request::read(opcode, &body) {
             Ok(req) => self.tree.do_send(ClientRequest {
                 conn: self.id,
@@ -138,6 +206,19 @@ impl Actor for ClientConnection {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(sock) = self.sock.take() {
+            ctx.spawn(Flush { sock });
+        }
+        ctx.run_later(HANDSHAKE_TIMEOUT, |act, ctx| {
+            if !act.handshake_done {
+                tracing::debug!(
+                    "closing connection from {}: no connect request within {:?}",
+                    act.peer,
+                    HANDSHAKE_TIMEOUT
+                );
+                act.close(ctx);
+            }
+        });
         self.tree.do_send(Register {
             conn: self.id,
             addr: self.peer.to_string(),
@@ -165,10 +246,10 @@ impl StreamHandler<Result<Frame, FrameError>> for ClientConnection {
                     .send(FourLetter(word))
                     .into_actor(self)
                     .map(|res, act, ctx| {
-                        if let Ok(text) = res {
-                            act.writer.write(Bytes::from(text));
-                        }
                         act.closing = false;
+                        if let Ok(text) = res {
+                            act.send(Bytes::from(text), ctx);
+                        }
                         act.close(ctx);
                     })
                     .wait(ctx);
@@ -198,10 +279,10 @@ impl Handler<ToClient> for ClientConnection {
     type Result = ();
     fn handle(&mut self, m: ToClient, ctx: &mut Context<Self>) {
         match m {
-            ToClient::Frame(b) => {
-                if !self.closing {
-                    self.writer.write(b);
-                }
+            ToClient::Frame(b) => self.send(b, ctx),
+            ToClient::Reply(b) => {
+                self.in_flight.done();
+                self.send(b, ctx);
             }
             ToClient::Close => self.close(ctx),
             ToClient::Session(id) => {
@@ -212,9 +293,53 @@ impl Handler<ToClient> for ClientConnection {
     }
 }
 
-impl WriteHandler<FrameError> for ClientConnection {
-    fn error(&mut self, err: FrameError, _: &mut Self::Context) -> Running {
-        tracing::debug!("write to {} failed: {err}", self.peer);
-        Running::Stop
+/// Writes the queued frames, several per `writev`, as long as the socket takes them; once the
+/// connection closes and the queue is written, shuts the write side down.
+struct Flush {
+    sock: OwnedWriteHalf,
+}
+
+impl ActorFuture<ClientConnection> for Flush {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ClientConnection,
+        ctx: &mut Context<ClientConnection>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            if act.out.is_empty() {
+                if act.closing {
+                    // Everything is written: the client sees the end of the stream after the
+                    // last reply, and the connection is done.
+                    if Pin::new(&mut this.sock).poll_shutdown(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    ctx.stop();
+                    return Poll::Ready(());
+                }
+                act.out.wait(cx.waker());
+                return Poll::Pending;
+            }
+            let written = {
+                let slices = act.out.slices();
+                Pin::new(&mut this.sock).poll_write_vectored(cx, &slices)
+            };
+            match written {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    tracing::debug!("write to {} failed", act.peer);
+                    act.out.clear();
+                    ctx.stop();
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Ok(n)) => {
+                    act.out.consume(n);
+                    act.update_gate();
+                }
+            }
+        }
     }
 }

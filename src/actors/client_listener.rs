@@ -2,13 +2,14 @@
 //! ClientConnection per socket on one of the IO arbiters.
 
 use super::client_connection::ClientConnection;
+use super::client_io::{Gate, Gated, Limits};
 use super::data_tree::DataTreeActor;
 use super::session_tracker::SessionTracker;
 use crate::codec::jute::frame::FrameCodec;
-use actix::io::FramedWrite;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::net::TcpListener;
 use tokio_util::codec::FramedRead;
@@ -28,6 +29,7 @@ pub struct ClientListener {
     per_ip: HashMap<IpAddr, u32>,
     max_per_ip: u32,
     max_buffer: u32,
+    limits: Limits,
     tick_ms: u64,
 }
 
@@ -40,6 +42,7 @@ impl ClientListener {
         arbiters: Vec<ArbiterHandle>,
         max_per_ip: u32,
         max_buffer: u32,
+        limits: Limits,
         tick_ms: u64,
     ) -> Self {
         ClientListener {
@@ -51,6 +54,7 @@ impl ClientListener {
             per_ip: HashMap::new(),
             max_per_ip,
             max_buffer,
+            limits,
             tick_ms,
         }
     }
@@ -108,6 +112,7 @@ impl StreamHandler<Accepted> for ClientListener {
         let me = ctx.address().recipient();
         let max = self.max_buffer;
         let tick = self.tick_ms;
+        let limits = self.limits.clone();
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len().max(1)];
         self.next_arbiter += 1;
         arbiter.spawn_fn(move || {
@@ -122,9 +127,12 @@ impl StreamHandler<Accepted> for ClientListener {
             };
             let (r, w) = stream.into_split();
             ClientConnection::create(move |ctx| {
-                ctx.add_stream(FramedRead::new(r, FrameCodec::new(max)));
-                let writer = FramedWrite::new(w, FrameCodec::new(max), ctx);
-                ClientConnection::new(id, peer, tree, tracker, me, writer, tick)
+                let gate = Rc::new(Gate::default());
+                ctx.add_stream(Gated::new(
+                    FramedRead::new(r, FrameCodec::new(max)),
+                    gate.clone(),
+                ));
+                ClientConnection::new(id, peer, tree, tracker, me, w, gate, limits, tick)
             });
         });
     }

@@ -36,7 +36,10 @@ pub fn now_ms() -> i64 {
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub enum ToClient {
+    /// A frame that answers nothing: the connect response, a watch event.
     Frame(Bytes),
+    /// The answer to one request the connection sent.
+    Reply(Bytes),
     Close,
     Session(i64),
 }
@@ -430,6 +433,11 @@ impl DataTreeActor {
                 Out::Send(c, b) => {
                     if let Some(r) = self.clients.get(&c) {
                         r.do_send(ToClient::Frame(b));
+                    }
+                }
+                Out::Reply(c, b) => {
+                    if let Some(r) = self.clients.get(&c) {
+                        r.do_send(ToClient::Reply(b));
                     }
                 }
                 Out::Close(c) => {

@@ -1,6 +1,7 @@
 //! Thin actix shells around the pure machines; one actor per file, each file owns the messages
 //! it receives.
 pub mod client_connection;
+pub mod client_io;
 pub mod client_listener;
 pub mod data_tree;
 pub mod election;

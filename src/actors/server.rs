@@ -2,6 +2,7 @@
 //! tracker and the ZAB actor on one arbiter, the log writer on its own thread, client
 //! connections on IO arbiters or, with `client.io_threads = 0`, on the tree's arbiter.
 
+use super::client_io::Limits;
 use super::client_listener::ClientListener;
 use super::data_tree::{now_ms, DataTreeActor, GetPersister, GetTracker};
 use super::session_tracker::SessionTracker;
@@ -148,6 +149,11 @@ pub async fn start(
         arbiters,
         settings.server.max_client_cnxns,
         settings.server.jute_max_buffer,
+        Limits::new(
+            settings.client.max_in_flight,
+            settings.client.max_queued_bytes,
+            settings.server.global_outstanding_limit,
+        ),
         tick,
     )
     .start();

@@ -142,6 +142,9 @@ pub enum PeerCodecError {
 #[derive(Default)]
 pub struct PeerCodec;
 
+/// Most that a partial frame makes the decoder reserve ahead of the bytes.
+const READ_AHEAD: usize = 64 << 10;
+
 impl Decoder for PeerCodec {
     type Item = PeerMessage;
     type Error = PeerCodecError;
@@ -155,7 +158,10 @@ impl Decoder for PeerCodec {
             return Err(PeerCodecError::TooLarge(len));
         }
         if src.len() < 4 + len {
-            src.reserve(4 + len - src.len());
+            // Room for what arrives next, not for the whole announced frame: a length prefix
+            // alone must not make the server allocate that much (memory follows the bytes a
+            // peer really sent).
+            src.reserve((4 + len - src.len()).min(READ_AHEAD));
             return Ok(None);
         }
         src.advance(4);

@@ -37,6 +37,9 @@ impl FrameCodec {
     }
 }
 
+/// Most that a partial frame makes the decoder reserve ahead of the bytes.
+const READ_AHEAD: usize = 64 << 10;
+
 impl Decoder for FrameCodec {
     type Item = Frame;
     type Error = FrameError;
@@ -64,7 +67,10 @@ impl Decoder for FrameCodec {
         }
         let len = len as usize;
         if src.len() < 4 + len {
-            src.reserve(4 + len - src.len());
+            // Room for what arrives next, not for the whole announced frame: a length prefix
+            // alone must not make the server allocate that much (memory follows the bytes a
+            // peer really sent).
+            src.reserve((4 + len - src.len()).min(READ_AHEAD));
             return Ok(None);
         }
         self.first = false;

@@ -1,0 +1,339 @@
+//! Clients that misbehave against a real `keeper` process: what they make the server hold stays
+//! bounded, and a well-behaved client beside them keeps working. Each test prints its figures
+//! (peak RSS of the server, writes the good client got acknowledged).
+
+mod common;
+
+use common::Server;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zookeeper_client as zk;
+
+static OPEN: &zk::CreateOptions<'static> =
+    &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn connect(addr: &str) -> zk::Client {
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(addr),
+    )
+    .await
+    .expect("connect in time")
+    .expect("connect")
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Samples a process's RSS until stopped; the peak in KiB.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(rss_kib(pid)));
+        let (s, p) = (stop.clone(), peak.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        RssSampler {
+            stop,
+            peak,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut f = (body.len() as i32).to_be_bytes().to_vec();
+    f.extend_from_slice(body);
+    f
+}
+
+fn jute_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as i32).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A raw connection with a new session; the connect response is read (and only that).
+fn raw_session(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut body = Vec::new();
+    body.extend_from_slice(&0i32.to_be_bytes()); // protocol version
+    body.extend_from_slice(&0i64.to_be_bytes()); // last zxid seen
+    body.extend_from_slice(&10_000i32.to_be_bytes()); // timeout
+    body.extend_from_slice(&0i64.to_be_bytes()); // session id
+    body.extend_from_slice(&16i32.to_be_bytes());
+    body.extend_from_slice(&[0; 16]); // password
+    body.push(0); // read-only
+    s.write_all(&frame(&body)).expect("send connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("connect response");
+    let mut resp = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut resp).expect("connect response");
+    s
+}
+
+fn request(xid: i32, opcode: i32, path: &str, tail: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&xid.to_be_bytes());
+    body.extend_from_slice(&opcode.to_be_bytes());
+    jute_string(&mut body, path);
+    body.extend_from_slice(tail);
+    frame(&body)
+}
+
+const GET_DATA: i32 = 4;
+const ADD_WATCH: i32 = 106;
+
+/// Writes that one well-behaved client gets acknowledged while `busy` is set.
+async fn good_writer(addr: String, busy: Arc<AtomicBool>) -> u64 {
+    let c = connect(&addr).await;
+    c.create("/good", b"", OPEN).await.expect("create /good");
+    let mut acked = 0u64;
+    while busy.load(Ordering::Relaxed) {
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            c.set_data("/good", &acked.to_be_bytes(), None),
+        )
+        .await
+        {
+            Ok(Ok(_)) => acked += 1,
+            Ok(Err(e)) => panic!("a well-behaved client's write failed: {e}"),
+            Err(_) => panic!("a well-behaved client's write took over 5 s"),
+        }
+    }
+    acked
+}
+
+#[test]
+fn a_client_that_never_reads_its_replies_holds_bounded_memory() {
+    let server = Server::start(&[]);
+    let pid = server.pid().expect("pid");
+    let rt = rt();
+    rt.block_on(async {
+        let c = connect(&server.addr()).await;
+        c.create("/big", &vec![7u8; 256 << 10], OPEN)
+            .await
+            .expect("create /big");
+    });
+    let idle_kib = rss_kib(pid);
+    let sampler = RssSampler::start(pid);
+    let busy = Arc::new(AtomicBool::new(true));
+    let good = rt.spawn(good_writer(server.addr(), busy.clone()));
+    // Pipeline getData of the 256 KiB znode for 8 s and never read a byte of the replies.
+    let mut hostile = raw_session(&server.addr());
+    hostile
+        .set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let (mut sent, mut xid) = (0usize, 1);
+    let mut pending = Vec::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        if pending.is_empty() {
+            for _ in 0..64 {
+                pending.extend(request(xid, GET_DATA, "/big", &[0]));
+                xid += 1;
+            }
+        }
+        match hostile.write(&pending) {
+            Ok(n) => {
+                sent += n;
+                pending.drain(..n);
+            }
+            // The server stopped reading: the kernel's buffers are full.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    busy.store(false, Ordering::Relaxed);
+    let acked = rt.block_on(good).expect("good writer");
+    let peak_kib = sampler.finish();
+    println!(
+        "hostile reader: {} KiB of getData requests sent ({} answered with 256 KiB each if all were served); server RSS {} KiB idle, peak {} KiB; the well-behaved client got {acked} writes acknowledged in 8 s",
+        sent >> 10,
+        xid - 1,
+        idle_kib,
+        peak_kib
+    );
+    // 128 replies in flight of 256 KiB (32 MiB) plus the queue's marks, with room for the
+    // allocator; without the bounds this grew by gigabytes.
+    assert!(
+        peak_kib < idle_kib + 160 * 1024,
+        "server RSS grew from {idle_kib} to {peak_kib} KiB"
+    );
+    assert!(acked > 0, "the well-behaved client got nothing done");
+    // The server still serves, and the hostile session still works once it reads.
+    assert!(common::is_serving_answer(common::four_letter(
+        server.port,
+        "ruok"
+    )));
+    drop(hostile);
+}
+
+#[test]
+fn a_client_that_never_reads_its_watch_events_is_disconnected() {
+    let server = Server::start(&["client.max_queued_bytes=1048576"]);
+    let pid = server.pid().expect("pid");
+    // Long paths make big events: each setData below fires one NodeDataChanged of ~8 KiB.
+    let long = format!("/{}", "w".repeat(8 << 10));
+    let rt = rt();
+    rt.block_on(async {
+        let c = connect(&server.addr()).await;
+        c.create(&long, b"", OPEN).await.expect("create");
+    });
+    let idle_kib = rss_kib(pid);
+    let sampler = RssSampler::start(pid);
+    // A persistent watch on the node, then never read again.
+    let mut hostile = raw_session(&server.addr());
+    hostile
+        .write_all(&request(1, ADD_WATCH, &long, &0i32.to_be_bytes()))
+        .expect("addWatch");
+    std::thread::sleep(Duration::from_millis(200));
+    let writes = 6_000;
+    rt.block_on(async {
+        let c = connect(&server.addr()).await;
+        for chunk in 0..writes / 100 {
+            let batch: Vec<_> = (0..100)
+                .map(|i| c.set_data(&long, format!("{chunk}-{i}").as_bytes(), None))
+                .collect();
+            for f in batch {
+                f.await.expect("setData by a well-behaved client");
+            }
+        }
+    });
+    let peak_kib = sampler.finish();
+    let log = server.log();
+    println!(
+        "hostile watcher: {writes} events of ~8 KiB fired; server RSS {idle_kib} KiB idle, peak {peak_kib} KiB"
+    );
+    assert!(
+        log.contains("queued that the client does not read"),
+        "the connection that does not read was not closed:\n{log}"
+    );
+    assert!(
+        peak_kib < idle_kib + 24 * 1024,
+        "server RSS grew from {idle_kib} to {peak_kib} KiB"
+    );
+    // The hostile socket is closed by the server: after what the kernel held, EOF or a reset.
+    hostile
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match hostile.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) if Instant::now() < deadline => continue,
+            Ok(_) => panic!("the connection was not closed"),
+        }
+    }
+}
+
+/// Memory follows the bytes a client really sent, not the length it announced (the decoder
+/// reserves at most 64 KiB ahead), and half-sent frames do not stop the server.
+#[test]
+fn a_length_prefix_alone_does_not_make_the_server_allocate_the_frame() {
+    let server = Server::start(&["server.max_client_cnxns=0"]);
+    let pid = server.pid().expect("pid");
+    let idle_kib = rss_kib(pid);
+    // 300 connections each announce a frame just under jute.maxbuffer (1 MiB) and send no more.
+    let conns: Vec<TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = TcpStream::connect(server.addr()).expect("connect");
+            s.write_all(&1_000_000i32.to_be_bytes()).expect("send");
+            s.write_all(&[0u8; 100]).expect("send");
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let held_kib = rss_kib(pid);
+    println!(
+        "300 connections announcing 1 MB frames: server RSS {idle_kib} KiB idle, {held_kib} KiB holding them"
+    );
+    assert!(
+        held_kib < idle_kib + 100 * 1024,
+        "server RSS grew from {idle_kib} to {held_kib} KiB"
+    );
+    assert!(common::is_serving_answer(common::four_letter(
+        server.port,
+        "ruok"
+    )));
+    drop(conns);
+}
+
+#[test]
+fn idle_connections_without_a_session_are_closed_and_cost_little() {
+    let server = Server::start(&["server.max_client_cnxns=0"]);
+    let pid = server.pid().expect("pid");
+    let idle_kib = rss_kib(pid);
+    let n = 1_000;
+    let mut conns: Vec<TcpStream> = (0..n)
+        .map(|_| TcpStream::connect(server.addr()).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let held_kib = rss_kib(pid);
+    println!(
+        "{n} idle connections: server RSS {idle_kib} KiB idle, {held_kib} KiB holding them ({} B each)",
+        (held_kib.saturating_sub(idle_kib) << 10) / n as u64
+    );
+    assert!(
+        held_kib < idle_kib + 64 * 1024,
+        "server RSS grew from {idle_kib} to {held_kib} KiB"
+    );
+    // A well-behaved client is served meanwhile.
+    rt().block_on(async {
+        let c = connect(&server.addr()).await;
+        c.create("/served", b"", OPEN).await.expect("create");
+    });
+    // None sent a connect request: each is closed 10 s after it was accepted, as ZooKeeper's
+    // sessionless connection timeout does.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for c in &mut conns {
+        let left = deadline.saturating_duration_since(Instant::now());
+        c.set_read_timeout(Some(left.max(Duration::from_millis(10))))
+            .unwrap();
+        let mut b = [0u8; 16];
+        match c.read(&mut b) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("an idle connection was not closed: {other:?}"),
+        }
+    }
+}
