@@ -337,3 +337,132 @@ fn idle_connections_without_a_session_are_closed_and_cost_little() {
         }
     }
 }
+
+/// The ensemble scenario, scaled to this suite: on a 3-server ensemble, a client that
+/// pipelines getData of a 256 KiB znode and never reads, 300 idle connections per client port,
+/// and connections sending garbage to every port (client, quorum, election) of every server.
+/// A well-behaved client writing through another server keeps going, every write it was told
+/// succeeded is there afterwards, and no server's memory runs away.
+#[test]
+fn an_ensemble_under_hostile_clients_keeps_serving_the_others() {
+    use common::Ensemble;
+    let e = Ensemble::start(3, 0, &["server.max_client_cnxns=0"]);
+    let leader = e.wait_leader(Duration::from_secs(30));
+    let followers = e.followers();
+    let (victim, calm) = (followers[0], followers[1]);
+    let rt = rt();
+    rt.block_on(async {
+        let c = connect(&e.addr(victim)).await;
+        c.create("/big", &vec![7u8; 256 << 10], OPEN)
+            .await
+            .expect("create /big");
+    });
+    let idle: Vec<u64> = e
+        .ids()
+        .iter()
+        .map(|id| rss_kib(e.pid(*id).unwrap()))
+        .collect();
+    let samplers: Vec<RssSampler> = e
+        .ids()
+        .iter()
+        .map(|id| RssSampler::start(e.pid(*id).unwrap()))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Idle connections on every client port.
+    let idle_conns: Vec<TcpStream> = e
+        .ids()
+        .iter()
+        .flat_map(|id| {
+            let addr = e.addr(*id);
+            (0..300).map(move |_| TcpStream::connect(&addr).expect("idle connection"))
+        })
+        .collect();
+    // Garbage to every port, one connection after another.
+    let ports: Vec<u16> = e
+        .members
+        .iter()
+        .flat_map(|m| [m.client_port, m.quorum_port, m.election_port])
+        .collect();
+    let garbage = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut x: u32 = 0x9e37_79b9;
+            let mut sent = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for p in &ports {
+                    if let Ok(mut s) = TcpStream::connect(("127.0.0.1", *p)) {
+                        let junk: Vec<u8> = (0..512)
+                            .map(|_| {
+                                x ^= x << 13;
+                                x ^= x >> 17;
+                                x ^= x << 5;
+                                x as u8
+                            })
+                            .collect();
+                        let _ = s.set_write_timeout(Some(Duration::from_millis(100)));
+                        if s.write_all(&junk).is_ok() {
+                            sent += 1;
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            sent
+        })
+    };
+    let busy = Arc::new(AtomicBool::new(true));
+    let good = rt.spawn(good_writer(e.addr(calm), busy.clone()));
+    let mut hostile = raw_session(&e.addr(victim));
+    hostile
+        .set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let mut xid = 1;
+    let mut pending = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        if pending.is_empty() {
+            for _ in 0..64 {
+                pending.extend(request(xid, GET_DATA, "/big", &[0]));
+                xid += 1;
+            }
+        }
+        match hostile.write(&pending) {
+            Ok(n) => {
+                pending.drain(..n);
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    busy.store(false, Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    let acked = rt.block_on(good).expect("good writer");
+    let garbage_conns = garbage.join().expect("garbage thread");
+    let peaks: Vec<u64> = samplers.into_iter().map(|s| s.finish()).collect();
+    println!(
+        "ensemble under hostile clients for 10 s (leader {leader}, hostile reader on {victim}, good writer on {calm}): {acked} writes acknowledged, {garbage_conns} garbage connections; RSS idle {idle:?} KiB, peak {peaks:?} KiB"
+    );
+    for (i, (idle, peak)) in idle.iter().zip(&peaks).enumerate() {
+        assert!(
+            *peak < idle + 160 * 1024,
+            "server {} RSS grew from {idle} to {peak} KiB",
+            i + 1
+        );
+    }
+    assert!(acked > 0, "the well-behaved client got nothing done");
+    drop(hostile);
+    drop(idle_conns);
+    // Nothing acknowledged was lost, and every server agrees.
+    rt.block_on(async {
+        for id in e.ids() {
+            let c = connect(&e.addr(id)).await;
+            c.sync("/good").await.expect("sync");
+            let (data, _) = c.get_data("/good").await.expect("get /good");
+            assert_eq!(
+                data,
+                (acked - 1).to_be_bytes(),
+                "server {id} lost the last acknowledged write"
+            );
+        }
+    });
+    assert_eq!(e.running().len(), 3);
+}

@@ -48,11 +48,29 @@ pub struct ZabLink {
     id: u64,
     gen: Gen,
     writer: Arc<LinkWriter>,
+    /// Accepted links must say something (their Hello) within [`HELLO_TIMEOUT`]: a socket that
+    /// sends nothing is not a server and must not be held forever.
+    accepted: bool,
+    heard: bool,
 }
+
+/// How long an accepted quorum link may stay silent before its Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Actor for ZabLink {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.accepted {
+            ctx.run_later(HELLO_TIMEOUT, |act, ctx| {
+                if !act.heard {
+                    tracing::warn!(
+                        "quorum link {}: no Hello within {HELLO_TIMEOUT:?}; closing it",
+                        act.id
+                    );
+                    ctx.stop();
+                }
+            });
+        }
         let w = self.writer.clone();
         ctx.spawn(
             async move { w.flush().await }
@@ -95,6 +113,7 @@ struct CloseLink;
 
 impl StreamHandler<Result<PeerMessage, PeerCodecError>> for ZabLink {
     fn handle(&mut self, item: Result<PeerMessage, PeerCodecError>, ctx: &mut Context<Self>) {
+        self.heard = true;
         match item {
             Ok(msg) => self.owner.do_send(LinkMsg {
                 link: self.id,
@@ -139,7 +158,7 @@ impl Link {
     }
 }
 
-fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen) -> Link {
+fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen, accepted: bool) -> Link {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
     let writer = Arc::new(LinkWriter::new(w));
@@ -151,6 +170,8 @@ fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen) -> Li
             id,
             gen,
             writer,
+            accepted,
+            heard: false,
         }
     });
     Link {
@@ -440,7 +461,7 @@ impl ZabActor {
                     }
                 };
                 act.next_link += 1;
-                let link = spawn_link(stream, ctx.address(), act.next_link, gen);
+                let link = spawn_link(stream, ctx.address(), act.next_link, gen, false);
                 link.send(PeerMessage::Hello {
                     version: PROTOCOL_VERSION,
                     sid: act.me,
@@ -1031,12 +1052,12 @@ impl StreamHandler<Accepted> for ZabActor {
         let id = self.next_link;
         match &mut self.state {
             State::Leading { links, .. } => {
-                let link = spawn_link(stream, ctx.address(), id, self.gen);
+                let link = spawn_link(stream, ctx.address(), id, self.gen, true);
                 links.insert(id, link);
             }
             // A learner may decide before we do: keep its link until we know our role.
             _ => {
-                let link = spawn_link(stream, ctx.address(), id, PARKED);
+                let link = spawn_link(stream, ctx.address(), id, PARKED, true);
                 self.parked.insert(id, link);
             }
         }

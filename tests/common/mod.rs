@@ -450,6 +450,11 @@ impl Ensemble {
     }
 
     /// The process of `id` exists (possibly paused).
+    /// The pid of a running member.
+    pub fn pid(&self, id: u64) -> Option<u32> {
+        self.procs.get(&id).map(|c| c.id())
+    }
+
     pub fn is_running(&self, id: u64) -> bool {
         self.procs.contains_key(&id)
     }
