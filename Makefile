@@ -13,6 +13,8 @@
 #                          (not part of `test`; shows what correct behaviour is)
 #   make bench-compare     Keeper vs Apache ZooKeeper 3.8 side by side (results in bench/out/)
 #   make profile           perf + flame graph of a 3-server ensemble under load (bench/out/profile/)
+#   make bench-threads     CPU per operation of every server thread, by name, under saturating
+#                          write and read loads (bench/out/threads.json): the serial bottleneck
 #
 # Useful variables: PYTEST_ARGS="-k watches -x", KEEPER_BIN=..., CARGO=...
 
@@ -37,7 +39,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export ZKCLI CLI_MT
 
 .PHONY: build run test verify fix deps zookeeper-deps venv cargo-test compat compat-keeper \
-        compat-zookeeper clean-venv bench-tools bench-compare profile
+        compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads
 
 build:
 	$(CARGO) build
@@ -119,3 +121,9 @@ bench-compare:
 
 profile:
 	bash bench/profile.sh
+
+BENCH_THREADS_ARGS ?=
+bench-threads:
+	$(CARGO) build --release
+	mkdir -p bench/out
+	$(PYTHON) bench/threads.py --keeper target/release/keeper --json bench/out/threads.json $(BENCH_THREADS_ARGS)

@@ -166,6 +166,8 @@ pub struct QuorumSettings {
     pub members: BTreeMap<u64, String>,
     /// "participant" or "observer".
     pub peer_type: String,
+    /// `auto` or a count; see [`Settings::quorum_io_threads`].
+    pub io_threads: String,
 }
 
 impl Default for QuorumSettings {
@@ -173,6 +175,7 @@ impl Default for QuorumSettings {
         QuorumSettings {
             members: BTreeMap::new(),
             peer_type: "participant".to_string(),
+            io_threads: "auto".to_string(),
         }
     }
 }
@@ -251,6 +254,25 @@ impl Settings {
                     0
                 } else {
                     (cores - 2).min(8)
+                }
+            }
+        }
+    }
+
+    /// Threads that run the quorum links (reading, decoding and encoding PROPOSAL / ACK /
+    /// COMMIT / ...) of an ensemble member with `peers` other members; 0 = on the data tree's
+    /// thread. `auto` is 0 on machines with up to 2 cores (as for clients: a hop between
+    /// threads waits for a core there), else one per other member, at most 4, so that no
+    /// learner's traffic waits behind another's and the tree's thread keeps only the tree.
+    pub fn quorum_io_threads(&self, peers: usize) -> usize {
+        match self.quorum.io_threads.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                if cores <= 2 {
+                    0
+                } else {
+                    peers.clamp(1, 4)
                 }
             }
         }
@@ -805,6 +827,12 @@ static SPECS: &[Spec] = &[
         ty: Ty::Str(check_peer_type),
         expect: "`participant` or `observer`",
         get: |s| Typed::Str(s.quorum.peer_type.clone()),
+    },
+    Spec {
+        key: "quorum.io_threads",
+        ty: Ty::Str(check_io_threads),
+        expect: "`auto` or an integer 0..=64 (0 = quorum links share the data tree's thread)",
+        get: |s| Typed::Str(s.quorum.io_threads.clone()),
     },
     Spec {
         key: "telemetry.log_level",

@@ -192,9 +192,9 @@ fn a_read_after_sync_sees_every_acknowledged_write() {
 #[test]
 fn an_observer_serves_reads_and_forwards_writes() {
     let _serial = serial();
-    // Client connections on IO threads of their own (on 2 cores they share the tree's by
-    // default), so both placements run in an ensemble.
-    let e = Ensemble::start(5, 1, &["client.io_threads=2"]);
+    // Client connections and quorum links on IO threads of their own (on 2 cores they share
+    // the tree's by default), so both placements run in an ensemble.
+    let e = Ensemble::start(5, 1, &["client.io_threads=2", "quorum.io_threads=2"]);
     let modes = e.wait_modes(ELECTION);
     assert_eq!(modes[&6], "observer", "{modes:?}");
     assert_eq!(
@@ -410,7 +410,9 @@ fn last_recovered_zxid(log: &str) -> Option<i64> {
 #[test]
 fn learners_rejoin_under_write_load() {
     let _serial = serial();
-    let mut e = Ensemble::start(3, 1, &[]);
+    // Quorum links on threads of their own (the default on more than 2 cores): syncs under load
+    // go through the links' batches and the actor's ordered handling of them.
+    let mut e = Ensemble::start(3, 1, &["quorum.io_threads=2"]);
     let leader = e.wait_leader(ELECTION);
     let follower = e
         .voters()

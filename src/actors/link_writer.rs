@@ -4,26 +4,34 @@
 //! wake-up to every write's commit path.
 //!
 //! Frames are only ever appended whole under one lock, so the two writers never interleave
-//! bytes. `queue` (event loop) appends and lets the link's flush task write at the end of the
-//! loop's turn, one syscall for everything queued in it; `send_now` (any thread) appends and
-//! writes at once, leaving what the socket does not take to the flush task.
+//! bytes. `queue` (event loop) hands over the message unencoded: the link's flush task encodes
+//! and writes it, one syscall for everything queued meanwhile, on the link's own thread
+//! (`quorum.io_threads`), so the tree's thread does not spend its time in MessagePack and
+//! `send`. `send_now` (any thread) first encodes what is queued, then its own messages, and
+//! writes at once, leaving what the socket does not take to the flush task: the order of
+//! everything sent through one writer is the order of the calls.
+//!
+//! A writer may be made before its socket is (`detached`): the link's socket is registered on
+//! its IO thread, and what is sent until then waits in the writer.
 
 use crate::codec::peer::{PeerCodec, PeerMessage};
 use bytes::BytesMut;
 use std::io::ErrorKind;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
 use tokio_util::codec::Encoder;
 
 pub struct LinkWriter {
-    half: OwnedWriteHalf,
+    half: OnceLock<OwnedWriteHalf>,
     state: Mutex<State>,
     wake: Notify,
 }
 
 #[derive(Default)]
 struct State {
+    /// Messages queued by the event loop, not yet encoded; they go before anything sent later.
+    queued: Vec<PeerMessage>,
     /// Bytes accepted but not yet written, whole frames from the first unwritten byte on.
     pending: Vec<u8>,
     /// Closed by its link, or a write failed: everything sent from now on is dropped.
@@ -33,38 +41,67 @@ struct State {
 
 impl LinkWriter {
     pub fn new(half: OwnedWriteHalf) -> LinkWriter {
+        let w = LinkWriter::detached();
+        w.attach(half);
+        w
+    }
+
+    /// A writer whose socket comes later ([`LinkWriter::attach`]).
+    pub fn detached() -> LinkWriter {
         LinkWriter {
-            half,
+            half: OnceLock::new(),
             state: Mutex::new(State::default()),
             wake: Notify::new(),
         }
     }
 
-    fn encode(msgs: impl IntoIterator<Item = PeerMessage>) -> Vec<u8> {
-        let mut buf = BytesMut::new();
+    /// Give the writer its socket (once; later calls are ignored).
+    pub fn attach(&self, half: OwnedWriteHalf) {
+        let _ = self.half.set(half);
+        self.wake.notify_one();
+    }
+
+    fn encode_into(buf: &mut BytesMut, msgs: impl IntoIterator<Item = PeerMessage>) {
         for m in msgs {
-            if let Err(e) = PeerCodec.encode(m, &mut buf) {
+            if let Err(e) = PeerCodec.encode(m, buf) {
                 // Only an oversized message fails; senders split snapshots below the limit.
                 tracing::error!("cannot encode a quorum message: {e}");
             }
         }
+    }
+
+    fn encode(msgs: impl IntoIterator<Item = PeerMessage>) -> Vec<u8> {
+        let mut buf = BytesMut::new();
+        Self::encode_into(&mut buf, msgs);
         buf.to_vec()
+    }
+
+    /// Encode what the event loop queued onto the end of `pending`.
+    fn encode_queued(st: &mut State) {
+        if st.queued.is_empty() {
+            return;
+        }
+        let mut buf = BytesMut::new();
+        Self::encode_into(&mut buf, st.queued.drain(..));
+        st.pending.extend_from_slice(&buf);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Append for the flush task (the link's event loop writes it at the end of this turn).
+    /// Hand a message to the flush task, which encodes and writes it on the link's thread.
     pub fn queue(&self, m: PeerMessage) {
-        let frame = Self::encode([m]);
         let mut st = self.lock();
         if st.closed {
             return;
         }
-        st.pending.extend_from_slice(&frame);
+        st.queued.push(m);
+        let first = st.queued.len() == 1;
         drop(st);
-        self.wake.notify_one();
+        if first {
+            self.wake.notify_one();
+        }
     }
 
     /// Append and write now, from any thread; the flush task takes what the socket refused.
@@ -74,6 +111,7 @@ impl LinkWriter {
         if st.closed {
             return;
         }
+        Self::encode_queued(&mut st);
         st.pending.extend_from_slice(&frames);
         if let Err(e) = self.write_some(&mut st) {
             st.closed = true;
@@ -91,15 +129,19 @@ impl LinkWriter {
         let mut st = self.lock();
         st.closed = true;
         st.pending.clear();
+        st.queued.clear();
         drop(st);
         self.wake.notify_one();
     }
 
     /// Write as much of `pending` as the socket takes without blocking.
     fn write_some(&self, st: &mut State) -> std::io::Result<()> {
+        let Some(half) = self.half.get() else {
+            return Ok(()); // not attached yet: the flush task writes it once it is
+        };
         let mut done = 0;
         while done < st.pending.len() {
-            match self.half.try_write(&st.pending[done..]) {
+            match half.try_write(&st.pending[done..]) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
@@ -125,6 +167,7 @@ impl LinkWriter {
                     if st.closed {
                         return Ok(());
                     }
+                    Self::encode_queued(&mut st);
                     if let Err(e) = self.write_some(&mut st) {
                         st.closed = true;
                         return Err(e);
@@ -133,7 +176,10 @@ impl LinkWriter {
                         break;
                     }
                 }
-                self.half.writable().await?;
+                match self.half.get() {
+                    Some(half) => half.writable().await?,
+                    None => break, // attach wakes this task again
+                }
             }
         }
     }

@@ -28,6 +28,7 @@ use crate::settings::{Member, Settings};
 use crate::storage::epoch::{read_epoch, write_epoch};
 use crate::storage::{snapshot, version_dir};
 use actix::prelude::*;
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub struct ZabLink {
     /// sends nothing is not a server and must not be held forever.
     accepted: bool,
     heard: bool,
+    /// The socket could not be set up on its thread: stop at once.
+    broken: bool,
 }
 
 /// How long an accepted quorum link may stay silent before its Hello.
@@ -60,6 +63,10 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 impl Actor for ZabLink {
     type Context = Context<Self>;
     fn started(&mut self, ctx: &mut Context<Self>) {
+        if self.broken {
+            ctx.stop();
+            return;
+        }
         if self.accepted {
             ctx.run_later(HELLO_TIMEOUT, |act, ctx| {
                 if !act.heard {
@@ -97,8 +104,19 @@ impl Actor for ZabLink {
 struct LinkMsg {
     link: u64,
     gen: Gen,
-    msg: PeerMessage,
+    msgs: Vec<PeerMessage>,
 }
+
+/// The ZAB actor's side of its links, in the order they happened.
+enum LinkEvent {
+    Msg(u64, Gen, PeerMessage),
+    Closed(u64, Gen),
+}
+
+/// Go on with the link events that waited behind a `ctx.wait`.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct DrainLinks;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -111,19 +129,38 @@ struct LinkClosed {
 #[rtype(result = "()")]
 struct CloseLink;
 
-impl StreamHandler<Result<PeerMessage, PeerCodecError>> for ZabLink {
-    fn handle(&mut self, item: Result<PeerMessage, PeerCodecError>, ctx: &mut Context<Self>) {
+/// What a link read in one go: every message its socket had ready, in order.
+type ReadBatch = Vec<Result<PeerMessage, PeerCodecError>>;
+
+/// Messages read at once travel to the ZAB actor as one batch: under load a socket read holds
+/// several ACKs or REQUESTs, and one hand-over between threads per read costs less than one
+/// per message.
+const MAX_BATCH: usize = 64;
+
+impl StreamHandler<ReadBatch> for ZabLink {
+    fn handle(&mut self, batch: ReadBatch, ctx: &mut Context<Self>) {
         self.heard = true;
-        match item {
-            Ok(msg) => self.owner.do_send(LinkMsg {
+        let mut msgs = Vec::with_capacity(batch.len());
+        let mut failed = None;
+        for item in batch {
+            match item {
+                Ok(m) => msgs.push(m),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if !msgs.is_empty() {
+            self.owner.do_send(LinkMsg {
                 link: self.id,
                 gen: self.gen,
-                msg,
-            }),
-            Err(e) => {
-                tracing::warn!("quorum link {}: {e}; closing it", self.id);
-                ctx.stop();
-            }
+                msgs,
+            });
+        }
+        if let Some(e) = failed {
+            tracing::warn!("quorum link {}: {e}; closing it", self.id);
+            ctx.stop();
         }
     }
     fn finished(&mut self, ctx: &mut Context<Self>) {
@@ -158,13 +195,32 @@ impl Link {
     }
 }
 
-fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen, accepted: bool) -> Link {
+/// Start the actor of one quorum link: on `thread` (one of `quorum.io_threads`) when given, else
+/// on the caller's. Either way the returned [`Link`] can be sent to at once.
+fn spawn_link(
+    stream: TcpStream,
+    owner: Addr<ZabActor>,
+    id: u64,
+    gen: Gen,
+    accepted: bool,
+    thread: Option<ArbiterHandle>,
+) -> Link {
     let _ = stream.set_nodelay(true);
-    let (r, w) = stream.into_split();
-    let writer = Arc::new(LinkWriter::new(w));
+    let writer = Arc::new(LinkWriter::detached());
     let shared = writer.clone();
-    let addr = ZabLink::create(move |ctx| {
-        ctx.add_stream(FramedRead::new(r, PeerCodec));
+    let link = move |ctx: &mut Context<ZabLink>, stream: std::io::Result<TcpStream>| {
+        let mut broken = false;
+        match stream {
+            Ok(stream) => {
+                let (r, w) = stream.into_split();
+                writer.attach(w);
+                ctx.add_stream(FramedRead::new(r, PeerCodec).ready_chunks(MAX_BATCH));
+            }
+            Err(e) => {
+                tracing::warn!("quorum link {id}: cannot move it to its IO thread: {e}");
+                broken = true;
+            }
+        }
         ZabLink {
             owner,
             id,
@@ -172,8 +228,19 @@ fn spawn_link(stream: TcpStream, owner: Addr<ZabActor>, id: u64, gen: Gen, accep
             writer,
             accepted,
             heard: false,
+            broken,
         }
-    });
+    };
+    let addr = match (thread, stream.into_std()) {
+        (Some(thread), Ok(std_stream)) => ZabLink::start_in_arbiter(&thread, move |ctx| {
+            // Registered with this thread's reactor: its reads and writes happen here.
+            link(ctx, TcpStream::from_std(std_stream))
+        }),
+        (None, Ok(std_stream)) => {
+            ZabLink::create(move |ctx| link(ctx, TcpStream::from_std(std_stream)))
+        }
+        (_, Err(e)) => ZabLink::create(move |ctx| link(ctx, Err(e))),
+    };
     Link {
         addr,
         writer: shared,
@@ -218,6 +285,11 @@ pub struct ZabActor {
     state: State,
     gen: Gen,
     next_link: u64,
+    /// Where quorum links run (`quorum.io_threads`); empty = on this actor's thread.
+    link_threads: Vec<ArbiterHandle>,
+    next_thread: usize,
+    /// Link events not handled yet (see [`ZabActor::drain_links`]).
+    link_events: std::collections::VecDeque<LinkEvent>,
     accepted_epoch: u32,
     current_epoch: u32,
     epoch_dir: PathBuf,
@@ -241,6 +313,20 @@ struct Accepted(std::io::Result<(TcpStream, std::net::SocketAddr)>);
 struct Tick;
 
 impl ZabActor {
+    /// Run quorum links on these threads, round robin (none: on this actor's thread).
+    pub fn with_link_threads(mut self, threads: Vec<ArbiterHandle>) -> Self {
+        self.link_threads = threads;
+        self
+    }
+
+    fn link_thread(&mut self) -> Option<ArbiterHandle> {
+        if self.link_threads.is_empty() {
+            return None;
+        }
+        self.next_thread = self.next_thread.wrapping_add(1);
+        Some(self.link_threads[self.next_thread % self.link_threads.len()].clone())
+    }
+
     pub fn new(
         settings: Settings,
         members: Vec<Member>,
@@ -275,6 +361,9 @@ impl ZabActor {
             state: State::Looking,
             gen: 0,
             next_link: 0,
+            link_threads: Vec::new(),
+            next_thread: 0,
+            link_events: Default::default(),
             accepted_epoch,
             current_epoch,
             epoch_dir,
@@ -461,7 +550,14 @@ impl ZabActor {
                     }
                 };
                 act.next_link += 1;
-                let link = spawn_link(stream, ctx.address(), act.next_link, gen, false);
+                let link = spawn_link(
+                    stream,
+                    ctx.address(),
+                    act.next_link,
+                    gen,
+                    false,
+                    act.link_thread(),
+                );
                 link.send(PeerMessage::Hello {
                     version: PROTOCOL_VERSION,
                     sid: act.me,
@@ -1050,14 +1146,15 @@ impl StreamHandler<Accepted> for ZabActor {
         let Ok((stream, _peer)) = item.0 else { return };
         self.next_link += 1;
         let id = self.next_link;
+        let thread = self.link_thread();
         match &mut self.state {
             State::Leading { links, .. } => {
-                let link = spawn_link(stream, ctx.address(), id, self.gen, true);
+                let link = spawn_link(stream, ctx.address(), id, self.gen, true, thread.clone());
                 links.insert(id, link);
             }
             // A learner may decide before we do: keep its link until we know our role.
             _ => {
-                let link = spawn_link(stream, ctx.address(), id, PARKED, true);
+                let link = spawn_link(stream, ctx.address(), id, PARKED, true, thread.clone());
                 self.parked.insert(id, link);
             }
         }
@@ -1067,22 +1164,55 @@ impl StreamHandler<Accepted> for ZabActor {
 impl Handler<LinkMsg> for ZabActor {
     type Result = ();
     fn handle(&mut self, m: LinkMsg, ctx: &mut Context<Self>) {
-        if m.gen == PARKED {
-            if self.parked.contains_key(&m.link) {
-                self.parked_msgs.push((m.link, m.msg));
+        let (link, gen) = (m.link, m.gen);
+        self.link_events
+            .extend(m.msgs.into_iter().map(|msg| LinkEvent::Msg(link, gen, msg)));
+        self.drain_links(ctx);
+    }
+}
+
+impl Handler<DrainLinks> for ZabActor {
+    type Result = ();
+    fn handle(&mut self, _: DrainLinks, ctx: &mut Context<Self>) {
+        self.drain_links(ctx);
+    }
+}
+
+impl ZabActor {
+    /// Handle queued link events in order. A message may make this actor wait (`ctx.wait`: a
+    /// snapshot to stream, a sync step): the events after it then wait too, exactly as the
+    /// next mailbox message would.
+    fn drain_links(&mut self, ctx: &mut Context<Self>) {
+        while !ctx.waiting() {
+            match self.link_events.pop_front() {
+                Some(LinkEvent::Msg(link, gen, msg)) => self.link_msg(link, gen, msg, ctx),
+                Some(LinkEvent::Closed(link, gen)) => self.link_closed(link, gen, ctx),
+                None => return,
+            }
+        }
+        if !self.link_events.is_empty() {
+            // Runs once the wait is over.
+            ctx.notify(DrainLinks);
+        }
+    }
+
+    fn link_msg(&mut self, link: u64, gen: Gen, msg: PeerMessage, ctx: &mut Context<Self>) {
+        if gen == PARKED {
+            if self.parked.contains_key(&link) {
+                self.parked_msgs.push((link, msg));
             } else if let State::Leading { links, .. } = &self.state {
-                if links.contains_key(&m.link) {
-                    self.on_leader_link(m.link, m.msg, ctx);
+                if links.contains_key(&link) {
+                    self.on_leader_link(link, msg, ctx);
                 }
             }
             return;
         }
-        if m.gen != self.gen {
+        if gen != self.gen {
             return;
         }
         match self.state {
-            State::Leading { .. } => self.on_leader_link(m.link, m.msg, ctx),
-            State::Learning { .. } => self.on_learner_link(m.msg, ctx),
+            State::Leading { .. } => self.on_leader_link(link, msg, ctx),
+            State::Learning { .. } => self.on_learner_link(msg, ctx),
             State::Looking => {}
         }
     }
@@ -1091,6 +1221,15 @@ impl Handler<LinkMsg> for ZabActor {
 impl Handler<LinkClosed> for ZabActor {
     type Result = ();
     fn handle(&mut self, m: LinkClosed, ctx: &mut Context<Self>) {
+        // Behind the messages the link read before it closed.
+        self.link_events.push_back(LinkEvent::Closed(m.link, m.gen));
+        self.drain_links(ctx);
+    }
+}
+
+impl ZabActor {
+    fn link_closed(&mut self, link: u64, gen: Gen, ctx: &mut Context<Self>) {
+        let m = LinkClosed { link, gen };
         if m.gen == PARKED {
             self.parked.remove(&m.link);
             self.parked_msgs.retain(|(l, _)| *l != m.link);
