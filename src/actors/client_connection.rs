@@ -10,7 +10,8 @@
 use super::client_io::{may_read, Gate, InFlight, Limits, Outbox};
 use super::client_listener::ConnClosed;
 use super::data_tree::{
-    ClientRequest, Connect, DataTreeActor, FourLetter, Register, ToClient, Unregister,
+    ClientRequest, ClientRequests, Connect, DataTreeActor, FourLetter, Register, ToClient,
+    ToClients, Unregister,
 };
 use super::session_tracker::{SessionTracker, Touch};
 use crate::codec::jute::frame::{Frame, FrameError};
@@ -49,6 +50,8 @@ pub struct ClientConnection {
     touch_every: Duration,
     /// No more frames are queued; the write side shuts down once the queue is written.
     closing: bool,
+    /// Requests decoded from the current read, handed to the tree together at its end.
+    batch: Vec<ClientRequest>,
 }
 
 impl ClientConnection {
@@ -78,6 +81,7 @@ impl ClientConnection {
             handshake_done: false,
             session: 0,
             last_touch: Instant::now(),
+            batch: Vec::new(),
             // Touching more often than a fraction of a tick changes no deadline.
             touch_every: Duration::from_millis((tick_ms / 4).max(1)),
             closing: false,
@@ -175,7 +179,7 @@ impl ClientConnection {
         self.in_flight.start();
         self.update_gate();
         match Request::read(opcode, &body) {
-            Ok(req) => self.tree.do_send(ClientRequest {
+            Ok(req) => self.batch.push(ClientRequest {
                 conn: self.id,
                 xid,
                 opcode,
@@ -190,7 +194,7 @@ impl ClientConnection {
                     self.peer,
                     self.session
                 );
-                self.tree.do_send(ClientRequest {
+                self.batch.push(ClientRequest {
                     conn: self.id,
                     xid,
                     opcode,
@@ -232,8 +236,31 @@ impl Actor for ClientConnection {
     }
 }
 
-impl StreamHandler<Result<Frame, FrameError>> for ClientConnection {
-    fn handle(&mut self, item: Result<Frame, FrameError>, ctx: &mut Context<Self>) {
+/// The frames one socket read held (at most [`READ_BATCH`]).
+pub type ReadBatch = Vec<Result<Frame, FrameError>>;
+
+/// Frames taken from one read before the requests go to the tree together.
+pub const READ_BATCH: usize = 16;
+
+impl StreamHandler<ReadBatch> for ClientConnection {
+    fn handle(&mut self, items: ReadBatch, ctx: &mut Context<Self>) {
+        for item in items {
+            self.frame(item, ctx);
+        }
+        if !self.batch.is_empty() {
+            self.tree
+                .do_send(ClientRequests(std::mem::take(&mut self.batch)));
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Context<Self>) {
+        // The client closed its side.
+        ctx.stop();
+    }
+}
+
+impl ClientConnection {
+    fn frame(&mut self, item: Result<Frame, FrameError>, ctx: &mut Context<Self>) {
         if self.closing {
             return;
         }
@@ -268,16 +295,19 @@ impl StreamHandler<Result<Frame, FrameError>> for ClientConnection {
             }
         }
     }
+}
 
-    fn finished(&mut self, ctx: &mut Context<Self>) {
-        // The client closed its side.
-        ctx.stop();
+impl Handler<ToClients> for ClientConnection {
+    type Result = ();
+    fn handle(&mut self, m: ToClients, ctx: &mut Context<Self>) {
+        for item in m.0 {
+            self.deliver(item, ctx);
+        }
     }
 }
 
-impl Handler<ToClient> for ClientConnection {
-    type Result = ();
-    fn handle(&mut self, m: ToClient, ctx: &mut Context<Self>) {
+impl ClientConnection {
+    fn deliver(&mut self, m: ToClient, ctx: &mut Context<Self>) {
         match m {
             ToClient::Frame(b) => self.send(b, ctx),
             ToClient::Reply(b) => {

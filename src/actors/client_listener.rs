@@ -1,12 +1,13 @@
 //! ClientListener: accepts client sockets, enforces maxClientCnxns per IP, and starts one
 //! ClientConnection per socket on one of the IO arbiters.
 
-use super::client_connection::ClientConnection;
+use super::client_connection::{ClientConnection, READ_BATCH};
 use super::client_io::{Gate, Gated, Limits};
 use super::data_tree::DataTreeActor;
 use super::session_tracker::SessionTracker;
 use crate::codec::jute::frame::FrameCodec;
 use actix::prelude::*;
+use futures::StreamExt;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -128,10 +129,10 @@ impl StreamHandler<Accepted> for ClientListener {
             let (r, w) = stream.into_split();
             ClientConnection::create(move |ctx| {
                 let gate = Rc::new(Gate::default());
-                ctx.add_stream(Gated::new(
-                    FramedRead::new(r, FrameCodec::new(max)),
-                    gate.clone(),
-                ));
+                ctx.add_stream(
+                    Gated::new(FramedRead::new(r, FrameCodec::new(max)), gate.clone())
+                        .ready_chunks(READ_BATCH),
+                );
                 ClientConnection::new(id, peer, tree, tracker, me, w, gate, limits, tick)
             });
         });

@@ -32,9 +32,14 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// What a connection is told by the tree actor.
+/// What a connection is told by the tree actor, in order: everything one turn of the tree
+/// actor has for a connection travels as one message (one hand-over between threads, and one
+/// write to the socket, however many replies and events a group commit produced for it).
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
+pub struct ToClients(pub Vec<ToClient>);
+
+#[derive(Debug)]
 pub enum ToClient {
     /// A frame that answers nothing: the connect response, a watch event.
     Frame(Bytes),
@@ -49,7 +54,7 @@ pub enum ToClient {
 pub struct Register {
     pub conn: ConnId,
     pub addr: String,
-    pub client: Recipient<ToClient>,
+    pub client: Recipient<ToClients>,
 }
 
 #[derive(Message)]
@@ -63,8 +68,11 @@ pub struct Connect {
     pub req: ConnectRequest,
 }
 
+/// Requests of one connection, in order: everything one socket read held.
 #[derive(Message)]
 #[rtype(result = "()")]
+pub struct ClientRequests(pub Vec<ClientRequest>);
+
 pub struct ClientRequest {
     pub conn: ConnId,
     pub xid: i32,
@@ -300,7 +308,9 @@ impl Handler<GetTracker> for DataTreeActor {
 pub struct DataTreeActor {
     engine: Engine,
     settings: Settings,
-    clients: HashMap<ConnId, Recipient<ToClient>>,
+    clients: HashMap<ConnId, Recipient<ToClients>>,
+    /// What this turn has for each connection, sent at the end of [`DataTreeActor::run`].
+    outgoing: HashMap<ConnId, Vec<ToClient>>,
     tracker: Option<Addr<SessionTracker>>,
     persister: Option<Persister>,
     batch: Vec<Txn>,
@@ -323,6 +333,7 @@ impl DataTreeActor {
             engine,
             settings,
             clients: HashMap::new(),
+            outgoing: HashMap::new(),
             tracker: Some(tracker),
             persister: None,
             batch: Vec::new(),
@@ -346,7 +357,7 @@ impl DataTreeActor {
 
     fn close_all_clients(&mut self) {
         for r in self.clients.values() {
-            r.do_send(ToClient::Close);
+            r.do_send(ToClients(vec![ToClient::Close]));
         }
     }
 
@@ -430,26 +441,10 @@ impl DataTreeActor {
     fn run(&mut self, outs: Vec<Out>) {
         for o in outs {
             match o {
-                Out::Send(c, b) => {
-                    if let Some(r) = self.clients.get(&c) {
-                        r.do_send(ToClient::Frame(b));
-                    }
-                }
-                Out::Reply(c, b) => {
-                    if let Some(r) = self.clients.get(&c) {
-                        r.do_send(ToClient::Reply(b));
-                    }
-                }
-                Out::Close(c) => {
-                    if let Some(r) = self.clients.get(&c) {
-                        r.do_send(ToClient::Close);
-                    }
-                }
-                Out::Session(c, id) => {
-                    if let Some(r) = self.clients.get(&c) {
-                        r.do_send(ToClient::Session(id));
-                    }
-                }
+                Out::Send(c, b) => self.queue_for(c, ToClient::Frame(b)),
+                Out::Reply(c, b) => self.queue_for(c, ToClient::Reply(b)),
+                Out::Close(c) => self.queue_for(c, ToClient::Close),
+                Out::Session(c, id) => self.queue_for(c, ToClient::Session(id)),
                 Out::Persist(t) => match (&self.zab, self.engine.role()) {
                     (Some(z), Role::Leader) => z.do_send(FromTree::Propose(t)),
                     _ => self.batch.push(t),
@@ -486,6 +481,17 @@ impl DataTreeActor {
             if let Some(p) = &self.persister {
                 p.append(batch);
             }
+        }
+        for (c, items) in self.outgoing.drain() {
+            if let Some(r) = self.clients.get(&c) {
+                r.do_send(ToClients(items));
+            }
+        }
+    }
+
+    fn queue_for(&mut self, conn: ConnId, item: ToClient) {
+        if self.clients.contains_key(&conn) {
+            self.outgoing.entry(conn).or_default().push(item);
         }
     }
 }
@@ -544,7 +550,7 @@ impl Handler<Connect> for DataTreeActor {
         if !self.serving {
             // As ZooKeeper: a server that is not serving closes new sessions at once.
             if let Some(r) = self.clients.get(&m.conn) {
-                r.do_send(ToClient::Close);
+                r.do_send(ToClients(vec![ToClient::Close]));
             }
             return;
         }
@@ -553,12 +559,17 @@ impl Handler<Connect> for DataTreeActor {
     }
 }
 
-impl Handler<ClientRequest> for DataTreeActor {
+impl Handler<ClientRequests> for DataTreeActor {
     type Result = ();
-    fn handle(&mut self, m: ClientRequest, _: &mut Context<Self>) {
-        let outs = self
-            .engine
-            .request_with_body(m.conn, m.xid, m.opcode, m.req, m.body, now_ms());
+    fn handle(&mut self, m: ClientRequests, _: &mut Context<Self>) {
+        let now = now_ms();
+        let mut outs = Vec::new();
+        for r in m.0 {
+            outs.extend(
+                self.engine
+                    .request_with_body(r.conn, r.xid, r.opcode, r.req, r.body, now),
+            );
+        }
         self.run(outs);
     }
 }
