@@ -59,6 +59,18 @@ def mode(port):
     return None
 
 
+def wait_ready(ports, timeout):
+    """The modes (srvr) of the servers at these client ports as soon as one leads and all the
+    others follow, or None after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        modes = [mode(p) for p in ports]
+        if modes.count("leader") == 1 and modes.count("follower") == len(ports) - 1:
+            return modes
+        time.sleep(0.2)
+    return None
+
+
 def thread_times(pid):
     """{tid: (name, cpu seconds)} of a process's threads."""
     out = {}
@@ -91,6 +103,15 @@ def by_name(before, after):
     return names
 
 
+def by_thread(before, after):
+    """{tid: (name, CPU seconds)} of each thread between two samples (a thread born in between
+    counts from zero); unlike by_name, threads that share a name stay apart, so that a pool of
+    workers (Java truncates names to 15 characters: NIOWorkerThread-1..N all read
+    `NIOWorkerThread`) does not pass for one busy thread."""
+    return {tid: (name, max(0.0, t - before.get(tid, (name, 0.0))[1]))
+            for tid, (name, t) in after.items()}
+
+
 class Ensemble:
     def __init__(self, keeper, extra):
         self.keeper = keeper
@@ -112,15 +133,10 @@ class Ensemble:
                 cmd += ["--set", e]
             log = open(os.path.join(self.dir, f"server-{i + 1}.log"), "wb")
             self.procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            modes = [mode(p) for p in self.client]
-            if modes.count("leader") == 1 and modes.count("follower") == 2:
-                self.modes = modes
-                return
-            time.sleep(0.2)
-        self.stop()
-        sys.exit(f"threads: the ensemble did not form (logs in {self.dir})")
+        self.modes = wait_ready(self.client, 60)
+        if self.modes is None:
+            self.stop()
+            sys.exit(f"threads: the ensemble did not form (logs in {self.dir})")
 
     def hosts(self):
         return ",".join(f"127.0.0.1:{p}" for p in self.client)
@@ -166,6 +182,97 @@ def run_load(ens, workload, clients, outstanding, duration):
             "latency_us": report.get("latency_us"), "errors": report.get("errors"),
             "servers": servers,
             "busiest": {"server": busiest[0], "mode": busiest[1], **busiest[2]} if busiest else None}
+
+
+def measure_load(bench, hosts, pids, modes, workload, clients, outstanding, duration, warmup=2.0,
+                 extra=(), on_start=None, skip=()):
+    """One `BENCH bench --json --quiet` run over HOSTS with a warm-up, and the CPU of every thread
+    of the server processes PIDS (in the order of MODES) inside its measured window only: the
+    samples are taken `margin` after the warm-up ends and `margin` before the window closes
+    (the bench's connection setup before its warm-up must take less than `margin`). Per-op and
+    per-core figures divide by that sampled window. Never exits: a failed or hung bench (killed
+    after warm-up + duration + 60 s) gives a result with "error" set. ON_START(popen) is called
+    once the bench runs (to record its pid for a cleanup elsewhere). "busiest" is the busiest
+    single thread of any server whose name does not start with one of SKIP (e.g. a JVM's JIT
+    compiler and GC threads); "busiest_any" the busiest of all."""
+    cmd = [bench, "bench", "--connect", hosts, "--workload", workload,
+           "--clients", str(clients), "--outstanding", str(outstanding),
+           "--duration", str(duration), "--warmup", str(warmup), "--json", "--quiet", *extra]
+    margin = min(0.5, duration / 4)
+    res = {"load": f"{workload}:{clients}x{outstanding}", "workload": workload,
+           "clients": clients, "outstanding": outstanding, "duration": duration, "warmup": warmup}
+    t0 = time.time()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if on_start:
+        on_start(p)
+    try:
+        time.sleep(max(0.0, t0 + warmup + margin - time.time()))
+        before = [thread_times(pid) for pid in pids]
+        t1 = time.time()
+        try:
+            p.wait(timeout=max(0.0, t0 + warmup + duration - margin - time.time()))
+        except subprocess.TimeoutExpired:
+            pass
+        after = [thread_times(pid) for pid in pids]
+        window = time.time() - t1
+        out, err = p.communicate(timeout=warmup + duration + 60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        res["error"] = f"keeper bench did not finish within {warmup + duration + 60:.0f} s"
+        return res
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if p.returncode != 0:
+        res["error"] = f"keeper bench exited with {p.returncode}: {err.strip()[-2000:]}"
+        return res
+    try:
+        report = json.loads(out)
+    except ValueError:
+        res["error"] = f"keeper bench printed no JSON: {out.strip()[-500:]} {err.strip()[-500:]}"
+        return res
+    ops_per_sec = report.get("ops_per_sec") or 0.0
+    lat = report.get("latency_us") or {}
+    res.update({"ops": report.get("ops"), "ops_per_sec": ops_per_sec,
+                "p50_us": lat.get("p50"), "p99_us": lat.get("p99"), "latency_us": lat,
+                "errors": report.get("errors"), "warmup_errors": report.get("warmup_errors"),
+                "errors_by_code": report.get("errors_by_code"), "cpu_window_s": round(window, 3)})
+    if p.returncode == 0 and window < duration / 2:
+        res["note"] = f"the bench ended early: CPU sampled over {window:.2f} s only"
+
+    def per_op(s):
+        return round(1e6 * s / (ops_per_sec * window), 2) if ops_per_sec and window else None
+
+    servers, busiest, busiest_any = [], None, None
+    for i, (b, a) in enumerate(zip(before, after)):
+        names, counts = {}, {}
+        for tid, (name, s) in by_thread(b, a).items():
+            names[name] = names.get(name, 0.0) + s
+            counts[name] = counts.get(name, 0) + 1
+            t = {"server": i + 1, "mode": modes[i], "thread": name, "tid": tid, "cpu_s": s}
+            if busiest_any is None or s > busiest_any["cpu_s"]:
+                busiest_any = t
+            if not name.startswith(tuple(skip)) and (busiest is None or s > busiest["cpu_s"]):
+                busiest = t
+        total = sum(names.values())
+        servers.append({
+            "server": i + 1, "mode": modes[i], "pid": pids[i], "total_cpu_s": round(total, 3),
+            "cores": round(total / window, 2) if window else None,
+            "us_per_op": per_op(total),
+            "threads": [{"thread": n, "count": counts[n], "cpu_s": round(s, 3),
+                         "core_pct": round(100 * s / window, 1) if window else None,
+                         "us_per_op": per_op(s)}
+                        for n, s in sorted(names.items(), key=lambda kv: -kv[1]) if s > 0]})
+    res["servers"] = servers
+    for b in {id(b): b for b in (busiest, busiest_any) if b}.values():
+        s = b["cpu_s"]
+        b.update({"cpu_s": round(s, 3), "us_per_op": per_op(s),
+                  "core_pct": round(100 * s / window, 1) if window else None})
+    res["busiest"] = busiest
+    res["busiest_any"] = busiest_any
+    return res
 
 
 def print_result(res):
