@@ -58,7 +58,6 @@ pub async fn start(
     members: Vec<Member>,
 ) -> std::io::Result<std::net::SocketAddr> {
     let ensemble = !members.is_empty();
-    let peers = members.len().saturating_sub(1);
     // Before anything reads or writes the directories: a second server on them must stop here.
     let locks = lock::lock_storage(&settings.storage.data_dir, settings.data_log_dir())
         .map_err(std::io::Error::other)?;
@@ -153,7 +152,7 @@ pub async fn start(
         .map_err(std::io::Error::other)?;
         // The quorum links' reading, decoding, encoding and sending on threads of their own,
         // so that the tree's thread keeps only the tree and the protocol's decisions.
-        let link_threads = (0..settings.quorum_io_threads(peers))
+        let link_threads = (0..settings.quorum_io_threads())
             .map(|i| named_arbiter(format!("keeper-peer-{i}")).handle())
             .collect();
         let zab = zab.with_link_threads(link_threads);

@@ -1,0 +1,165 @@
+//! The settings: [`Settings`] and its sections, one struct per TOML table, with the built-in
+//! defaults (the `default` layer; `config/default.toml` holds the same values).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The effective configuration. All times are in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub client: ClientSettings,
+    pub storage: StorageSettings,
+    pub quorum: QuorumSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// This server's id (ZooKeeper myid); 0 = standalone default.
+    pub id: u64,
+    pub tick_time: u64,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    /// 0 => 2 * tick_time, see [`Settings::min_session_timeout_ms`].
+    pub min_session_timeout: u64,
+    /// 0 => 20 * tick_time, see [`Settings::max_session_timeout_ms`].
+    pub max_session_timeout: u64,
+    /// Per client IP; 0 = unlimited.
+    pub max_client_cnxns: u32,
+    pub jute_max_buffer: u32,
+    /// TTL nodes.
+    pub extended_types_enabled: bool,
+    /// Empty, or `name:base64(sha1(name:password))`.
+    pub super_digest: String,
+    /// Comma-separated list; `*` = all. See [`Settings::four_letter_word_allowed`].
+    pub four_letter_words: String,
+    pub container_check_interval: u64,
+    pub global_outstanding_limit: u32,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            id: 0,
+            tick_time: 2000,
+            init_limit: 10,
+            sync_limit: 5,
+            min_session_timeout: 0,
+            max_session_timeout: 0,
+            max_client_cnxns: 60,
+            jute_max_buffer: 1_048_575,
+            extended_types_enabled: false,
+            super_digest: String::new(),
+            four_letter_words: "ruok,srvr,stat,mntr,conf,envi,isro,wchs,cons,dirs".to_string(),
+            container_check_interval: 60_000,
+            global_outstanding_limit: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientSettings {
+    pub port: u16,
+    pub address: String,
+    /// `auto` or a count; see [`Settings::client_io_threads`].
+    pub io_threads: String,
+    /// Requests of one connection the server works on at once; past it that connection is not
+    /// read until replies go out.
+    pub max_in_flight: u32,
+    /// Replies and watch events queued for one connection that its client has not read: past
+    /// half a MiB the connection is not read; past this many bytes it is closed.
+    pub max_queued_bytes: u64,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            port: 2181,
+            address: "0.0.0.0".to_string(),
+            io_threads: "auto".to_string(),
+            max_in_flight: 128,
+            max_queued_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageSettings {
+    pub data_dir: String,
+    /// "" => same as data_dir, see [`Settings::data_log_dir`].
+    pub data_log_dir: String,
+    pub force_sync: bool,
+    pub snap_count: u64,
+    pub snap_retain_count: u32,
+    /// Hours; 0 = autopurge disabled.
+    pub purge_interval: u32,
+    /// Bytes of transaction log after which a snapshot is taken (randomised per server).
+    pub snap_size_limit: u64,
+    /// Bytes by which log segments grow at a time (zeroed ahead of the writes).
+    pub preallocate_size: u64,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            data_dir: "./data".to_string(),
+            data_log_dir: String::new(),
+            force_sync: true,
+            snap_count: 100_000,
+            snap_retain_count: 3,
+            purge_interval: 0,
+            snap_size_limit: 4 << 30,
+            preallocate_size: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QuorumSettings {
+    /// server id -> "host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort]".
+    /// See [`Settings::members`].
+    pub members: BTreeMap<u64, String>,
+    /// "participant" or "observer".
+    pub peer_type: String,
+    /// `auto` or a count; see [`Settings::quorum_io_threads`].
+    pub io_threads: String,
+}
+
+impl Default for QuorumSettings {
+    fn default() -> Self {
+        QuorumSettings {
+            members: BTreeMap::new(),
+            peer_type: "participant".to_string(),
+            io_threads: "auto".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    pub log_level: String,
+    /// Empty = no export.
+    pub otlp_endpoint: String,
+    pub service_name: String,
+    /// 0 = no metrics endpoint.
+    pub metrics_port: u16,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        TelemetrySettings {
+            log_level: "info".to_string(),
+            otlp_endpoint: String::new(),
+            service_name: "keeper".to_string(),
+            metrics_port: 0,
+        }
+    }
+}
