@@ -6,7 +6,7 @@
 //! - `codec`      bytes <-> frames <-> typed records (jute client protocol)
 //! - `datatree`   pure replicated state machine: znodes, Stat, ACLs, watches, txns
 //! - `proto`      pure protocol machines (session expiry)
-//! - `engine`     pure standalone request pipeline: requests in, ordered replies and txns out
+//! - `engine`     pure request pipeline of every role: requests in, ordered replies and txns out
 //! - `storage`    transaction log, snapshots, recovery, retention (files)
 //! - `fourlw`     four-letter-word answers
 //! - `actors`     thin actix shells that do the IO around the pure machines
