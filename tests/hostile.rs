@@ -466,3 +466,83 @@ fn an_ensemble_under_hostile_clients_keeps_serving_the_others() {
     });
     assert_eq!(e.running().len(), 3);
 }
+
+/// A multi of thousands of ops is one txn: applied whole, nothing of it on failure, and it
+/// costs the server about what its znodes cost. One over jute.maxbuffer is refused at the frame
+/// and the connection closed, as ZooKeeper does; the server and other clients are unaffected.
+#[test]
+fn a_multi_of_thousands_of_ops_is_one_txn_and_a_too_big_one_is_refused() {
+    let server = Server::start(&[]);
+    let pid = server.pid().expect("pid");
+    let rt = rt();
+    rt.block_on(async {
+        let c = connect(&server.addr()).await;
+        c.create("/m", b"", OPEN).await.expect("create /m");
+        let before = rss_kib(pid);
+        let n = 5_000;
+        let mut m = c.new_multi_writer();
+        for i in 0..n {
+            m.add_create(&format!("/m/n{i:05}"), b"0123456789", OPEN)
+                .expect("add");
+        }
+        let started = Instant::now();
+        let r = m.commit().await.expect("a multi of 5,000 creates");
+        let took = started.elapsed();
+        assert_eq!(r.len(), n);
+        let (children, stat) = c.get_children("/m").await.expect("children");
+        assert_eq!(children.len(), n);
+        assert_eq!(stat.num_children as usize, n);
+        println!(
+            "multi of {n} creates: answered in {took:?}; server RSS {before} -> {} KiB",
+            rss_kib(pid)
+        );
+        // The same again plus one op that fails: nothing of it is applied.
+        let mut m = c.new_multi_writer();
+        for i in 0..n {
+            m.add_create(&format!("/m/x{i:05}"), b"", OPEN)
+                .expect("add");
+        }
+        m.add_check_version("/m", 12345).expect("add");
+        match m.commit().await {
+            Err(zk::MultiWriteError::OperationFailed { index, source }) => {
+                assert_eq!((index, source), (n, zk::Error::BadVersion));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            c.get_children("/m").await.expect("children").0.len(),
+            n,
+            "a failed multi left something behind"
+        );
+    });
+    // Past jute.maxbuffer (1 MiB): 40,000 creates of 30-byte paths.
+    let mut raw = raw_session(&server.addr());
+    let mut body = Vec::new();
+    body.extend_from_slice(&1i32.to_be_bytes()); // xid
+    body.extend_from_slice(&14i32.to_be_bytes()); // multi
+    for i in 0..40_000 {
+        body.extend_from_slice(&1i32.to_be_bytes()); // create
+        body.push(0); // done = false
+        body.extend_from_slice(&(-1i32).to_be_bytes()); // error
+        jute_string(&mut body, &format!("/m/big-{i:020}"));
+        body.extend_from_slice(&(-1i32).to_be_bytes()); // no data
+        body.extend_from_slice(&0i32.to_be_bytes()); // no ACLs
+        body.extend_from_slice(&0i32.to_be_bytes()); // flags
+    }
+    body.extend_from_slice(&(-1i32).to_be_bytes()); // end: type -1
+    body.push(1); // done
+    body.extend_from_slice(&(-1i32).to_be_bytes());
+    assert!(body.len() > 1 << 20);
+    let _ = raw.write_all(&frame(&body));
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 64];
+    match raw.read(&mut buf) {
+        Ok(0) | Err(_) => {}
+        Ok(n) => panic!("an oversized multi got an answer of {n} bytes"),
+    }
+    assert!(server.log().contains("exceeds jute.maxbuffer"));
+    rt.block_on(async {
+        let c = connect(&server.addr()).await;
+        assert_eq!(c.get_children("/m").await.expect("children").0.len(), 5_000);
+    });
+}
