@@ -80,6 +80,27 @@ pub enum Fatal {
     Corrupt(String),
 }
 
+impl Fatal {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Fatal {
+        Fatal::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// The one way a running server stops on a [`Fatal`] condition: log it, then stop the actor
+/// system with exit code 1 (`keeper server` returns it), rather than `process::exit` from
+/// wherever it was noticed.
+pub fn stop_server(f: Fatal) {
+    tracing::error!("this server must stop: {f}");
+    match actix::System::try_current() {
+        Some(sys) => sys.stop_with_code(1),
+        // Not inside a running server (a test harness): nothing else can stop it.
+        None => std::process::exit(1),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

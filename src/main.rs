@@ -158,8 +158,9 @@ fn serve(args: ConfigArgs) -> ExitCode {
     if !started {
         return ExitCode::from(1);
     }
-    match sys.run() {
-        Ok(()) => ExitCode::SUCCESS,
+    match sys.run_with_code() {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {
             eprintln!("keeper: {e}");
             ExitCode::from(1)

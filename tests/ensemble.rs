@@ -844,3 +844,31 @@ fn soak_random_failures_under_load() {
         }
     });
 }
+
+/// A server whose election port is taken stops at once with exit code 1 and says why (the one
+/// fatal-error path), instead of running without an election.
+#[test]
+fn a_taken_election_port_stops_the_server_with_a_clear_error() {
+    let e = Ensemble::new(3, 0, &[]);
+    let m = e.member(1).clone();
+    let _taken = std::net::TcpListener::bind(("127.0.0.1", m.election_port)).expect("take port");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_keeper"))
+        .arg("server")
+        .arg("--config")
+        .arg(e.config_path())
+        .args(["--set", "server.id=1"])
+        .arg("--set")
+        .arg(format!("storage.data_dir={}", e.data_dir(1).display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start keeper")
+        .wait_with_output()
+        .expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("this server must stop") && err.contains("election port"),
+        "{err}"
+    );
+}

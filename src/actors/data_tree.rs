@@ -510,8 +510,8 @@ impl Actor for DataTreeActor {
         ) {
             Ok(p) => self.persister = Some(p),
             Err(e) => {
-                tracing::error!("cannot start the transaction log writer: {e}");
-                std::process::exit(1);
+                crate::error::stop_server(crate::error::Fatal::io("the transaction log writer", e));
+                return;
             }
         }
         // Sessions restored from disk start their timeouts afresh.

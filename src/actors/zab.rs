@@ -19,6 +19,7 @@ use crate::codec::peer::{
 };
 use crate::datatree::acl::AuthInfo;
 use crate::engine::{Forward, Role};
+use crate::error::Fatal;
 use crate::proto::quorum::QuorumVerifier;
 use crate::proto::vote::{PeerState, Vote};
 use crate::proto::zab::leader::{self, Leader};
@@ -1105,8 +1106,8 @@ impl Actor for ZabActor {
             let l = match TcpListener::from_std(l) {
                 Ok(l) => l,
                 Err(e) => {
-                    tracing::error!("cannot listen on the quorum port: {e}");
-                    std::process::exit(1);
+                    crate::error::stop_server(Fatal::io("the quorum port", e));
+                    return;
                 }
             };
             let accepts = futures::stream::unfold(l, |l| async move {
@@ -1133,8 +1134,7 @@ impl Actor for ZabActor {
             .map(|r, act, _| match r {
                 Ok(e) => act.election = Some(e),
                 Err(e) => {
-                    tracing::error!("cannot start leader election: {e}");
-                    std::process::exit(1);
+                    crate::error::stop_server(Fatal::io("the election port", e));
                 }
             }),
         );
