@@ -177,7 +177,7 @@ pub struct Engine {
 }
 
 /// How many applied txns a server keeps for syncing learners by DIFF.
-pub const RECENT_TXNS: usize = 500;
+pub const RECENT_TXNS: usize = crate::proto::zab::sync::DIFF_WINDOW;
 
 impl Engine {
     pub fn new(cfg: EngineConfig, now_ms: i64) -> Self {

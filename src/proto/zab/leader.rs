@@ -108,7 +108,7 @@ impl Leader {
             epoch: None,
             learners: HashMap::new(),
             window: window.into(),
-            window_max: 500,
+            window_max: super::sync::DIFF_WINDOW,
             outstanding: BTreeMap::new(),
             last_committed: last_zxid,
             established: false,

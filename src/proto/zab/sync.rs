@@ -2,6 +2,10 @@
 //! from the learner's last logged zxid, the leader's last processed zxid and the zxids of the
 //! committed proposals the leader still holds in memory, choose DIFF, TRUNC then DIFF, or SNAP.
 
+/// How many committed txns a server keeps to sync a learner by DIFF (older: SNAP). The
+/// leader's window and every server's recent-txn list use this one number.
+pub const DIFF_WINDOW: usize = 500;
+
 pub fn epoch_of(zxid: i64) -> u32 {
     ((zxid as u64) >> 32) as u32
 }
