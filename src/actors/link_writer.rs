@@ -14,13 +14,11 @@
 //! A writer may be made before its socket is (`detached`): the link's socket is registered on
 //! its IO thread, and what is sent until then waits in the writer.
 
-use crate::codec::peer::{PeerCodec, PeerMessage};
-use bytes::BytesMut;
+use crate::codec::peer::{encode_frame, PeerMessage};
 use std::io::ErrorKind;
 use std::sync::{Mutex, OnceLock};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
-use tokio_util::codec::Encoder;
 
 pub struct LinkWriter {
     half: OnceLock<OwnedWriteHalf>,
@@ -61,9 +59,9 @@ impl LinkWriter {
         self.wake.notify_one();
     }
 
-    fn encode_into(buf: &mut BytesMut, msgs: impl IntoIterator<Item = PeerMessage>) {
+    fn encode_into(buf: &mut Vec<u8>, msgs: impl IntoIterator<Item = PeerMessage>) {
         for m in msgs {
-            if let Err(e) = PeerCodec.encode(m, buf) {
+            if let Err(e) = encode_frame(&m, buf) {
                 // Only an oversized message fails; senders split snapshots below the limit.
                 tracing::error!("cannot encode a quorum message: {e}");
             }
@@ -71,19 +69,20 @@ impl LinkWriter {
     }
 
     fn encode(msgs: impl IntoIterator<Item = PeerMessage>) -> Vec<u8> {
-        let mut buf = BytesMut::new();
+        let mut buf = Vec::new();
         Self::encode_into(&mut buf, msgs);
-        buf.to_vec()
+        buf
     }
 
-    /// Encode what the event loop queued onto the end of `pending`.
+    /// Encode what the event loop queued onto the end of `pending`, in place.
     fn encode_queued(st: &mut State) {
         if st.queued.is_empty() {
             return;
         }
-        let mut buf = BytesMut::new();
-        Self::encode_into(&mut buf, st.queued.drain(..));
-        st.pending.extend_from_slice(&buf);
+        let State {
+            queued, pending, ..
+        } = st;
+        Self::encode_into(pending, queued.drain(..));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -188,6 +187,7 @@ impl LinkWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::peer::PeerCodec;
     use crate::datatree::{Txn, TxnOp};
     use futures::StreamExt;
     use std::sync::Arc;

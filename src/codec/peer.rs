@@ -5,7 +5,7 @@
 use crate::codec::jute::Id;
 use crate::datatree::Txn;
 use crate::proto::election::Notification;
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -139,6 +139,25 @@ pub enum PeerCodecError {
     Io(#[from] std::io::Error),
 }
 
+/// Append one length-prefixed frame of `msg` to `out`, serialising in place (no intermediate
+/// buffer: on a leader every proposal is encoded once per learner, on the hot path). On error
+/// `out` is left as it was.
+pub fn encode_frame(msg: &PeerMessage, out: &mut Vec<u8>) -> Result<(), PeerCodecError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if let Err(e) = rmp_serde::encode::write(out, msg) {
+        out.truncate(start);
+        return Err(PeerCodecError::Decode(e.to_string()));
+    }
+    let len = out.len() - start - 4;
+    if len > MAX_PEER_FRAME {
+        out.truncate(start);
+        return Err(PeerCodecError::TooLarge(len));
+    }
+    out[start..start + 4].copy_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct PeerCodec;
 
@@ -175,13 +194,9 @@ impl Decoder for PeerCodec {
 impl Encoder<PeerMessage> for PeerCodec {
     type Error = PeerCodecError;
     fn encode(&mut self, item: PeerMessage, dst: &mut BytesMut) -> Result<(), PeerCodecError> {
-        let body = rmp_serde::to_vec(&item).map_err(|e| PeerCodecError::Decode(e.to_string()))?;
-        if body.len() > MAX_PEER_FRAME {
-            return Err(PeerCodecError::TooLarge(body.len()));
-        }
-        dst.reserve(4 + body.len());
-        dst.put_u32(body.len() as u32);
-        dst.extend_from_slice(&body);
+        let mut frame = Vec::new();
+        encode_frame(&item, &mut frame)?;
+        dst.extend_from_slice(&frame);
         Ok(())
     }
 }
@@ -189,6 +204,37 @@ impl Encoder<PeerMessage> for PeerCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Encoding in place gives the same bytes as length + `rmp_serde::to_vec` (what older
+    /// servers send and expect), and frames decode back.
+    #[test]
+    fn in_place_frames_are_byte_for_byte_the_old_encoding() {
+        let msgs = [
+            PeerMessage::Ack {
+                zxid: 0x1_0000_0005,
+            },
+            PeerMessage::Hello {
+                version: PROTOCOL_VERSION,
+                sid: 3,
+            },
+        ];
+        let mut out = b"already here".to_vec();
+        for m in &msgs {
+            encode_frame(m, &mut out).unwrap();
+        }
+        let mut old = b"already here".to_vec();
+        for m in &msgs {
+            let body = rmp_serde::to_vec(m).unwrap();
+            old.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            old.extend_from_slice(&body);
+        }
+        assert_eq!(out, old);
+        let mut buf = BytesMut::from(&out[12..]);
+        for m in &msgs {
+            let got = PeerCodec.decode(&mut buf).unwrap().unwrap();
+            assert_eq!(format!("{got:?}"), format!("{m:?}"));
+        }
+    }
     use crate::datatree::TxnOp;
     use crate::proto::vote::{PeerState, Vote};
 
