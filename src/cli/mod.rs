@@ -11,6 +11,13 @@
 //!
 //! Layout: [`parse`] (flags, tokenizing, commands) and [`format`] (stat, dates, ACLs,
 //! events, errors) are pure; [`shell`] is the thin layer over `zookeeper-client`.
+//!
+//! Files:
+//! - `mod.rs`      [`main`], [`Session`]: one-shot and interactive modes, history, `redo`
+//! - `parse/`      flags, tokenizing, commands (one file per concern, mapped in its doc)
+//! - `format.rs`   stat, dates, ACLs, child lists, events, error messages
+//! - `shell/`      the client layer (one file per concern, mapped in its doc)
+//! - `complete.rs` tab completion of command names and znode paths
 
 pub mod complete;
 pub mod format;
