@@ -488,3 +488,51 @@ fn interactive_session_prints_watches() {
     // The ephemeral node went away with the session.
     assert_eq!(run(&b, &["ls", "/"]).stdout, "[w]\n");
 }
+
+// ---------------------------------------------------------------------------
+// Configuration mistakes, caught by `keeper server` and `keeper config`
+// ---------------------------------------------------------------------------
+
+/// `keeper <args>` run in `dir` with the given `KEEPER_*` variables only (those of this
+/// process are removed), stdin closed.
+fn keeper_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keeper"));
+    c.args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("KEEPER_") {
+            c.env_remove(name);
+        }
+    }
+    for (name, value) in env {
+        c.env(name, value);
+    }
+    wait_bounded(c.spawn().expect("spawn keeper"))
+}
+
+#[test]
+fn zoo_cfg_without_data_dir_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    std::fs::write(
+        dir.path().join("zoo.cfg"),
+        format!("tickTime=2000\nclientPort={port}\nclientPortAddress=127.0.0.1\n"),
+    )
+    .unwrap();
+    for cmd in ["server", "config"] {
+        let o = keeper_in(dir.path(), &[cmd, "--config", "zoo.cfg"], &[]);
+        assert_eq!(o.code, 2, "{cmd}: {o:?}");
+        assert!(
+            o.stderr
+                .contains("keeper: configuration error: `dataDir` is not set in zoo.cfg")
+                && o.stderr.contains("storage.data_dir"),
+            "{cmd}: {o:?}"
+        );
+    }
+    // Nothing was written to the default ./data.
+    assert!(!dir.path().join("data").exists());
+}

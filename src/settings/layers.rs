@@ -52,6 +52,25 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SettingsError> {
     let env = env_layer(&opts.env, &mut warnings)?;
     let sets = set_layer(&opts.sets, &mut warnings)?;
 
+    // As ZooKeeper ("dataDir is not set"), a zoo.cfg must name its data directory, unless
+    // a higher layer does; Keeper TOML files keep the default `./data`.
+    if let (Some(f), Some(path)) = (file.as_ref(), opts.config_file.as_ref()) {
+        if f.zoo_cfg
+            && !has_key(&f.entries, "storage.data_dir")
+            && !has_key(&env, "storage.data_dir")
+            && !has_key(&sets, "storage.data_dir")
+        {
+            return Err(SettingsError::MissingKey {
+                key: "dataDir".to_string(),
+                layer: path.display().to_string(),
+                reason: "a zoo.cfg must set the data directory, as ZooKeeper requires \
+                         (\"dataDir is not set\"); add e.g. `dataDir=/var/lib/keeper`, or set \
+                         storage.data_dir (--set storage.data_dir=DIR or KEEPER_STORAGE__DATA_DIR)"
+                    .to_string(),
+            });
+        }
+    }
+
     // A zoo.cfg with server.N lines takes this server's id from dataDir/myid,
     // unless a higher layer sets server.id.
     if let Some(f) = file.as_mut() {
@@ -262,6 +281,8 @@ pub(super) struct FileLayer {
     pub(super) entries: Vec<Entry>,
     /// A zoo.cfg with server.N entries: the server id comes from dataDir/myid.
     pub(super) needs_myid: bool,
+    /// The file is a zoo.cfg (which must set dataDir).
+    pub(super) zoo_cfg: bool,
 }
 
 fn file_layer(path: &Path, warnings: &mut Vec<String>) -> Result<FileLayer, SettingsError> {
@@ -276,6 +297,7 @@ fn file_layer(path: &Path, warnings: &mut Vec<String>) -> Result<FileLayer, Sett
         Ok(FileLayer {
             entries: toml_layer(&content, path, &layer, warnings)?,
             needs_myid: false,
+            zoo_cfg: false,
         })
     }
 }

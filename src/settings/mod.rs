@@ -243,6 +243,13 @@ pub enum SettingsError {
         layer: String,
         reason: String,
     },
+    /// A key that must be set (a zoo.cfg's `dataDir`).
+    #[error("`{key}` is not set in {layer}: {reason}")]
+    MissingKey {
+        key: String,
+        layer: String,
+        reason: String,
+    },
     #[error("cannot read config file `{}`: {source}", path.display())]
     ReadFile {
         path: PathBuf,

@@ -316,7 +316,7 @@ fn zoo_cfg_prefixed_properties() {
     let cfg2 = write(
         dir.path(),
         "zoo2.cfg",
-        &format!("extendedTypesEnabled=true\nDigestAuthenticationProvider.superDigest={digest}\njute.maxbuffer=4096\n"),
+        &format!("dataDir=/tmp/zk\nextendedTypesEnabled=true\nDigestAuthenticationProvider.superDigest={digest}\njute.maxbuffer=4096\n"),
     );
     let s2 = load_with(Some(&cfg2), &[], &[]).unwrap().settings;
     assert!(s2.server.extended_types_enabled);
@@ -432,7 +432,7 @@ fn zoo_cfg_client_port_conflict() {
     let cfg = write(
         dir.path(),
         "zoo.cfg",
-        "clientPort=2181\nserver.1=127.0.0.1:2888:3888;2182\n",
+        "dataDir=/tmp/zk\nclientPort=2181\nserver.1=127.0.0.1:2888:3888;2182\n",
     );
     let msg = err_text(load_with(Some(&cfg), &[], &["server.id=1"]));
     assert!(
@@ -443,7 +443,7 @@ fn zoo_cfg_client_port_conflict() {
     let cfg = write(
         dir.path(),
         "ok.cfg",
-        "clientPort=2182\nserver.1=127.0.0.1:2888:3888;2182\n",
+        "dataDir=/tmp/zk\nclientPort=2182\nserver.1=127.0.0.1:2888:3888;2182\n",
     );
     assert_eq!(
         load_with(Some(&cfg), &[], &["server.id=1"])
@@ -470,7 +470,7 @@ fn zoo_cfg_recognised_by_content() {
     // Valid TOML too, but only zoo.cfg keys.
     let b = write(dir.path(), "zk.conf2", "tickTime=2600\n");
     assert_eq!(
-        load_with(Some(&b), &[], &[])
+        load_with(Some(&b), &[], &["storage.data_dir=/tmp/zk"])
             .unwrap()
             .settings
             .server
@@ -490,9 +490,40 @@ fn zoo_cfg_recognised_by_content() {
 }
 
 #[test]
+fn zoo_cfg_without_data_dir_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "zoo.cfg", "tickTime=2000\nclientPort=2181\n");
+    let err = load_with(Some(&cfg), &[], &[]).unwrap_err();
+    assert!(matches!(err, SettingsError::MissingKey { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("`dataDir` is not set in {}", cfg.display()))
+            && msg.contains("dataDir is not set")
+            && msg.contains("storage.data_dir"),
+        "{msg}"
+    );
+    // A higher layer may name the directory instead.
+    for (env_vars, set_args) in [
+        (vec![("KEEPER_STORAGE__DATA_DIR", "/tmp/zk")], vec![]),
+        (vec![], vec!["storage.data_dir=/tmp/zk"]),
+    ] {
+        let loaded = load_with(Some(&cfg), &env_vars, &set_args).unwrap();
+        assert_eq!(loaded.settings.storage.data_dir, "/tmp/zk");
+    }
+    // Keeper TOML files keep the documented default.
+    let toml_file = write(dir.path(), "k.toml", "[server]\ntick_time = 2000\n");
+    let loaded = load_with(Some(&toml_file), &[], &[]).unwrap();
+    assert_eq!(loaded.settings.storage.data_dir, "./data");
+}
+
+#[test]
 fn zoo_cfg_small_snap_retain_count_is_raised_like_zookeeper() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(dir.path(), "zoo.cfg", "autopurge.snapRetainCount=1\n");
+    let cfg = write(
+        dir.path(),
+        "zoo.cfg",
+        "dataDir=/tmp/zk\nautopurge.snapRetainCount=1\n",
+    );
     let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
     assert_eq!(loaded.settings.storage.snap_retain_count, 3);
     assert_eq!(loaded.warnings.len(), 1);
@@ -734,7 +765,7 @@ fn unknown_keys_warn() {
     let zoo = write(
         dir.path(),
         "zoo.cfg",
-        "tickTime=2000\nfrobnicate=yes\nsecureClientPort=2281\n",
+        "tickTime=2000\ndataDir=/tmp/zk\nfrobnicate=yes\nsecureClientPort=2281\n",
     );
     let loaded = load_with(Some(&zoo), &[], &[]).unwrap();
     assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);

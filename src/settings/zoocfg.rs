@@ -333,6 +333,7 @@ pub(super) fn zoo_layer(
     Ok(FileLayer {
         entries,
         needs_myid,
+        zoo_cfg: true,
     })
 }
 
