@@ -259,7 +259,15 @@ fn zoo_cfg_standalone() {
          audit.enable=false\n",
     );
     let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // The AdminServer is off, as Keeper has none; metrics providers are not implemented.
+    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].starts_with("zoo.cfg key `metricsProvider.className=")
+            && loaded.warnings[0].contains("line 22")
+            && loaded.warnings[0].contains("not implemented yet"),
+        "{:?}",
+        loaded.warnings
+    );
     let s = &loaded.settings;
     assert_eq!(s.server.tick_time, 3000);
     assert_eq!(s.storage.data_dir, "zkdata");
@@ -514,6 +522,65 @@ fn zoo_cfg_without_data_dir_is_an_error() {
     let toml_file = write(dir.path(), "k.toml", "[server]\ntick_time = 2000\n");
     let loaded = load_with(Some(&toml_file), &[], &[]).unwrap();
     assert_eq!(loaded.settings.storage.data_dir, "./data");
+}
+
+#[test]
+fn zoo_cfg_keys_not_implemented_yet_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        "reconfigEnabled=true",
+        "quorumListenOnAllIPs=true",
+        "localSessionsEnabled=true",
+        "preAllocSize=65536",
+        "snapSizeLimitInKb=4194304",
+        "admin.serverPort=8081",
+        "metricsProvider.httpPort=7000",
+        "zookeeper.digest.enabled=true",
+        "electionAlg=1",
+        "standaloneEnabled=false",
+    ];
+    let cfg = write(
+        dir.path(),
+        "zoo.cfg",
+        &format!("dataDir=/tmp/zk\n{}\n", lines.join("\n")),
+    );
+    let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
+    let w = &loaded.warnings;
+    assert_eq!(w.len(), lines.len(), "{w:?}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            w[i].starts_with(&format!(
+                "zoo.cfg key `{line}` (from {}, line {})",
+                cfg.display(),
+                i + 2
+            )) && w[i].contains("implemented"),
+            "{line}: {w:?}"
+        );
+    }
+    assert!(w[0].ends_with(
+        "dynamic reconfiguration is not implemented yet; \
+         reconfig requests are refused with ReconfigDisabled"
+    ));
+    assert!(w[1].ends_with(
+        "not implemented yet; quorum and election ports listen on the member's address"
+    ));
+    assert!(w[3].ends_with("use storage.preallocate_size"), "{}", w[3]);
+    assert!(w[4].ends_with("use storage.snap_size_limit"), "{}", w[4]);
+    // Nothing else changed.
+    assert_eq!(loaded.settings.storage.preallocate_size, 64 << 20);
+
+    // Values that leave the feature off (as in Keeper), and keys meaningless for Keeper,
+    // do not warn.
+    let quiet = write(
+        dir.path(),
+        "quiet.cfg",
+        "dataDir=/tmp/zk\nreconfigEnabled=false\nquorumListenOnAllIPs=false\n\
+         localSessionsEnabled=false\nstandaloneEnabled=true\nelectionAlg=3\n\
+         admin.enableServer=false\nadmin.serverPort=8081\nserverCnxnFactory=x.Netty\n\
+         jvm.pause.info-threshold.ms=1000\nmaxBatchSize=1000\n",
+    );
+    let loaded = load_with(Some(&quiet), &[], &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
 #[test]
