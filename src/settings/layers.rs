@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::keys::{convert_text, convert_toml, lookup, unknown_key, Target, Typed, SPECS};
+use super::keys::{
+    closest, convert_text, convert_toml, lookup, unknown_key, with_suggestion, Target, Typed, SPECS,
+};
 use super::members::apply_member_entry;
 use super::zoocfg::{is_zoo_cfg, read_myid, zoo_layer};
 use super::{
@@ -233,13 +235,27 @@ fn env_layer(
                 key,
                 origin: layer,
             }),
-            None => warnings.push(format!(
-                "{} (environment variables are named KEEPER_<SECTION>__<KEY>, e.g. KEEPER_CLIENT__PORT)",
-                unknown_key(&key, &layer)
+            None => warnings.push(with_suggestion(
+                format!(
+                    "unknown key `{key}` (from {layer}), ignored (environment variables are \
+                     named KEEPER_<SECTION>__<KEY>, e.g. KEEPER_CLIENT__PORT)"
+                ),
+                closest_env_name(name),
             )),
         }
     }
     Ok(entries)
+}
+
+/// The environment variable of a dotted key: `client.port` -> `KEEPER_CLIENT__PORT`.
+pub(super) fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_ascii_uppercase())
+}
+
+/// The variable of a known key that `name` was probably meant to be (see [`closest`]).
+fn closest_env_name(name: &str) -> Option<String> {
+    let names: Vec<String> = SPECS.iter().map(|s| env_name(s.key)).collect();
+    closest(name, names.iter().map(String::as_str)).map(str::to_string)
 }
 
 /// `--set key=value` arguments, in order (a later one wins).

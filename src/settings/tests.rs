@@ -841,6 +841,77 @@ fn unknown_keys_warn() {
 }
 
 #[test]
+fn unknown_keys_suggest_close_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "k.toml",
+        "[sever]\nid = 1\n[storage]\ndatadir = \"/x\"\nfrobnicate = 1\n",
+    );
+    let loaded = load_with(
+        Some(&file),
+        &[("KEEPER_CLIENT__PROT", "1")],
+        &["client.Port=2182", "server.tick=5"],
+    )
+    .unwrap();
+    let w = &loaded.warnings;
+    let layer = file.display().to_string();
+    let expect = [
+        format!("unknown key `sever` (from {layer}), ignored; did you mean `server`?"),
+        format!(
+            "unknown key `storage.datadir` (from {layer}), ignored; did you mean `storage.data_dir`?"
+        ),
+        format!("unknown key `storage.frobnicate` (from {layer}), ignored"),
+        "unknown key `client.prot` (from env KEEPER_CLIENT__PROT), ignored (environment \
+         variables are named KEEPER_<SECTION>__<KEY>, e.g. KEEPER_CLIENT__PORT); \
+         did you mean KEEPER_CLIENT__PORT?"
+            .to_string(),
+        "unknown key `client.Port` (from --set), ignored; did you mean `client.port`?".to_string(),
+        "unknown key `server.tick` (from --set), ignored".to_string(),
+    ];
+    assert_eq!(w, &expect);
+    // Nothing was set from the misspelt keys.
+    assert_eq!(loaded.settings, Settings::default());
+
+    let zoo = write(
+        dir.path(),
+        "zoo.cfg",
+        "dataDir=/tmp/zk\nticktime=3000\nclientPrt=2182\nfrobnicate=1\n",
+    );
+    let loaded = load_with(Some(&zoo), &[], &[]).unwrap();
+    let zl = zoo.display().to_string();
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            format!(
+                "unknown key `ticktime` (from {zl}, line 2), ignored; did you mean `tickTime`?"
+            ),
+            format!(
+                "unknown key `clientPrt` (from {zl}, line 3), ignored; did you mean `clientPort`?"
+            ),
+            format!("unknown key `frobnicate` (from {zl}, line 4), ignored"),
+        ]
+    );
+    assert_eq!(loaded.settings.server.tick_time, 2000);
+}
+
+#[test]
+fn edit_distance_and_closest() {
+    use super::keys::{closest, edit_distance};
+    assert_eq!(edit_distance("client.port", "client.port"), 0);
+    assert_eq!(edit_distance("client.prot", "client.port"), 2);
+    assert_eq!(edit_distance("tickTime", "ticktime"), 0);
+    assert_eq!(edit_distance("", "abc"), 3);
+    assert_eq!(edit_distance("kitten", "sitting"), 3);
+    let keys = ["client.port", "client.address", "server.id"];
+    assert_eq!(closest("client.prt", keys), Some("client.port"));
+    assert_eq!(closest("CLIENT.PORT", keys), Some("client.port"));
+    assert_eq!(closest("client.port", keys), None);
+    assert_eq!(closest("client.bind", keys), None);
+    assert_eq!(closest("ab", ["xy"]), None);
+}
+
+#[test]
 fn set_argument_without_equals_is_an_error() {
     let msg = err_text(load_with(None, &[], &["client.port"]));
     assert!(

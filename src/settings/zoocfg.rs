@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::keys::{convert_text, lookup, Target, Typed};
+use super::keys::{closest, convert_text, lookup, with_suggestion, Target, Typed};
 use super::layers::{Entry, FileLayer};
 use super::SettingsError;
 
@@ -325,6 +325,19 @@ fn zoo_key_kind(key: &str) -> Option<ZooKey> {
     })
 }
 
+/// The zoo.cfg key (without wildcards) that `key` was probably meant to be.
+fn closest_zoo_key(key: &str) -> Option<&'static str> {
+    let key = key.strip_prefix("zookeeper.").unwrap_or(key);
+    let names = ZOO_KEYS
+        .iter()
+        .map(|(zk, _)| *zk)
+        .chain(ZOO_IGNORED.iter().copied())
+        .chain(ZOO_NOT_IMPLEMENTED.iter().map(|n| n.pattern))
+        .chain(ZOO_UNSUPPORTED.iter().copied())
+        .filter(|k| !k.ends_with('*'));
+    closest(key, names)
+}
+
 /// One `key=value` of a Java properties file.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Property {
@@ -499,9 +512,12 @@ pub(super) fn zoo_layer(
                 "zoo.cfg key `{key}` (from {layer}, line {}) configures a ZooKeeper feature keeper does not support, ignored",
                 prop.line
             )),
-            None => warnings.push(format!(
-                "unknown key `{key}` (from {layer}, line {}), ignored",
-                prop.line
+            None => warnings.push(with_suggestion(
+                format!(
+                    "unknown key `{key}` (from {layer}, line {}), ignored",
+                    prop.line
+                ),
+                closest_zoo_key(key).map(|k| format!("`{k}`")),
             )),
         }
     }
