@@ -536,3 +536,32 @@ fn zoo_cfg_without_data_dir_stops_the_server() {
     // Nothing was written to the default ./data.
     assert!(!dir.path().join("data").exists());
 }
+
+#[test]
+fn config_warns_of_misspelt_environment_and_keys_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("zoo.cfg"),
+        "dataDir=zk\nticktime=3000\nreconfigEnabled=true\n",
+    )
+    .unwrap();
+    let o = keeper_in(
+        dir.path(),
+        &["config", "--config", "zoo.cfg", "--set", "client.prot=2183"],
+        &[("KEEPER_CLIENT_PORT", "2182")],
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    for expected in [
+        "warning: unknown key `ticktime` (from zoo.cfg, line 2), ignored; did you mean `tickTime`?",
+        "warning: zoo.cfg key `reconfigEnabled=true` (from zoo.cfg, line 3): dynamic \
+         reconfiguration is not implemented yet; reconfig requests are refused with ReconfigDisabled",
+        "warning: environment variable KEEPER_CLIENT_PORT is not a setting, ignored",
+        "did you mean KEEPER_CLIENT__PORT?",
+        "warning: unknown key `client.prot` (from --set), ignored; did you mean `client.port`?",
+    ] {
+        assert!(o.stderr.contains(expected), "{expected}: {o:?}");
+    }
+    // The effective configuration is the documented default for the misspelt keys.
+    assert!(o.stdout.contains("port = 2181"), "{o:?}");
+    assert!(o.stdout.contains("tick_time = 2000"), "{o:?}");
+}

@@ -217,12 +217,24 @@ fn env_layer(
 ) -> Result<Vec<Entry>, SettingsError> {
     let mut vars: Vec<&(String, String)> = env
         .iter()
-        // Only KEEPER_<SECTION>__<KEY> names are settings (KEEPER_BIN and the like are not).
-        .filter(|(name, _)| name.starts_with(ENV_PREFIX) && name.contains("__"))
+        .filter(|(name, _)| name.starts_with(ENV_PREFIX) && !TOOL_VARS.contains(&name.as_str()))
         .collect();
     vars.sort();
     let mut entries = Vec::new();
     for (name, value) in vars {
+        // Only KEEPER_<SECTION>__<KEY> names are settings; any other KEEPER_* variable is
+        // most likely a misspelt one (KEEPER_CLIENT_PORT for KEEPER_CLIENT__PORT).
+        if !name.contains("__") {
+            warnings.push(with_suggestion(
+                format!(
+                    "environment variable {name} is not a setting, ignored (settings are \
+                     named KEEPER_<SECTION>__<KEY>, with two underscores after the section, \
+                     e.g. KEEPER_CLIENT__PORT)"
+                ),
+                closest_env_name(name),
+            ));
+            continue;
+        }
         let layer = format!("env {name}");
         let key = name[ENV_PREFIX.len()..]
             .split("__")
@@ -249,13 +261,45 @@ fn env_layer(
 
 /// The environment variable of a dotted key: `client.port` -> `KEEPER_CLIENT__PORT`.
 pub(super) fn env_name(key: &str) -> String {
-    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_ascii_uppercase())
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
 }
 
-/// The variable of a known key that `name` was probably meant to be (see [`closest`]).
+/// `KEEPER_*` variables that are not settings: those of this repository's test and bench
+/// tools, which are in the server's environment when the tools start it.
+const TOOL_VARS: &[&str] = &[
+    "KEEPER_BIN",
+    "KEEPER_BASE_BIN",
+    "KEEPER_CLI_TEST_SERVER",
+    "KEEPER_CONFIG_MODE",
+    "KEEPER_CONTAINER_CHECK_KEY",
+    "KEEPER_DEVIATIONS",
+    "KEEPER_EXTRA_ARGS",
+];
+
+/// The variable of a known key that `name` was probably meant to be: the closest (see
+/// [`closest`]), or the one with the same name but for its underscores
+/// (`KEEPER_QUORUM_MEMBERS_1` -> `KEEPER_QUORUM__MEMBERS__1`).
 fn closest_env_name(name: &str) -> Option<String> {
+    let squash = |s: &str| s.replace('_', "").to_ascii_uppercase();
+    let members = format!("{ENV_PREFIX}QUORUM__MEMBERS__");
+    let squashed = squash(name);
+    if let Some(id) = squashed.strip_prefix(&squash(&members)) {
+        if !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) {
+            return Some(format!("{members}{id}")).filter(|n| n != name);
+        }
+    }
     let names: Vec<String> = SPECS.iter().map(|s| env_name(s.key)).collect();
-    closest(name, names.iter().map(String::as_str)).map(str::to_string)
+    closest(name, names.iter().map(String::as_str))
+        .or_else(|| {
+            names
+                .iter()
+                .find(|n| *n != name && squash(n) == squashed)
+                .map(String::as_str)
+        })
+        .map(str::to_string)
 }
 
 /// `--set key=value` arguments, in order (a later one wins).

@@ -9,7 +9,8 @@
 //!    ZooKeeper `zoo.cfg` (Java properties), recognised by its extension
 //!    (`.cfg`, `.properties`) or by its content;
 //! 4. environment variables `KEEPER_<SECTION>__<KEY>`, e.g.
-//!    `KEEPER_CLIENT__PORT=2182` (layer `env KEEPER_CLIENT__PORT`);
+//!    `KEEPER_CLIENT__PORT=2182` (layer `env KEEPER_CLIENT__PORT`); other `KEEPER_*`
+//!    variables (`KEEPER_CLIENT_PORT`) are warned about, with the likely intended name;
 //! 5. `--set key=value`, e.g. `--set client.port=2182` (layer `--set`).
 //!
 //! The layers are merged with the `config` crate; every value remembers the

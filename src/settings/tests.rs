@@ -824,10 +824,13 @@ fn unknown_keys_warn() {
         w.contains("unknown key `client.prot` (from env KEEPER_CLIENT__PROT)"),
         "{w}"
     );
-    // KEEPER_LOG is not of the KEEPER_<SECTION>__<KEY> form: not a setting at all.
-    assert!(!w.contains("KEEPER_LOG"), "{w}");
+    // KEEPER_LOG is not of the KEEPER_<SECTION>__<KEY> form: not a setting, said so.
+    assert!(
+        w.contains("environment variable KEEPER_LOG is not a setting, ignored"),
+        "{w}"
+    );
     assert!(w.contains("unknown key `client.prot` (from --set)"), "{w}");
-    assert_eq!(loaded.warnings.len(), 4, "{w}");
+    assert_eq!(loaded.warnings.len(), 5, "{w}");
 
     let zoo = write(
         dir.path(),
@@ -893,6 +896,50 @@ fn unknown_keys_suggest_close_keys() {
         ]
     );
     assert_eq!(loaded.settings.server.tick_time, 2000);
+}
+
+#[test]
+fn env_variables_not_of_the_settings_form_warn_with_a_hint() {
+    let loaded = load_with(
+        None,
+        &[
+            ("KEEPER_CLIENT_PORT", "2182"),
+            ("KEEPER_STORAGE_DATA_DIR", "/x"),
+            ("KEEPER_QUORUM_MEMBERS_1", "h:1:2"),
+            ("KEEPER_CLIENT__PORT", "2183"),
+            ("KEEPER_HOME", "/opt"),
+            ("KEEPER_BIN", "/usr/bin/keeper"),
+            ("OTHER_CLIENT_PORT", "1"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let hint = |name: &str, suggestion: &str| {
+        format!(
+            "environment variable {name} is not a setting, ignored (settings are named \
+             KEEPER_<SECTION>__<KEY>, with two underscores after the section, e.g. \
+             KEEPER_CLIENT__PORT){suggestion}"
+        )
+    };
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            hint("KEEPER_CLIENT_PORT", "; did you mean KEEPER_CLIENT__PORT?"),
+            hint("KEEPER_HOME", ""),
+            hint(
+                "KEEPER_QUORUM_MEMBERS_1",
+                "; did you mean KEEPER_QUORUM__MEMBERS__1?"
+            ),
+            hint(
+                "KEEPER_STORAGE_DATA_DIR",
+                "; did you mean KEEPER_STORAGE__DATA_DIR?"
+            ),
+        ]
+    );
+    // Only the well-formed variable was applied.
+    assert_eq!(loaded.settings.client.port, 2183);
+    assert_eq!(loaded.settings.storage.data_dir, "./data");
+    assert!(loaded.settings.quorum.members.is_empty());
 }
 
 #[test]
