@@ -565,3 +565,33 @@ fn config_warns_of_misspelt_environment_and_keys_with_a_hint() {
     assert!(o.stdout.contains("port = 2181"), "{o:?}");
     assert!(o.stdout.contains("tick_time = 2000"), "{o:?}");
 }
+
+#[test]
+fn members_on_the_same_address_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--set",
+        "server.id=1",
+        "--set",
+        "storage.data_dir=data",
+        "--set",
+        "quorum.members.1=127.0.0.1:2888:3888;2181",
+        "--set",
+        "quorum.members.3=127.0.0.1:2889:3888;2182",
+    ];
+    for cmd in ["server", "config"] {
+        let mut all = vec![cmd];
+        all.extend(args);
+        let o = keeper_in(dir.path(), &all, &[]);
+        assert_eq!(o.code, 2, "{cmd}: {o:?}");
+        assert!(
+            o.stderr.contains(
+                "keeper: configuration error: invalid value `127.0.0.1:2889:3888;2182` for \
+                 `quorum.members.3` (from --set): the election address 127.0.0.1:3888 of server 3 \
+                 is also the election address of server 1 (quorum.members.1, from --set)"
+            ),
+            "{cmd}: {o:?}"
+        );
+    }
+    assert!(!dir.path().join("data").exists());
+}

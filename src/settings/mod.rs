@@ -218,6 +218,41 @@ impl Settings {
         }
 
         let members = self.members_from(&origin)?;
+        // Two members on one address (host:port, quorum or election) cannot both listen there.
+        let mut taken: BTreeMap<(String, u16), (&Member, &str)> = BTreeMap::new();
+        for m in &members {
+            for (what, port) in [("quorum", m.quorum_port), ("election", m.election_port)] {
+                let addr = (m.host.to_ascii_lowercase(), port);
+                match taken.get(&addr) {
+                    Some((other, other_what)) if other.id != m.id => {
+                        let key = format!("quorum.members.{}", m.id);
+                        let other_key = format!("quorum.members.{}", other.id);
+                        let shown = if what == "quorum" {
+                            m.quorum_addr()
+                        } else {
+                            m.election_addr()
+                        };
+                        return Err(SettingsError::InvalidValue {
+                            value: self.quorum.members[&m.id].clone(),
+                            layer: origin(&key),
+                            reason: format!(
+                                "the {what} address {shown} of server {} is also the \
+                                 {other_what} address of server {} ({other_key}, from {}); \
+                                 each member needs its own quorum and election addresses",
+                                m.id,
+                                other.id,
+                                origin(&other_key)
+                            ),
+                            key,
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        taken.insert(addr, (m, what));
+                    }
+                }
+            }
+        }
         if !members.is_empty() && !members.iter().any(|m| m.id == self.server.id) {
             let ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
             return Err(SettingsError::InvalidValue {

@@ -773,6 +773,43 @@ fn member_errors() {
 }
 
 #[test]
+fn members_with_the_same_address_are_an_error() {
+    let base = ["server.id=1", "quorum.members.1=zk1:2888:3888"];
+    let cases = [
+        (
+            "zk1:2888:3889",
+            "the quorum address zk1:2888 of server 2 is also the quorum address of server 1",
+        ),
+        (
+            "ZK1:2889:3888",
+            "the election address ZK1:3888 of server 2 is also the election address of server 1",
+        ),
+        (
+            "zk1:3888:3890:observer",
+            "the quorum address zk1:3888 of server 2 is also the election address of server 1",
+        ),
+    ];
+    for (second, reason) in cases {
+        let member2 = format!("quorum.members.2={second}");
+        let msg = err_text(load_with(None, &[], &[base[0], base[1], &member2]));
+        assert_eq!(
+            msg,
+            format!(
+                "invalid value `{second}` for `quorum.members.2` (from --set): {reason} \
+                 (quorum.members.1, from --set); each member needs its own quorum and election \
+                 addresses"
+            )
+        );
+    }
+    // Other hosts, or other ports of the same host, are fine.
+    for second in ["zk2:2888:3888", "zk1:2889:3889"] {
+        let member2 = format!("quorum.members.2={second}");
+        let loaded = load_with(None, &[], &[base[0], base[1], &member2]).unwrap();
+        assert_eq!(loaded.settings.members().unwrap().len(), 2);
+    }
+}
+
+#[test]
 fn member_parsing() {
     let m = parse_member(4, " [::1]:2888:3888:observer;[::1]:2181 ").unwrap();
     assert_eq!(m.host, "::1");
