@@ -595,3 +595,25 @@ fn members_on_the_same_address_stop_the_server() {
     }
     assert!(!dir.path().join("data").exists());
 }
+
+#[test]
+fn zoo_cfg_value_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("zoo.cfg"),
+        "# zoo.cfg\ndataDir=zk\nclientPort=2181\n\n# timing\ninitLimit=10\ntickTime=abc\n",
+    )
+    .unwrap();
+    for cmd in ["server", "config"] {
+        let o = keeper_in(dir.path(), &[cmd, "--config", "zoo.cfg"], &[]);
+        assert_eq!(o.code, 2, "{cmd}: {o:?}");
+        assert!(
+            o.stderr.contains(
+                "keeper: configuration error: invalid value `abc` for `tickTime` \
+                 (from zoo.cfg, line 7): expected a positive integer (milliseconds)"
+            ),
+            "{cmd}: {o:?}"
+        );
+    }
+    assert!(!dir.path().join("zk").exists());
+}

@@ -86,7 +86,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SettingsError> {
     }
 
     let mut layers = vec![defaults, embedded];
+    let mut file_lines = (String::new(), BTreeMap::new());
     if let Some(f) = file {
+        let path = opts.config_file.as_ref().map(|p| p.display().to_string());
+        file_lines = (path.unwrap_or_default(), f.lines);
         layers.push(f.entries);
     }
     layers.push(env);
@@ -94,12 +97,36 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SettingsError> {
 
     let (mut settings, mut origins) = merge(layers)?;
     apply_member_entry(&mut settings, &mut origins, &mut warnings)?;
-    settings.validate(&origins)?;
+    settings
+        .validate(&origins)
+        .map_err(|e| with_zoo_line(e, &file_lines.0, &file_lines.1))?;
     Ok(Loaded {
         settings,
         origins,
         warnings,
     })
+}
+
+/// An invalid value that came from a zoo.cfg names the line it was written on.
+fn with_zoo_line(
+    err: SettingsError,
+    path: &str,
+    lines: &BTreeMap<String, String>,
+) -> SettingsError {
+    match err {
+        SettingsError::InvalidValue {
+            key,
+            value,
+            layer,
+            reason,
+        } if layer == path && lines.contains_key(&key) => SettingsError::InvalidValue {
+            layer: lines[&key].clone(),
+            key,
+            value,
+            reason,
+        },
+        other => other,
+    }
 }
 
 /// One value of one layer.
@@ -343,6 +370,9 @@ pub(super) struct FileLayer {
     pub(super) needs_myid: bool,
     /// The file is a zoo.cfg (which must set dataDir).
     pub(super) zoo_cfg: bool,
+    /// zoo.cfg: Keeper key -> where its value was written (`PATH, line N: zooKey=value`),
+    /// to name the line in errors about the merged value.
+    pub(super) lines: BTreeMap<String, String>,
 }
 
 fn file_layer(path: &Path, warnings: &mut Vec<String>) -> Result<FileLayer, SettingsError> {
@@ -358,6 +388,7 @@ fn file_layer(path: &Path, warnings: &mut Vec<String>) -> Result<FileLayer, Sett
             entries: toml_layer(&content, path, &layer, warnings)?,
             needs_myid: false,
             zoo_cfg: false,
+            lines: BTreeMap::new(),
         })
     }
 }

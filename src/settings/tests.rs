@@ -584,6 +584,57 @@ fn zoo_cfg_keys_not_implemented_yet_warn() {
 }
 
 #[test]
+fn zoo_cfg_value_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "# zoo.cfg\ndataDir=/tmp/zk\nclientPort=2181\n\n# timing\ninitLimit=10\n";
+    let cases = [
+        (
+            "tickTime=abc",
+            "invalid value `abc` for `tickTime` (from {}, line 7): expected a positive integer \
+             (milliseconds)",
+        ),
+        // Range checks run after merging; the value still names its line.
+        (
+            "tickTime=0",
+            "invalid value `0` for `server.tick_time` (from {}, line 7: tickTime=0): expected a \
+             positive integer (milliseconds)",
+        ),
+        (
+            "server.x=h:1:2",
+            "invalid value `h:1:2` for `server.x` (from {}, line 7): expected a key of the form \
+             server.<numeric id>",
+        ),
+        (
+            "server.1=h:1",
+            "invalid value `h:1` for `quorum.members.1` (from {}, line 7: server.1=h:1): expected \
+             host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort] \
+             (missing election port)",
+        ),
+    ];
+    for (line, expected) in cases {
+        let cfg = write(dir.path(), "zoo.cfg", &format!("{head}{line}\n"));
+        let expected = expected.replace("{}", &cfg.display().to_string());
+        let args: &[&str] = if line.starts_with("server.") {
+            &["server.id=1"]
+        } else {
+            &[]
+        };
+        assert_eq!(
+            err_text(load_with(Some(&cfg), &[], args)),
+            expected,
+            "{line}"
+        );
+    }
+    // A value overridden by a higher layer is reported with that layer, without a line.
+    let cfg = write(dir.path(), "zoo.cfg", &format!("{head}tickTime=3000\n"));
+    assert_eq!(
+        err_text(load_with(Some(&cfg), &[], &["server.tick_time=0"])),
+        "invalid value `0` for `server.tick_time` (from --set): expected a positive integer \
+         (milliseconds)"
+    );
+}
+
+#[test]
 fn zoo_cfg_small_snap_retain_count_is_raised_like_zookeeper() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write(
@@ -645,7 +696,7 @@ fn invalid_values_name_key_value_and_layer() {
     assert_eq!(
         err_text(load_with(Some(&zoo), &[], &[])),
         format!(
-            "invalid value `abc` for `clientPort` (from {}): expected an integer 1..=65535",
+            "invalid value `abc` for `clientPort` (from {}, line 1): expected an integer 1..=65535",
             zoo.display()
         )
     );

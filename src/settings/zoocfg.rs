@@ -2,6 +2,7 @@
 //! syntax, the mapping of zoo.cfg keys to Keeper keys (and the keys ignored or unsupported),
 //! `server.N` lines, and the server id from `dataDir/myid`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::keys::{closest, convert_text, lookup, with_suggestion, Target, Typed};
@@ -444,9 +445,11 @@ pub(super) fn zoo_layer(
         let key = p.key.strip_prefix("zookeeper.").unwrap_or(&p.key);
         (key == "admin.enableServer").then(|| p.value.eq_ignore_ascii_case("false"))
     }) == Some(true);
+    let mut lines = BTreeMap::new();
     for prop in props {
         let key = prop.key.as_str();
         let value = prop.value.as_str();
+        let line_layer = format!("{layer}, line {}", prop.line);
         match zoo_key_kind(key) {
             Some(ZooKey::Mapped(ours)) => {
                 let Some(Target::Spec(spec)) = lookup(ours, layer)? else {
@@ -457,7 +460,7 @@ pub(super) fn zoo_layer(
                     "server.min_session_timeout" | "server.max_session_timeout" if value == "-1" => "0",
                     _ => value,
                 };
-                let mut typed = convert_text(key, Target::Spec(spec), value, layer)?;
+                let mut typed = convert_text(key, Target::Spec(spec), value, &line_layer)?;
                 if ours == "storage.snap_retain_count" {
                     if let Typed::Int(n) = typed {
                         if n < ZK_MIN_SNAP_RETAIN_COUNT {
@@ -469,6 +472,10 @@ pub(super) fn zoo_layer(
                         }
                     }
                 }
+                lines.insert(
+                    ours.to_string(),
+                    format!("{line_layer}: {key}={}", prop.value),
+                );
                 entries.push(Entry {
                     key: ours.to_string(),
                     value: typed,
@@ -481,11 +488,15 @@ pub(super) fn zoo_layer(
                     return Err(SettingsError::InvalidValue {
                         key: key.to_string(),
                         value: value.to_string(),
-                        layer: layer.to_string(),
+                        layer: line_layer,
                         reason: "expected a key of the form server.<numeric id>".to_string(),
                     });
                 };
                 needs_myid = true;
+                lines.insert(
+                    format!("quorum.members.{id}"),
+                    format!("{line_layer}: {key}={value}"),
+                );
                 entries.push(Entry {
                     key: format!("quorum.members.{id}"),
                     value: Typed::Str(value.to_string()),
@@ -525,6 +536,7 @@ pub(super) fn zoo_layer(
         entries,
         needs_myid,
         zoo_cfg: true,
+        lines,
     })
 }
 
