@@ -488,3 +488,132 @@ fn interactive_session_prints_watches() {
     // The ephemeral node went away with the session.
     assert_eq!(run(&b, &["ls", "/"]).stdout, "[w]\n");
 }
+
+// ---------------------------------------------------------------------------
+// Configuration mistakes, caught by `keeper server` and `keeper config`
+// ---------------------------------------------------------------------------
+
+/// `keeper <args>` run in `dir` with the given `KEEPER_*` variables only (those of this
+/// process are removed), stdin closed.
+fn keeper_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_keeper"));
+    c.args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("KEEPER_") {
+            c.env_remove(name);
+        }
+    }
+    for (name, value) in env {
+        c.env(name, value);
+    }
+    wait_bounded(c.spawn().expect("spawn keeper"))
+}
+
+#[test]
+fn zoo_cfg_without_data_dir_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    std::fs::write(
+        dir.path().join("zoo.cfg"),
+        format!("tickTime=2000\nclientPort={port}\nclientPortAddress=127.0.0.1\n"),
+    )
+    .unwrap();
+    for cmd in ["server", "config"] {
+        let o = keeper_in(dir.path(), &[cmd, "--config", "zoo.cfg"], &[]);
+        assert_eq!(o.code, 2, "{cmd}: {o:?}");
+        assert!(
+            o.stderr
+                .contains("keeper: configuration error: `dataDir` is not set in zoo.cfg")
+                && o.stderr.contains("storage.data_dir"),
+            "{cmd}: {o:?}"
+        );
+    }
+    // Nothing was written to the default ./data.
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn config_warns_of_misspelt_environment_and_keys_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("zoo.cfg"),
+        "dataDir=zk\nticktime=3000\nreconfigEnabled=true\n",
+    )
+    .unwrap();
+    let o = keeper_in(
+        dir.path(),
+        &["config", "--config", "zoo.cfg", "--set", "client.prot=2183"],
+        &[("KEEPER_CLIENT_PORT", "2182")],
+    );
+    assert_eq!(o.code, 0, "{o:?}");
+    for expected in [
+        "warning: unknown key `ticktime` (from zoo.cfg, line 2), ignored; did you mean `tickTime`?",
+        "warning: zoo.cfg key `reconfigEnabled=true` (from zoo.cfg, line 3): dynamic \
+         reconfiguration is not implemented yet; reconfig requests are refused with ReconfigDisabled",
+        "warning: environment variable KEEPER_CLIENT_PORT is not a setting, ignored",
+        "did you mean KEEPER_CLIENT__PORT?",
+        "warning: unknown key `client.prot` (from --set), ignored; did you mean `client.port`?",
+    ] {
+        assert!(o.stderr.contains(expected), "{expected}: {o:?}");
+    }
+    // The effective configuration is the documented default for the misspelt keys.
+    assert!(o.stdout.contains("port = 2181"), "{o:?}");
+    assert!(o.stdout.contains("tick_time = 2000"), "{o:?}");
+}
+
+#[test]
+fn members_on_the_same_address_stop_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--set",
+        "server.id=1",
+        "--set",
+        "storage.data_dir=data",
+        "--set",
+        "quorum.members.1=127.0.0.1:2888:3888;2181",
+        "--set",
+        "quorum.members.3=127.0.0.1:2889:3888;2182",
+    ];
+    for cmd in ["server", "config"] {
+        let mut all = vec![cmd];
+        all.extend(args);
+        let o = keeper_in(dir.path(), &all, &[]);
+        assert_eq!(o.code, 2, "{cmd}: {o:?}");
+        assert!(
+            o.stderr.contains(
+                "keeper: configuration error: invalid value `127.0.0.1:2889:3888;2182` for \
+                 `quorum.members.3` (from --set): the election address 127.0.0.1:3888 of server 3 \
+                 is also the election address of server 1 (quorum.members.1, from --set)"
+            ),
+            "{cmd}: {o:?}"
+        );
+    }
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn zoo_cfg_value_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("zoo.cfg"),
+        "# zoo.cfg\ndataDir=zk\nclientPort=2181\n\n# timing\ninitLimit=10\ntickTime=abc\n",
+    )
+    .unwrap();
+    for cmd in ["server", "config"] {
+        let o = keeper_in(dir.path(), &[cmd, "--config", "zoo.cfg"], &[]);
+        assert_eq!(o.code, 2, "{cmd}: {o:?}");
+        assert!(
+            o.stderr.contains(
+                "keeper: configuration error: invalid value `abc` for `tickTime` \
+                 (from zoo.cfg, line 7): expected a positive integer (milliseconds)"
+            ),
+            "{cmd}: {o:?}"
+        );
+    }
+    assert!(!dir.path().join("zk").exists());
+}

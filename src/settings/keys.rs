@@ -361,8 +361,57 @@ pub(super) fn lookup(key: &str, layer: &str) -> Result<Option<Target>, SettingsE
     Ok(SPECS.iter().find(|s| s.key == key).map(Target::Spec))
 }
 
+/// `unknown key ... ignored`, with a suggestion among the Keeper keys and sections when one
+/// is close (see [`closest`]).
 pub(super) fn unknown_key(key: &str, layer: &str) -> String {
-    format!("unknown key `{key}` (from {layer}), ignored")
+    let candidates = SPECS
+        .iter()
+        .map(|s| s.key)
+        .chain(super::SECTIONS.iter().copied());
+    with_suggestion(
+        format!("unknown key `{key}` (from {layer}), ignored"),
+        closest(key, candidates).map(|k| format!("`{k}`")),
+    )
+}
+
+/// `message`, then `; did you mean X?` when there is a suggestion.
+pub(super) fn with_suggestion(message: String, suggestion: Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!("{message}; did you mean {s}?"),
+        None => message,
+    }
+}
+
+/// Levenshtein distance between `a` and `b`, ignoring ASCII case.
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let subst = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = subst.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The candidate closest to `key` when it is close: at most 2 edits apart, ignoring case
+/// (and fewer edits than `key` has characters), the first of equally close ones; `None` for
+/// an exact match.
+pub(super) fn closest<'a>(
+    key: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .filter(|c| *c != key)
+        .map(|c| (edit_distance(key, c), c))
+        .filter(|(d, _)| *d <= 2 && *d < key.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 fn parse_uint(text: &str) -> Option<u64> {

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::keys::{convert_text, convert_toml, lookup, unknown_key, Target, Typed, SPECS};
+use super::keys::{
+    closest, convert_text, convert_toml, lookup, unknown_key, with_suggestion, Target, Typed, SPECS,
+};
 use super::members::apply_member_entry;
 use super::zoocfg::{is_zoo_cfg, read_myid, zoo_layer};
 use super::{
@@ -52,6 +54,25 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SettingsError> {
     let env = env_layer(&opts.env, &mut warnings)?;
     let sets = set_layer(&opts.sets, &mut warnings)?;
 
+    // As ZooKeeper ("dataDir is not set"), a zoo.cfg must name its data directory, unless
+    // a higher layer does; Keeper TOML files keep the default `./data`.
+    if let (Some(f), Some(path)) = (file.as_ref(), opts.config_file.as_ref()) {
+        if f.zoo_cfg
+            && !has_key(&f.entries, "storage.data_dir")
+            && !has_key(&env, "storage.data_dir")
+            && !has_key(&sets, "storage.data_dir")
+        {
+            return Err(SettingsError::MissingKey {
+                key: "dataDir".to_string(),
+                layer: path.display().to_string(),
+                reason: "a zoo.cfg must set the data directory, as ZooKeeper requires \
+                         (\"dataDir is not set\"); add e.g. `dataDir=/var/lib/keeper`, or set \
+                         storage.data_dir (--set storage.data_dir=DIR or KEEPER_STORAGE__DATA_DIR)"
+                    .to_string(),
+            });
+        }
+    }
+
     // A zoo.cfg with server.N lines takes this server's id from dataDir/myid,
     // unless a higher layer sets server.id.
     if let Some(f) = file.as_mut() {
@@ -65,7 +86,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SettingsError> {
     }
 
     let mut layers = vec![defaults, embedded];
+    let mut file_lines = (String::new(), BTreeMap::new());
     if let Some(f) = file {
+        let path = opts.config_file.as_ref().map(|p| p.display().to_string());
+        file_lines = (path.unwrap_or_default(), f.lines);
         layers.push(f.entries);
     }
     layers.push(env);
@@ -73,12 +97,36 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SettingsError> {
 
     let (mut settings, mut origins) = merge(layers)?;
     apply_member_entry(&mut settings, &mut origins, &mut warnings)?;
-    settings.validate(&origins)?;
+    settings
+        .validate(&origins)
+        .map_err(|e| with_zoo_line(e, &file_lines.0, &file_lines.1))?;
     Ok(Loaded {
         settings,
         origins,
         warnings,
     })
+}
+
+/// An invalid value that came from a zoo.cfg names the line it was written on.
+fn with_zoo_line(
+    err: SettingsError,
+    path: &str,
+    lines: &BTreeMap<String, String>,
+) -> SettingsError {
+    match err {
+        SettingsError::InvalidValue {
+            key,
+            value,
+            layer,
+            reason,
+        } if layer == path && lines.contains_key(&key) => SettingsError::InvalidValue {
+            layer: lines[&key].clone(),
+            key,
+            value,
+            reason,
+        },
+        other => other,
+    }
 }
 
 /// One value of one layer.
@@ -196,12 +244,24 @@ fn env_layer(
 ) -> Result<Vec<Entry>, SettingsError> {
     let mut vars: Vec<&(String, String)> = env
         .iter()
-        // Only KEEPER_<SECTION>__<KEY> names are settings (KEEPER_BIN and the like are not).
-        .filter(|(name, _)| name.starts_with(ENV_PREFIX) && name.contains("__"))
+        .filter(|(name, _)| name.starts_with(ENV_PREFIX) && !TOOL_VARS.contains(&name.as_str()))
         .collect();
     vars.sort();
     let mut entries = Vec::new();
     for (name, value) in vars {
+        // Only KEEPER_<SECTION>__<KEY> names are settings; any other KEEPER_* variable is
+        // most likely a misspelt one (KEEPER_CLIENT_PORT for KEEPER_CLIENT__PORT).
+        if !name.contains("__") {
+            warnings.push(with_suggestion(
+                format!(
+                    "environment variable {name} is not a setting, ignored (settings are \
+                     named KEEPER_<SECTION>__<KEY>, with two underscores after the section, \
+                     e.g. KEEPER_CLIENT__PORT)"
+                ),
+                closest_env_name(name),
+            ));
+            continue;
+        }
         let layer = format!("env {name}");
         let key = name[ENV_PREFIX.len()..]
             .split("__")
@@ -214,13 +274,59 @@ fn env_layer(
                 key,
                 origin: layer,
             }),
-            None => warnings.push(format!(
-                "{} (environment variables are named KEEPER_<SECTION>__<KEY>, e.g. KEEPER_CLIENT__PORT)",
-                unknown_key(&key, &layer)
+            None => warnings.push(with_suggestion(
+                format!(
+                    "unknown key `{key}` (from {layer}), ignored (environment variables are \
+                     named KEEPER_<SECTION>__<KEY>, e.g. KEEPER_CLIENT__PORT)"
+                ),
+                closest_env_name(name),
             )),
         }
     }
     Ok(entries)
+}
+
+/// The environment variable of a dotted key: `client.port` -> `KEEPER_CLIENT__PORT`.
+pub(super) fn env_name(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+/// `KEEPER_*` variables that are not settings: those of this repository's test and bench
+/// tools, which are in the server's environment when the tools start it.
+const TOOL_VARS: &[&str] = &[
+    "KEEPER_BIN",
+    "KEEPER_BASE_BIN",
+    "KEEPER_CLI_TEST_SERVER",
+    "KEEPER_CONFIG_MODE",
+    "KEEPER_CONTAINER_CHECK_KEY",
+    "KEEPER_DEVIATIONS",
+    "KEEPER_EXTRA_ARGS",
+];
+
+/// The variable of a known key that `name` was probably meant to be: the closest (see
+/// [`closest`]), or the one with the same name but for its underscores
+/// (`KEEPER_QUORUM_MEMBERS_1` -> `KEEPER_QUORUM__MEMBERS__1`).
+fn closest_env_name(name: &str) -> Option<String> {
+    let squash = |s: &str| s.replace('_', "").to_ascii_uppercase();
+    let members = format!("{ENV_PREFIX}QUORUM__MEMBERS__");
+    let squashed = squash(name);
+    if let Some(id) = squashed.strip_prefix(&squash(&members)) {
+        if !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()) {
+            return Some(format!("{members}{id}")).filter(|n| n != name);
+        }
+    }
+    let names: Vec<String> = SPECS.iter().map(|s| env_name(s.key)).collect();
+    closest(name, names.iter().map(String::as_str))
+        .or_else(|| {
+            names
+                .iter()
+                .find(|n| *n != name && squash(n) == squashed)
+                .map(String::as_str)
+        })
+        .map(str::to_string)
 }
 
 /// `--set key=value` arguments, in order (a later one wins).
@@ -262,6 +368,11 @@ pub(super) struct FileLayer {
     pub(super) entries: Vec<Entry>,
     /// A zoo.cfg with server.N entries: the server id comes from dataDir/myid.
     pub(super) needs_myid: bool,
+    /// The file is a zoo.cfg (which must set dataDir).
+    pub(super) zoo_cfg: bool,
+    /// zoo.cfg: Keeper key -> where its value was written (`PATH, line N: zooKey=value`),
+    /// to name the line in errors about the merged value.
+    pub(super) lines: BTreeMap<String, String>,
 }
 
 fn file_layer(path: &Path, warnings: &mut Vec<String>) -> Result<FileLayer, SettingsError> {
@@ -276,6 +387,8 @@ fn file_layer(path: &Path, warnings: &mut Vec<String>) -> Result<FileLayer, Sett
         Ok(FileLayer {
             entries: toml_layer(&content, path, &layer, warnings)?,
             needs_myid: false,
+            zoo_cfg: false,
+            lines: BTreeMap::new(),
         })
     }
 }

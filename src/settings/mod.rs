@@ -9,7 +9,8 @@
 //!    ZooKeeper `zoo.cfg` (Java properties), recognised by its extension
 //!    (`.cfg`, `.properties`) or by its content;
 //! 4. environment variables `KEEPER_<SECTION>__<KEY>`, e.g.
-//!    `KEEPER_CLIENT__PORT=2182` (layer `env KEEPER_CLIENT__PORT`);
+//!    `KEEPER_CLIENT__PORT=2182` (layer `env KEEPER_CLIENT__PORT`); other `KEEPER_*`
+//!    variables (`KEEPER_CLIENT_PORT`) are warned about, with the likely intended name;
 //! 5. `--set key=value`, e.g. `--set client.port=2182` (layer `--set`).
 //!
 //! The layers are merged with the `config` crate; every value remembers the
@@ -217,6 +218,41 @@ impl Settings {
         }
 
         let members = self.members_from(&origin)?;
+        // Two members on one address (host:port, quorum or election) cannot both listen there.
+        let mut taken: BTreeMap<(String, u16), (&Member, &str)> = BTreeMap::new();
+        for m in &members {
+            for (what, port) in [("quorum", m.quorum_port), ("election", m.election_port)] {
+                let addr = (m.host.to_ascii_lowercase(), port);
+                match taken.get(&addr) {
+                    Some((other, other_what)) if other.id != m.id => {
+                        let key = format!("quorum.members.{}", m.id);
+                        let other_key = format!("quorum.members.{}", other.id);
+                        let shown = if what == "quorum" {
+                            m.quorum_addr()
+                        } else {
+                            m.election_addr()
+                        };
+                        return Err(SettingsError::InvalidValue {
+                            value: self.quorum.members[&m.id].clone(),
+                            layer: origin(&key),
+                            reason: format!(
+                                "the {what} address {shown} of server {} is also the \
+                                 {other_what} address of server {} ({other_key}, from {}); \
+                                 each member needs its own quorum and election addresses",
+                                m.id,
+                                other.id,
+                                origin(&other_key)
+                            ),
+                            key,
+                        });
+                    }
+                    Some(_) => {}
+                    None => {
+                        taken.insert(addr, (m, what));
+                    }
+                }
+            }
+        }
         if !members.is_empty() && !members.iter().any(|m| m.id == self.server.id) {
             let ids: Vec<String> = members.iter().map(|m| m.id.to_string()).collect();
             return Err(SettingsError::InvalidValue {
@@ -240,6 +276,13 @@ pub enum SettingsError {
     InvalidValue {
         key: String,
         value: String,
+        layer: String,
+        reason: String,
+    },
+    /// A key that must be set (a zoo.cfg's `dataDir`).
+    #[error("`{key}` is not set in {layer}: {reason}")]
+    MissingKey {
+        key: String,
         layer: String,
         reason: String,
     },

@@ -259,7 +259,15 @@ fn zoo_cfg_standalone() {
          audit.enable=false\n",
     );
     let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // The AdminServer is off, as Keeper has none; metrics providers are not implemented.
+    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].starts_with("zoo.cfg key `metricsProvider.className=")
+            && loaded.warnings[0].contains("line 22")
+            && loaded.warnings[0].contains("not implemented yet"),
+        "{:?}",
+        loaded.warnings
+    );
     let s = &loaded.settings;
     assert_eq!(s.server.tick_time, 3000);
     assert_eq!(s.storage.data_dir, "zkdata");
@@ -316,7 +324,7 @@ fn zoo_cfg_prefixed_properties() {
     let cfg2 = write(
         dir.path(),
         "zoo2.cfg",
-        &format!("extendedTypesEnabled=true\nDigestAuthenticationProvider.superDigest={digest}\njute.maxbuffer=4096\n"),
+        &format!("dataDir=/tmp/zk\nextendedTypesEnabled=true\nDigestAuthenticationProvider.superDigest={digest}\njute.maxbuffer=4096\n"),
     );
     let s2 = load_with(Some(&cfg2), &[], &[]).unwrap().settings;
     assert!(s2.server.extended_types_enabled);
@@ -432,7 +440,7 @@ fn zoo_cfg_client_port_conflict() {
     let cfg = write(
         dir.path(),
         "zoo.cfg",
-        "clientPort=2181\nserver.1=127.0.0.1:2888:3888;2182\n",
+        "dataDir=/tmp/zk\nclientPort=2181\nserver.1=127.0.0.1:2888:3888;2182\n",
     );
     let msg = err_text(load_with(Some(&cfg), &[], &["server.id=1"]));
     assert!(
@@ -443,7 +451,7 @@ fn zoo_cfg_client_port_conflict() {
     let cfg = write(
         dir.path(),
         "ok.cfg",
-        "clientPort=2182\nserver.1=127.0.0.1:2888:3888;2182\n",
+        "dataDir=/tmp/zk\nclientPort=2182\nserver.1=127.0.0.1:2888:3888;2182\n",
     );
     assert_eq!(
         load_with(Some(&cfg), &[], &["server.id=1"])
@@ -470,7 +478,7 @@ fn zoo_cfg_recognised_by_content() {
     // Valid TOML too, but only zoo.cfg keys.
     let b = write(dir.path(), "zk.conf2", "tickTime=2600\n");
     assert_eq!(
-        load_with(Some(&b), &[], &[])
+        load_with(Some(&b), &[], &["storage.data_dir=/tmp/zk"])
             .unwrap()
             .settings
             .server
@@ -490,9 +498,150 @@ fn zoo_cfg_recognised_by_content() {
 }
 
 #[test]
+fn zoo_cfg_without_data_dir_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "zoo.cfg", "tickTime=2000\nclientPort=2181\n");
+    let err = load_with(Some(&cfg), &[], &[]).unwrap_err();
+    assert!(matches!(err, SettingsError::MissingKey { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("`dataDir` is not set in {}", cfg.display()))
+            && msg.contains("dataDir is not set")
+            && msg.contains("storage.data_dir"),
+        "{msg}"
+    );
+    // A higher layer may name the directory instead.
+    for (env_vars, set_args) in [
+        (vec![("KEEPER_STORAGE__DATA_DIR", "/tmp/zk")], vec![]),
+        (vec![], vec!["storage.data_dir=/tmp/zk"]),
+    ] {
+        let loaded = load_with(Some(&cfg), &env_vars, &set_args).unwrap();
+        assert_eq!(loaded.settings.storage.data_dir, "/tmp/zk");
+    }
+    // Keeper TOML files keep the documented default.
+    let toml_file = write(dir.path(), "k.toml", "[server]\ntick_time = 2000\n");
+    let loaded = load_with(Some(&toml_file), &[], &[]).unwrap();
+    assert_eq!(loaded.settings.storage.data_dir, "./data");
+}
+
+#[test]
+fn zoo_cfg_keys_not_implemented_yet_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        "reconfigEnabled=true",
+        "quorumListenOnAllIPs=true",
+        "localSessionsEnabled=true",
+        "preAllocSize=65536",
+        "snapSizeLimitInKb=4194304",
+        "admin.serverPort=8081",
+        "metricsProvider.httpPort=7000",
+        "zookeeper.digest.enabled=true",
+        "electionAlg=1",
+        "standaloneEnabled=false",
+    ];
+    let cfg = write(
+        dir.path(),
+        "zoo.cfg",
+        &format!("dataDir=/tmp/zk\n{}\n", lines.join("\n")),
+    );
+    let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
+    let w = &loaded.warnings;
+    assert_eq!(w.len(), lines.len(), "{w:?}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            w[i].starts_with(&format!(
+                "zoo.cfg key `{line}` (from {}, line {})",
+                cfg.display(),
+                i + 2
+            )) && w[i].contains("implemented"),
+            "{line}: {w:?}"
+        );
+    }
+    assert!(w[0].ends_with(
+        "dynamic reconfiguration is not implemented yet; \
+         reconfig requests are refused with ReconfigDisabled"
+    ));
+    assert!(w[1].ends_with(
+        "not implemented yet; quorum and election ports listen on the member's address"
+    ));
+    assert!(w[3].ends_with("use storage.preallocate_size"), "{}", w[3]);
+    assert!(w[4].ends_with("use storage.snap_size_limit"), "{}", w[4]);
+    // Nothing else changed.
+    assert_eq!(loaded.settings.storage.preallocate_size, 64 << 20);
+
+    // Values that leave the feature off (as in Keeper), and keys meaningless for Keeper,
+    // do not warn.
+    let quiet = write(
+        dir.path(),
+        "quiet.cfg",
+        "dataDir=/tmp/zk\nreconfigEnabled=false\nquorumListenOnAllIPs=false\n\
+         localSessionsEnabled=false\nstandaloneEnabled=true\nelectionAlg=3\n\
+         admin.enableServer=false\nadmin.serverPort=8081\nserverCnxnFactory=x.Netty\n\
+         jvm.pause.info-threshold.ms=1000\nmaxBatchSize=1000\n",
+    );
+    let loaded = load_with(Some(&quiet), &[], &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn zoo_cfg_value_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "# zoo.cfg\ndataDir=/tmp/zk\nclientPort=2181\n\n# timing\ninitLimit=10\n";
+    let cases = [
+        (
+            "tickTime=abc",
+            "invalid value `abc` for `tickTime` (from {}, line 7): expected a positive integer \
+             (milliseconds)",
+        ),
+        // Range checks run after merging; the value still names its line.
+        (
+            "tickTime=0",
+            "invalid value `0` for `server.tick_time` (from {}, line 7: tickTime=0): expected a \
+             positive integer (milliseconds)",
+        ),
+        (
+            "server.x=h:1:2",
+            "invalid value `h:1:2` for `server.x` (from {}, line 7): expected a key of the form \
+             server.<numeric id>",
+        ),
+        (
+            "server.1=h:1",
+            "invalid value `h:1` for `quorum.members.1` (from {}, line 7: server.1=h:1): expected \
+             host:quorumPort:electionPort[:participant|:observer][;[clientHost:]clientPort] \
+             (missing election port)",
+        ),
+    ];
+    for (line, expected) in cases {
+        let cfg = write(dir.path(), "zoo.cfg", &format!("{head}{line}\n"));
+        let expected = expected.replace("{}", &cfg.display().to_string());
+        let args: &[&str] = if line.starts_with("server.") {
+            &["server.id=1"]
+        } else {
+            &[]
+        };
+        assert_eq!(
+            err_text(load_with(Some(&cfg), &[], args)),
+            expected,
+            "{line}"
+        );
+    }
+    // A value overridden by a higher layer is reported with that layer, without a line.
+    let cfg = write(dir.path(), "zoo.cfg", &format!("{head}tickTime=3000\n"));
+    assert_eq!(
+        err_text(load_with(Some(&cfg), &[], &["server.tick_time=0"])),
+        "invalid value `0` for `server.tick_time` (from --set): expected a positive integer \
+         (milliseconds)"
+    );
+}
+
+#[test]
 fn zoo_cfg_small_snap_retain_count_is_raised_like_zookeeper() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write(dir.path(), "zoo.cfg", "autopurge.snapRetainCount=1\n");
+    let cfg = write(
+        dir.path(),
+        "zoo.cfg",
+        "dataDir=/tmp/zk\nautopurge.snapRetainCount=1\n",
+    );
     let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
     assert_eq!(loaded.settings.storage.snap_retain_count, 3);
     assert_eq!(loaded.warnings.len(), 1);
@@ -547,7 +696,7 @@ fn invalid_values_name_key_value_and_layer() {
     assert_eq!(
         err_text(load_with(Some(&zoo), &[], &[])),
         format!(
-            "invalid value `abc` for `clientPort` (from {}): expected an integer 1..=65535",
+            "invalid value `abc` for `clientPort` (from {}, line 1): expected an integer 1..=65535",
             zoo.display()
         )
     );
@@ -675,6 +824,43 @@ fn member_errors() {
 }
 
 #[test]
+fn members_with_the_same_address_are_an_error() {
+    let base = ["server.id=1", "quorum.members.1=zk1:2888:3888"];
+    let cases = [
+        (
+            "zk1:2888:3889",
+            "the quorum address zk1:2888 of server 2 is also the quorum address of server 1",
+        ),
+        (
+            "ZK1:2889:3888",
+            "the election address ZK1:3888 of server 2 is also the election address of server 1",
+        ),
+        (
+            "zk1:3888:3890:observer",
+            "the quorum address zk1:3888 of server 2 is also the election address of server 1",
+        ),
+    ];
+    for (second, reason) in cases {
+        let member2 = format!("quorum.members.2={second}");
+        let msg = err_text(load_with(None, &[], &[base[0], base[1], &member2]));
+        assert_eq!(
+            msg,
+            format!(
+                "invalid value `{second}` for `quorum.members.2` (from --set): {reason} \
+                 (quorum.members.1, from --set); each member needs its own quorum and election \
+                 addresses"
+            )
+        );
+    }
+    // Other hosts, or other ports of the same host, are fine.
+    for second in ["zk2:2888:3888", "zk1:2889:3889"] {
+        let member2 = format!("quorum.members.2={second}");
+        let loaded = load_with(None, &[], &[base[0], base[1], &member2]).unwrap();
+        assert_eq!(loaded.settings.members().unwrap().len(), 2);
+    }
+}
+
+#[test]
 fn member_parsing() {
     let m = parse_member(4, " [::1]:2888:3888:observer;[::1]:2181 ").unwrap();
     assert_eq!(m.host, "::1");
@@ -726,20 +912,138 @@ fn unknown_keys_warn() {
         w.contains("unknown key `client.prot` (from env KEEPER_CLIENT__PROT)"),
         "{w}"
     );
-    // KEEPER_LOG is not of the KEEPER_<SECTION>__<KEY> form: not a setting at all.
-    assert!(!w.contains("KEEPER_LOG"), "{w}");
+    // KEEPER_LOG is not of the KEEPER_<SECTION>__<KEY> form: not a setting, said so.
+    assert!(
+        w.contains("environment variable KEEPER_LOG is not a setting, ignored"),
+        "{w}"
+    );
     assert!(w.contains("unknown key `client.prot` (from --set)"), "{w}");
-    assert_eq!(loaded.warnings.len(), 4, "{w}");
+    assert_eq!(loaded.warnings.len(), 5, "{w}");
 
     let zoo = write(
         dir.path(),
         "zoo.cfg",
-        "tickTime=2000\nfrobnicate=yes\nsecureClientPort=2281\n",
+        "tickTime=2000\ndataDir=/tmp/zk\nfrobnicate=yes\nsecureClientPort=2281\n",
     );
     let loaded = load_with(Some(&zoo), &[], &[]).unwrap();
     assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
     assert!(loaded.warnings[0].contains("`frobnicate`"));
     assert!(loaded.warnings[1].contains("`secureClientPort`"));
+}
+
+#[test]
+fn unknown_keys_suggest_close_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "k.toml",
+        "[sever]\nid = 1\n[storage]\ndatadir = \"/x\"\nfrobnicate = 1\n",
+    );
+    let loaded = load_with(
+        Some(&file),
+        &[("KEEPER_CLIENT__PROT", "1")],
+        &["client.Port=2182", "server.tick=5"],
+    )
+    .unwrap();
+    let w = &loaded.warnings;
+    let layer = file.display().to_string();
+    let expect = [
+        format!("unknown key `sever` (from {layer}), ignored; did you mean `server`?"),
+        format!(
+            "unknown key `storage.datadir` (from {layer}), ignored; did you mean `storage.data_dir`?"
+        ),
+        format!("unknown key `storage.frobnicate` (from {layer}), ignored"),
+        "unknown key `client.prot` (from env KEEPER_CLIENT__PROT), ignored (environment \
+         variables are named KEEPER_<SECTION>__<KEY>, e.g. KEEPER_CLIENT__PORT); \
+         did you mean KEEPER_CLIENT__PORT?"
+            .to_string(),
+        "unknown key `client.Port` (from --set), ignored; did you mean `client.port`?".to_string(),
+        "unknown key `server.tick` (from --set), ignored".to_string(),
+    ];
+    assert_eq!(w, &expect);
+    // Nothing was set from the misspelt keys.
+    assert_eq!(loaded.settings, Settings::default());
+
+    let zoo = write(
+        dir.path(),
+        "zoo.cfg",
+        "dataDir=/tmp/zk\nticktime=3000\nclientPrt=2182\nfrobnicate=1\n",
+    );
+    let loaded = load_with(Some(&zoo), &[], &[]).unwrap();
+    let zl = zoo.display().to_string();
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            format!(
+                "unknown key `ticktime` (from {zl}, line 2), ignored; did you mean `tickTime`?"
+            ),
+            format!(
+                "unknown key `clientPrt` (from {zl}, line 3), ignored; did you mean `clientPort`?"
+            ),
+            format!("unknown key `frobnicate` (from {zl}, line 4), ignored"),
+        ]
+    );
+    assert_eq!(loaded.settings.server.tick_time, 2000);
+}
+
+#[test]
+fn env_variables_not_of_the_settings_form_warn_with_a_hint() {
+    let loaded = load_with(
+        None,
+        &[
+            ("KEEPER_CLIENT_PORT", "2182"),
+            ("KEEPER_STORAGE_DATA_DIR", "/x"),
+            ("KEEPER_QUORUM_MEMBERS_1", "h:1:2"),
+            ("KEEPER_CLIENT__PORT", "2183"),
+            ("KEEPER_HOME", "/opt"),
+            ("KEEPER_BIN", "/usr/bin/keeper"),
+            ("OTHER_CLIENT_PORT", "1"),
+        ],
+        &[],
+    )
+    .unwrap();
+    let hint = |name: &str, suggestion: &str| {
+        format!(
+            "environment variable {name} is not a setting, ignored (settings are named \
+             KEEPER_<SECTION>__<KEY>, with two underscores after the section, e.g. \
+             KEEPER_CLIENT__PORT){suggestion}"
+        )
+    };
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            hint("KEEPER_CLIENT_PORT", "; did you mean KEEPER_CLIENT__PORT?"),
+            hint("KEEPER_HOME", ""),
+            hint(
+                "KEEPER_QUORUM_MEMBERS_1",
+                "; did you mean KEEPER_QUORUM__MEMBERS__1?"
+            ),
+            hint(
+                "KEEPER_STORAGE_DATA_DIR",
+                "; did you mean KEEPER_STORAGE__DATA_DIR?"
+            ),
+        ]
+    );
+    // Only the well-formed variable was applied.
+    assert_eq!(loaded.settings.client.port, 2183);
+    assert_eq!(loaded.settings.storage.data_dir, "./data");
+    assert!(loaded.settings.quorum.members.is_empty());
+}
+
+#[test]
+fn edit_distance_and_closest() {
+    use super::keys::{closest, edit_distance};
+    assert_eq!(edit_distance("client.port", "client.port"), 0);
+    assert_eq!(edit_distance("client.prot", "client.port"), 2);
+    assert_eq!(edit_distance("tickTime", "ticktime"), 0);
+    assert_eq!(edit_distance("", "abc"), 3);
+    assert_eq!(edit_distance("kitten", "sitting"), 3);
+    let keys = ["client.port", "client.address", "server.id"];
+    assert_eq!(closest("client.prt", keys), Some("client.port"));
+    assert_eq!(closest("CLIENT.PORT", keys), Some("client.port"));
+    assert_eq!(closest("client.port", keys), None);
+    assert_eq!(closest("client.bind", keys), None);
+    assert_eq!(closest("ab", ["xy"]), None);
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! syntax, the mapping of zoo.cfg keys to Keeper keys (and the keys ignored or unsupported),
 //! `server.N` lines, and the server id from `dataDir/myid`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::keys::{convert_text, lookup, Target, Typed};
+use super::keys::{closest, convert_text, lookup, with_suggestion, Target, Typed};
 use super::layers::{Entry, FileLayer};
 use super::SettingsError;
 
@@ -64,49 +65,198 @@ const ZOO_KEYS: &[(&str, &str)] = &[
     ("globalOutstandingLimit", "server.global_outstanding_limit"),
 ];
 
-/// ZooKeeper keys accepted and ignored (with a debug note): they configure
-/// things that Keeper does not have or does not need. A trailing `*` matches
-/// a prefix.
+/// ZooKeeper keys that mean nothing for Keeper: accepted and ignored with a debug note.
+/// A trailing `*` matches a prefix. Each is here for the reason in its comment; every
+/// other ZooKeeper setting Keeper does not implement is in [`ZOO_NOT_IMPLEMENTED`].
 const ZOO_IGNORED: &[&str] = &[
-    "admin.*",
-    "standaloneEnabled",
-    "reconfigEnabled",
-    "quorumListenOnAllIPs",
-    "electionAlg",
-    "electionPortBindRetry",
-    "audit.enable",
-    "metricsProvider.*",
-    "localSessionsEnabled",
-    "localSessionsUpgradingEnabled",
-    "syncEnabled",
-    "leaderServes",
-    "cnxTimeout",
-    "connectToLearnerMasterLimit",
-    "clientPortListenBacklog",
-    "maxCnxns",
-    "preAllocSize",
-    "snapSizeLimitInKb",
-    "txnLogSizeLimitInKb",
-    "commitLogCount",
-    "fsync.warningthresholdms",
+    // The Java class of the client connection layer (NIO or Netty): Keeper has its own.
     "serverCnxnFactory",
-    "multiAddress.*",
+    // The JVM pause monitor: there is no JVM.
     "jvm.pause.*",
-    "digest.enabled",
-    "snapshot.trust.empty",
-    "snapshot.compression.method",
-    "flushDelay",
-    "maxWriteQueuePollTime",
-    "maxBatchSize",
-    "requestThrottleLimit",
-    "requestThrottleStallTime",
-    "requestThrottleDropStale",
+    // How the Java server sends to and closes its sockets (threads): Keeper's own design.
     "learner.asyncSending",
     "leader.closeSocketAsync",
     "learner.closeSocketAsync",
+    // Threads for quorum SASL authentication (`quorum.auth.*` is unsupported, with a warning).
     "quorum.cnxn.threads.size",
-    "minClientPortAddress",
-    "traceFile",
+    // Only with multiAddress.enabled=true, which warns.
+    "multiAddress.reachabilityCheckEnabled",
+    "multiAddress.reachabilityCheckTimeoutMs",
+    // Only with localSessionsEnabled=true, which warns.
+    "localSessionsUpgradingEnabled",
+    // Only with requestThrottleLimit > 0, which warns.
+    "requestThrottleStallTime",
+    "requestThrottleDropStale",
+    // Batching of the Java SyncRequestProcessor: Keeper's log writer group-commits all
+    // that is queued (flushDelay, which changes when writes are answered, warns).
+    "maxWriteQueuePollTime",
+    "maxBatchSize",
+];
+
+/// A ZooKeeper setting Keeper does not implement yet. Its key (a trailing `*` matches a
+/// prefix) is accepted with a warning that says what Keeper does instead, unless its value
+/// is one of `same`: values under which ZooKeeper behaves as Keeper does (the feature off).
+struct NotImplemented {
+    pattern: &'static str,
+    same: &'static [&'static str],
+    instead: &'static str,
+}
+
+const fn not_yet(
+    pattern: &'static str,
+    same: &'static [&'static str],
+    instead: &'static str,
+) -> NotImplemented {
+    NotImplemented {
+        pattern,
+        same,
+        instead,
+    }
+}
+
+const ZOO_NOT_IMPLEMENTED: &[NotImplemented] = &[
+    // admin.* other than enableServer only warn when admin.enableServer is not false.
+    not_yet(
+        "admin.*",
+        &["false"],
+        "the AdminServer (HTTP commands) is not implemented yet; no admin port is opened, \
+         use the four-letter words on the client port",
+    ),
+    not_yet(
+        "metricsProvider.*",
+        &[],
+        "metrics providers are not implemented yet; no metrics endpoint is opened, \
+         use the mntr four-letter word",
+    ),
+    not_yet(
+        "reconfigEnabled",
+        &["false"],
+        "dynamic reconfiguration is not implemented yet; reconfig requests are refused \
+         with ReconfigDisabled",
+    ),
+    not_yet(
+        "quorumListenOnAllIPs",
+        &["false"],
+        "not implemented yet; quorum and election ports listen on the member's address",
+    ),
+    not_yet(
+        "standaloneEnabled",
+        &["true"],
+        "not implemented yet; a configuration with a single voting member runs standalone \
+         (as with standaloneEnabled=true)",
+    ),
+    not_yet(
+        "localSessionsEnabled",
+        &["false"],
+        "local sessions are not implemented yet; every session is global (created through \
+         the leader)",
+    ),
+    not_yet(
+        "electionAlg",
+        &["3"],
+        "only fast leader election (electionAlg=3) is implemented; it is used",
+    ),
+    not_yet(
+        "electionPortBindRetry",
+        &[],
+        "not implemented yet; the election port is bound once, without retries",
+    ),
+    not_yet(
+        "cnxTimeout",
+        &["5000"],
+        "not implemented yet; election connections time out after 5000 ms (ZooKeeper's default)",
+    ),
+    not_yet(
+        "connectToLearnerMasterLimit",
+        &[],
+        "not implemented yet; server.init_limit (initLimit) applies",
+    ),
+    not_yet(
+        "syncEnabled",
+        &["true"],
+        "not implemented yet; observers write the transaction log like the other members",
+    ),
+    not_yet(
+        "leaderServes",
+        &["yes", "true"],
+        "not implemented yet; the leader serves clients (as with leaderServes=yes)",
+    ),
+    not_yet(
+        "audit.enable",
+        &["false"],
+        "audit logging is not implemented yet; no audit log is written",
+    ),
+    not_yet(
+        "clientPortListenBacklog",
+        &["-1"],
+        "not implemented yet; the client port listens with a backlog of 1024",
+    ),
+    not_yet(
+        "maxCnxns",
+        &["0"],
+        "not implemented yet; connections are limited per client IP only \
+         (server.max_client_cnxns, maxClientCnxns)",
+    ),
+    not_yet(
+        "preAllocSize",
+        &[],
+        "not implemented yet (in KB); log segments grow by storage.preallocate_size bytes \
+         (64 MiB by default): use storage.preallocate_size",
+    ),
+    not_yet(
+        "snapSizeLimitInKb",
+        &[],
+        "not implemented yet (in KB); a snapshot is taken after storage.snap_size_limit bytes \
+         of log (4 GiB by default): use storage.snap_size_limit",
+    ),
+    not_yet(
+        "txnLogSizeLimitInKb",
+        &["-1"],
+        "not implemented yet; the size of a log file is not limited",
+    ),
+    not_yet("commitLogCount", &[], "not implemented yet; ignored"),
+    not_yet(
+        "fsync.warningthresholdms",
+        &["1000"],
+        "not implemented yet; log fsyncs over 1000 ms are logged (ZooKeeper's default)",
+    ),
+    not_yet(
+        "multiAddress.*",
+        &["false"],
+        "not implemented yet; server.N entries with several addresses (`|`) are refused",
+    ),
+    not_yet(
+        "digest.enabled",
+        &["false"],
+        "not implemented yet; no digest of the data tree is computed or checked",
+    ),
+    not_yet(
+        "snapshot.trust.empty",
+        &["false"],
+        "not implemented yet; ignored",
+    ),
+    not_yet(
+        "snapshot.compression.method",
+        &["", "none"],
+        "not implemented yet; snapshots are written uncompressed",
+    ),
+    not_yet(
+        "flushDelay",
+        &["0"],
+        "not implemented yet; the log is fsynced as soon as writes are queued (group commit)",
+    ),
+    not_yet(
+        "requestThrottleLimit",
+        &["0"],
+        "not implemented yet; server.global_outstanding_limit (globalOutstandingLimit) \
+         throttles requests",
+    ),
+    not_yet("minClientPortAddress", &[], "not implemented yet; ignored"),
+    not_yet(
+        "traceFile",
+        &[""],
+        "not implemented yet; no request trace file is written",
+    ),
 ];
 
 /// ZooKeeper features Keeper does not implement: accepted with a warning.
@@ -134,6 +284,7 @@ enum ZooKey {
     Mapped(&'static str),
     Server,
     Ignored,
+    NotImplemented(&'static NotImplemented),
     Unsupported,
 }
 
@@ -154,6 +305,12 @@ fn zoo_key_kind_bare(key: &str) -> Option<ZooKey> {
     if ZOO_IGNORED.iter().any(|p| pattern_matches(p, key)) {
         return Some(ZooKey::Ignored);
     }
+    if let Some(n) = ZOO_NOT_IMPLEMENTED
+        .iter()
+        .find(|n| pattern_matches(n.pattern, key))
+    {
+        return Some(ZooKey::NotImplemented(n));
+    }
     if ZOO_UNSUPPORTED.iter().any(|p| pattern_matches(p, key)) {
         return Some(ZooKey::Unsupported);
     }
@@ -167,6 +324,19 @@ fn zoo_key_kind(key: &str) -> Option<ZooKey> {
             .and_then(zoo_key_kind_bare)
             .filter(|k| !matches!(k, ZooKey::Server))
     })
+}
+
+/// The zoo.cfg key (without wildcards) that `key` was probably meant to be.
+fn closest_zoo_key(key: &str) -> Option<&'static str> {
+    let key = key.strip_prefix("zookeeper.").unwrap_or(key);
+    let names = ZOO_KEYS
+        .iter()
+        .map(|(zk, _)| *zk)
+        .chain(ZOO_IGNORED.iter().copied())
+        .chain(ZOO_NOT_IMPLEMENTED.iter().map(|n| n.pattern))
+        .chain(ZOO_UNSUPPORTED.iter().copied())
+        .filter(|k| !k.ends_with('*'));
+    closest(key, names)
 }
 
 /// One `key=value` of a Java properties file.
@@ -269,9 +439,17 @@ pub(super) fn zoo_layer(
 ) -> Result<FileLayer, SettingsError> {
     let mut entries = Vec::new();
     let mut needs_myid = false;
-    for prop in parse_properties(content) {
+    let props = parse_properties(content);
+    // The other admin.* keys configure the AdminServer; they only matter when it is on.
+    let admin_server_off = props.iter().rev().find_map(|p| {
+        let key = p.key.strip_prefix("zookeeper.").unwrap_or(&p.key);
+        (key == "admin.enableServer").then(|| p.value.eq_ignore_ascii_case("false"))
+    }) == Some(true);
+    let mut lines = BTreeMap::new();
+    for prop in props {
         let key = prop.key.as_str();
         let value = prop.value.as_str();
+        let line_layer = format!("{layer}, line {}", prop.line);
         match zoo_key_kind(key) {
             Some(ZooKey::Mapped(ours)) => {
                 let Some(Target::Spec(spec)) = lookup(ours, layer)? else {
@@ -282,7 +460,7 @@ pub(super) fn zoo_layer(
                     "server.min_session_timeout" | "server.max_session_timeout" if value == "-1" => "0",
                     _ => value,
                 };
-                let mut typed = convert_text(key, Target::Spec(spec), value, layer)?;
+                let mut typed = convert_text(key, Target::Spec(spec), value, &line_layer)?;
                 if ours == "storage.snap_retain_count" {
                     if let Typed::Int(n) = typed {
                         if n < ZK_MIN_SNAP_RETAIN_COUNT {
@@ -294,6 +472,10 @@ pub(super) fn zoo_layer(
                         }
                     }
                 }
+                lines.insert(
+                    ours.to_string(),
+                    format!("{line_layer}: {key}={}", prop.value),
+                );
                 entries.push(Entry {
                     key: ours.to_string(),
                     value: typed,
@@ -306,11 +488,15 @@ pub(super) fn zoo_layer(
                     return Err(SettingsError::InvalidValue {
                         key: key.to_string(),
                         value: value.to_string(),
-                        layer: layer.to_string(),
+                        layer: line_layer,
                         reason: "expected a key of the form server.<numeric id>".to_string(),
                     });
                 };
                 needs_myid = true;
+                lines.insert(
+                    format!("quorum.members.{id}"),
+                    format!("{line_layer}: {key}={value}"),
+                );
                 entries.push(Entry {
                     key: format!("quorum.members.{id}"),
                     value: Typed::Str(value.to_string()),
@@ -320,19 +506,37 @@ pub(super) fn zoo_layer(
             Some(ZooKey::Ignored) => {
                 tracing::debug!(key, value, layer, "zoo.cfg key has no effect in keeper, ignored");
             }
+            Some(ZooKey::NotImplemented(n)) => {
+                let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
+                let same = n.same.iter().any(|v| v.eq_ignore_ascii_case(value))
+                    && (n.pattern != "admin.*" || bare == "admin.enableServer");
+                if same || (n.pattern == "admin.*" && admin_server_off) {
+                    tracing::debug!(key, value, layer, "zoo.cfg key has no effect in keeper, ignored");
+                } else {
+                    warnings.push(format!(
+                        "zoo.cfg key `{key}={value}` (from {layer}, line {}): {}",
+                        prop.line, n.instead
+                    ));
+                }
+            }
             Some(ZooKey::Unsupported) => warnings.push(format!(
                 "zoo.cfg key `{key}` (from {layer}, line {}) configures a ZooKeeper feature keeper does not support, ignored",
                 prop.line
             )),
-            None => warnings.push(format!(
-                "unknown key `{key}` (from {layer}, line {}), ignored",
-                prop.line
+            None => warnings.push(with_suggestion(
+                format!(
+                    "unknown key `{key}` (from {layer}, line {}), ignored",
+                    prop.line
+                ),
+                closest_zoo_key(key).map(|k| format!("`{k}`")),
             )),
         }
     }
     Ok(FileLayer {
         entries,
         needs_myid,
+        zoo_cfg: true,
+        lines,
     })
 }
 
