@@ -123,6 +123,33 @@ fn request(xid: i32, opcode: i32, path: &str, tail: &[u8]) -> Vec<u8> {
 const GET_DATA: i32 = 4;
 const ADD_WATCH: i32 = 106;
 
+/// Send getData of `path` as fast as the server takes them for `how_long`, never reading a
+/// reply. The bytes sent and the next xid.
+fn pipeline_without_reading(s: &mut TcpStream, path: &str, how_long: Duration) -> (usize, i32) {
+    s.set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let (mut sent, mut xid) = (0usize, 1);
+    let mut pending = Vec::new();
+    while started.elapsed() < how_long {
+        if pending.is_empty() {
+            for _ in 0..64 {
+                pending.extend(request(xid, GET_DATA, path, &[0]));
+                xid += 1;
+            }
+        }
+        match s.write(&pending) {
+            Ok(n) => {
+                sent += n;
+                pending.drain(..n);
+            }
+            // The server stopped reading: the kernel's buffers are full.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    (sent, xid)
+}
+
 /// Writes that one well-behaved client gets acknowledged while `busy` is set.
 async fn good_writer(addr: String, busy: Arc<AtomicBool>) -> u64 {
     let c = connect(&addr).await;
@@ -160,28 +187,7 @@ fn a_client_that_never_reads_its_replies_holds_bounded_memory() {
     let good = rt.spawn(good_writer(server.addr(), busy.clone()));
     // Pipeline getData of the 256 KiB znode for 8 s and never read a byte of the replies.
     let mut hostile = raw_session(&server.addr());
-    hostile
-        .set_write_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let started = Instant::now();
-    let (mut sent, mut xid) = (0usize, 1);
-    let mut pending = Vec::new();
-    while started.elapsed() < Duration::from_secs(8) {
-        if pending.is_empty() {
-            for _ in 0..64 {
-                pending.extend(request(xid, GET_DATA, "/big", &[0]));
-                xid += 1;
-            }
-        }
-        match hostile.write(&pending) {
-            Ok(n) => {
-                sent += n;
-                pending.drain(..n);
-            }
-            // The server stopped reading: the kernel's buffers are full.
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
+    let (sent, xid) = pipeline_without_reading(&mut hostile, "/big", Duration::from_secs(8));
     busy.store(false, Ordering::Relaxed);
     let acked = rt.block_on(good).expect("good writer");
     let peak_kib = sampler.finish();
@@ -413,26 +419,7 @@ fn an_ensemble_under_hostile_clients_keeps_serving_the_others() {
     let busy = Arc::new(AtomicBool::new(true));
     let good = rt.spawn(good_writer(e.addr(calm), busy.clone()));
     let mut hostile = raw_session(&e.addr(victim));
-    hostile
-        .set_write_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    let started = Instant::now();
-    let mut xid = 1;
-    let mut pending = Vec::new();
-    while started.elapsed() < Duration::from_secs(10) {
-        if pending.is_empty() {
-            for _ in 0..64 {
-                pending.extend(request(xid, GET_DATA, "/big", &[0]));
-                xid += 1;
-            }
-        }
-        match hostile.write(&pending) {
-            Ok(n) => {
-                pending.drain(..n);
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(10)),
-        }
-    }
+    pipeline_without_reading(&mut hostile, "/big", Duration::from_secs(10));
     busy.store(false, Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     let acked = rt.block_on(good).expect("good writer");
