@@ -36,11 +36,23 @@ impl Default for CliOptions {
 pub fn parse_options(args: &[String]) -> Result<CliOptions, String> {
     let mut opts = CliOptions::default();
     let mut it = args.iter();
-    while let Some(opt) = it.next() {
-        let mut value = |name: &str| {
-            it.next()
+    while let Some(arg) = it.next() {
+        // Every other keeper subcommand takes `--flag`: accept `--server` as `-server`, and
+        // `--server=HOST` as `--server HOST`.
+        let (opt, inline) = match arg.strip_prefix("--") {
+            Some(long) if !long.is_empty() && long != "help" => match long.split_once('=') {
+                Some((name, v)) => (format!("-{name}"), Some(v.to_string())),
+                None => (format!("-{long}"), None),
+            },
+            _ => (arg.clone(), None),
+        };
+        let opt = &opt;
+        let mut value = |name: &str| match inline.clone() {
+            Some(v) => Ok(v),
+            None => it
+                .next()
                 .cloned()
-                .ok_or_else(|| format!("Error: no argument found for option {name}"))
+                .ok_or_else(|| format!("Error: no argument found for option {name}")),
         };
         match opt.as_str() {
             "-server" => opts.server = value(opt)?,
@@ -59,7 +71,7 @@ pub fn parse_options(args: &[String]) -> Result<CliOptions, String> {
             }
             "-h" | "-help" | "--help" => opts.help = true,
             _ if !opt.starts_with('-') => {
-                let mut cmd = vec![opt.clone()];
+                let mut cmd = vec![arg.clone()];
                 cmd.extend(it.by_ref().cloned());
                 opts.command = Some(cmd);
                 break;

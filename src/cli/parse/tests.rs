@@ -58,6 +58,23 @@ fn options_errors_and_unknown_flags() {
     assert!(parse_options(&s(&["--help"])).unwrap().help);
 }
 
+/// `--server` (as every other keeper subcommand spells its flags) means `-server`, and
+/// `--server=HOST` works too; the host is not taken for a command.
+#[test]
+fn double_dash_flags_are_the_single_dash_ones() {
+    let o = parse_options(&s(&["--server", "h:1", "--timeout=5000", "ls", "/"])).unwrap();
+    assert_eq!(o.server, "h:1");
+    assert_eq!(o.timeout_ms, 5000);
+    assert_eq!(o.command, Some(s(&["ls", "/"])));
+    let o = parse_options(&s(&["--server=h:2", "-r"])).unwrap();
+    assert_eq!(o.server, "h:2");
+    assert!(o.readonly);
+    assert_eq!(
+        parse_options(&s(&["--server"])).unwrap_err(),
+        "Error: no argument found for option -server"
+    );
+}
+
 #[test]
 fn tokenizer_matches_zkcli() {
     assert_eq!(tokenize("  ls   -s /a  "), s(&["ls", "-s", "/a"]));
