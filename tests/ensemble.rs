@@ -849,9 +849,17 @@ fn soak_random_failures_under_load() {
 /// fatal-error path), instead of running without an election.
 #[test]
 fn a_taken_election_port_stops_the_server_with_a_clear_error() {
-    let e = Ensemble::new(3, 0, &[]);
-    let m = e.member(1).clone();
-    let _taken = std::net::TcpListener::bind(("127.0.0.1", m.election_port)).expect("take port");
+    // The chosen ports are free only until the probes close; a test running alongside may take
+    // one first, so choose again until this test holds member 1's election port itself.
+    let (e, _taken) = (0..20)
+        .find_map(|_| {
+            let e = Ensemble::new(3, 0, &[]);
+            let port = e.member(1).election_port;
+            std::net::TcpListener::bind(("127.0.0.1", port))
+                .ok()
+                .map(|l| (e, l))
+        })
+        .expect("take an election port");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_keeper"))
         .arg("server")
         .arg("--config")
