@@ -5,6 +5,12 @@ use keeper::settings::{self, LoadOptions, Loaded};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a write allocates and frees small buffers on one thread
+/// and frees some on another (the log writer, the link threads); glibc's arenas made malloc and
+/// free a fifth of the leader's main thread under load.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "keeper",
