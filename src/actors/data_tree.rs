@@ -163,8 +163,8 @@ pub struct GetTracker;
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub enum FromTree {
-    /// Leader: propose a txn the engine prepared.
-    Propose(Txn),
+    /// Leader: propose the txns the engine prepared in one turn, in zxid order.
+    Propose(Vec<Txn>),
     /// The local log has everything up to this zxid on disk.
     Logged(i64),
     /// Learner: to the leader.
@@ -439,14 +439,25 @@ impl DataTreeActor {
     }
 
     fn run(&mut self, outs: Vec<Out>) {
+        // A leader's proposals of this turn go to the ZAB actor as one batch (one log append,
+        // one step of the machine), ahead of anything else this turn sends it, in order.
+        let mut proposals = Vec::new();
         for o in outs {
+            if !proposals.is_empty()
+                && matches!(
+                    o,
+                    Out::Forward(_) | Out::Revalidate { .. } | Out::SyncDone { .. }
+                )
+            {
+                self.propose(std::mem::take(&mut proposals));
+            }
             match o {
                 Out::Send(c, b) => self.queue_for(c, ToClient::Frame(b)),
                 Out::Reply(c, b) => self.queue_for(c, ToClient::Reply(b)),
                 Out::Close(c) => self.queue_for(c, ToClient::Close),
                 Out::Session(c, id) => self.queue_for(c, ToClient::Session(id)),
                 Out::Persist(t) => match (&self.zab, self.engine.role()) {
-                    (Some(z), Role::Leader) => z.do_send(FromTree::Propose(t)),
+                    (Some(_), Role::Leader) => proposals.push(t),
                     _ => self.batch.push(t),
                 },
                 Out::Forward(f) => {
@@ -476,6 +487,7 @@ impl DataTreeActor {
                 }
             }
         }
+        self.propose(proposals);
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
             if let Some(p) = &self.persister {
@@ -486,6 +498,12 @@ impl DataTreeActor {
             if let Some(r) = self.clients.get(&c) {
                 r.do_send(ToClients(items));
             }
+        }
+    }
+
+    fn propose(&self, txns: Vec<Txn>) {
+        if let (false, Some(z)) = (txns.is_empty(), &self.zab) {
+            z.do_send(FromTree::Propose(txns));
         }
     }
 

@@ -239,7 +239,8 @@ mod tests {
                         path: "/a".into(),
                         data: Some(big.clone()),
                         version: -1,
-                    },
+                    }
+                    .into(),
                 },
                 trace: String::new(),
             });

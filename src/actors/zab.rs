@@ -645,9 +645,9 @@ impl ZabActor {
                     );
                     return;
                 }
-                leader::Action::LogProposal { txn, tell } => self
+                leader::Action::LogProposal { txns, tell } => self
                     .persister
-                    .append_and_announce(vec![txn], self.logged_links(&tell)),
+                    .append_and_announce(txns, self.logged_links(&tell)),
                 leader::Action::Commit(z) => self.tree.do_send(Commit(z)),
                 leader::Action::Established(e) => {
                     tracing::info!(
@@ -1286,8 +1286,8 @@ impl Handler<FromTree> for ZabActor {
     type Result = ();
     fn handle(&mut self, m: FromTree, ctx: &mut Context<Self>) {
         match (&mut self.state, m) {
-            (State::Leading { machine, .. }, FromTree::Propose(t)) => {
-                let a = machine.propose(t);
+            (State::Leading { machine, .. }, FromTree::Propose(txns)) => {
+                let a = machine.propose_all(txns);
                 self.leader_actions(a, ctx);
             }
             (State::Leading { machine, .. }, FromTree::Logged(z)) => {

@@ -266,7 +266,7 @@ mod tests {
                     cxid: 2,
                     zxid: 3,
                     time: 4,
-                    op: TxnOp::Delete { path: "/a".into() },
+                    op: TxnOp::Delete { path: "/a".into() }.into(),
                 },
                 trace: "00-abc-def-01".into(),
             },

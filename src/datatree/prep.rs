@@ -460,7 +460,7 @@ mod tests {
             cxid: 0,
             zxid,
             time: 1000,
-            op,
+            op: op.into(),
         }
     }
 

@@ -254,7 +254,7 @@ impl DataTree {
     /// are tolerated and reported in the result.
     pub fn apply(&mut self, txn: &Txn) -> (OpResult, Vec<Trigger>) {
         let mut triggers = Vec::new();
-        let r = match &txn.op {
+        let r = match &*txn.op {
             TxnOp::CreateSession { timeout } => {
                 self.sessions.insert(txn.session, *timeout);
                 OpResult::SessionCreated
@@ -520,7 +520,7 @@ mod tests {
             cxid: 1,
             zxid,
             time: 1000,
-            op,
+            op: op.into(),
         };
         let (r, trig) = t.apply(&txn);
         (txn, r, trig)
@@ -567,7 +567,8 @@ mod tests {
                     ephemeral_owner: 0,
                     parent_cversion: 0,
                     opcode: op::CREATE,
-                },
+                }
+                .into(),
             });
             assert!(matches!(r, OpResult::Created { .. }), "{r:?}");
         };
@@ -590,7 +591,7 @@ mod tests {
                 cxid: 0,
                 zxid: 10_000 + i as i64,
                 time: 0,
-                op: TxnOp::Delete { path: p },
+                op: TxnOp::Delete { path: p }.into(),
             });
             assert_eq!(r, OpResult::Deleted);
         }

@@ -3,6 +3,7 @@
 
 use crate::codec::jute::Acl;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Txn {
@@ -11,7 +12,9 @@ pub struct Txn {
     pub zxid: i64,
     /// Wall-clock ms when the txn was prepared (ctime / mtime).
     pub time: i64,
-    pub op: TxnOp,
+    /// Shared, not copied: the leader hands one txn to its log, to every learner's proposal
+    /// and to the DIFF window (serialised as the op itself, so the formats do not change).
+    pub op: Arc<TxnOp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +117,8 @@ mod tests {
                 path: "/a".into(),
                 data: Some(data.clone()),
                 version: 5,
-            },
+            }
+            .into(),
         };
         let new = rmp_serde::to_vec(&txn).unwrap();
         let old = rmp_serde::to_vec(&OldTxn {
@@ -148,7 +152,8 @@ mod tests {
                     ephemeral_owner: 0,
                     parent_cversion: 1,
                     opcode: 1,
-                },
+                }
+                .into(),
                 ..txn.clone()
             };
             let old = rmp_serde::to_vec(&OldTxn {

@@ -20,7 +20,7 @@ impl Engine {
         let (result, triggers) = self.tree.apply(txn);
         self.remember(txn);
         self.deliver(&triggers, &mut outs);
-        let key = match txn.op {
+        let key = match *txn.op {
             TxnOp::CreateSession { .. } => (txn.session, CREATE_SESSION_CXID),
             _ => (txn.session, txn.cxid),
         };
@@ -116,7 +116,7 @@ impl Engine {
             cxid,
             zxid,
             time: now,
-            op,
+            op: op.into(),
         };
         self.propose(txn, Origin::Remote, &mut outs);
         outs
@@ -143,7 +143,7 @@ impl Engine {
             cxid: 0,
             zxid,
             time: now,
-            op: TxnOp::CreateSession { timeout },
+            op: TxnOp::CreateSession { timeout }.into(),
         };
         self.propose(txn, Origin::Remote, &mut outs);
         outs

@@ -227,7 +227,7 @@ impl Engine {
                 cxid: xid,
                 zxid,
                 time: now,
-                op,
+                op: op.into(),
             };
             self.propose(
                 txn,

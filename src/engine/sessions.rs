@@ -136,7 +136,7 @@ impl Engine {
                 cxid: 0,
                 zxid,
                 time: now,
-                op: TxnOp::CreateSession { timeout },
+                op: TxnOp::CreateSession { timeout }.into(),
             };
             self.propose(
                 txn,
@@ -218,7 +218,7 @@ impl Engine {
                 cxid: 0,
                 zxid,
                 time: now,
-                op: TxnOp::CloseSession,
+                op: TxnOp::CloseSession.into(),
             };
             self.propose(txn, Origin::Expire, &mut outs);
         }

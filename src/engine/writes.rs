@@ -136,13 +136,13 @@ impl Engine {
                     _ => encode_write_result(xid, zxid, opcode, result),
                 };
                 self.send_reply(conn, r, arrived, now, outs);
-                if !matches!(txn.op, TxnOp::CloseSession) {
+                if !matches!(*txn.op, TxnOp::CloseSession) {
                     self.write_done(conn, zxid, now, outs);
                 }
             }
             Origin::Connect { conn, read_only } => {
                 let id = txn.session;
-                let timeout = match txn.op {
+                let timeout = match *txn.op {
                     TxnOp::CreateSession { timeout } => timeout,
                     _ => 0,
                 };
@@ -151,7 +151,7 @@ impl Engine {
             }
             Origin::Expire | Origin::Remote | Origin::Internal => {}
         }
-        match txn.op {
+        match *txn.op {
             TxnOp::CreateSession { timeout } if self.role != Role::Learner => {
                 outs.push(Out::Track(txn.session, timeout.max(0) as u64));
             }
@@ -195,7 +195,7 @@ impl Engine {
                     cxid: 0,
                     zxid,
                     time: now,
-                    op,
+                    op: op.into(),
                 };
                 self.propose(txn, Origin::Internal, &mut outs);
             }

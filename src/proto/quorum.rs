@@ -49,12 +49,16 @@ impl QuorumVerifier {
     }
 
     /// More than half of the voters are in `ids` (anything else in it is ignored).
-    pub fn contains_quorum<'a>(&self, ids: impl IntoIterator<Item = &'a u64>) -> bool {
-        let n = ids
-            .into_iter()
-            .filter(|id| self.voters.contains(id))
-            .collect::<BTreeSet<_>>()
-            .len();
+    /// Counted without allocating: the leader asks this on every ACK.
+    pub fn contains_quorum<'a, I>(&self, ids: I) -> bool
+    where
+        I: IntoIterator<Item = &'a u64> + Copy,
+    {
+        let n = self
+            .voters
+            .iter()
+            .filter(|v| ids.into_iter().any(|id| id == *v))
+            .count();
         n > self.voters.len() / 2
     }
 }

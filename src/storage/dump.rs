@@ -141,7 +141,7 @@ mod tests {
             cxid: 1,
             zxid: 1,
             time: 0,
-            op: TxnOp::CreateSession { timeout: 4000 },
+            op: TxnOp::CreateSession { timeout: 4000 }.into(),
         };
         w.append(&[t], &mut Vec::new()).unwrap();
         let text = log_dump(&d.path().join("log.1")).unwrap();

@@ -288,7 +288,7 @@ mod tests {
             cxid: 0,
             zxid,
             time: 5,
-            op,
+            op: op.into(),
         }
     }
 
@@ -313,7 +313,7 @@ mod tests {
             cxid: 0,
             zxid: 1,
             time: 0,
-            op: TxnOp::CreateSession { timeout: 5000 },
+            op: TxnOp::CreateSession { timeout: 5000 }.into(),
         };
         tree.apply(&t1);
         let t2 = create_txn(&tree, "/a", 2, 0, 9);

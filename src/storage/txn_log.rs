@@ -408,7 +408,8 @@ mod tests {
             time: 0,
             op: TxnOp::Delete {
                 path: format!("/n{zxid}"),
-            },
+            }
+            .into(),
         }
     }
 

@@ -201,7 +201,7 @@ fn expiry_removes_ephemerals_and_closes() {
     let outs = e.expire(&[id], 10);
     assert!(outs
         .iter()
-        .any(|o| matches!(o, Out::Persist(t) if t.op == TxnOp::CloseSession)));
+        .any(|o| matches!(o, Out::Persist(t) if t.op == TxnOp::CloseSession.into())));
     let outs = e.durable(e.last_assigned(), 10);
     assert!(e.tree.get("/eph").is_none());
     assert!(outs.contains(&Out::Close(1)));

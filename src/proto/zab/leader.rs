@@ -22,10 +22,10 @@ pub enum Action {
     PersistCurrentEpoch(u32),
     /// Stream the whole tree to a learner (SNAP), then the actions after it.
     SendSnapshot(u64),
-    /// Log and fsync a proposal locally; report with `logged`. Once it is on disk, tell the
-    /// voting learners in `tell` (those it was sent to) with `Logged`.
+    /// Log and fsync proposals locally (one append); report with `logged`. Once they are on
+    /// disk, tell the voting learners in `tell` (those they were sent to) with `Logged`.
     LogProposal {
-        txn: Txn,
+        txns: Vec<Txn>,
         tell: Vec<u64>,
     },
     /// Everything up to this zxid is committed: apply it.
@@ -55,6 +55,10 @@ struct Learner {
     last_zxid: i64,
     /// Highest proposal it acknowledged (followers) or was sent committed (observers).
     acked: i64,
+    /// Voters: the highest proposal of this epoch it acknowledged in broadcast. A follower
+    /// logs in zxid order and acknowledges after the fsync, so this ACK covers every earlier
+    /// proposal too: ACKs count cumulatively, as Raft's match index does.
+    logged: i64,
     phase: Option<Phase>,
     heard: u64,
 }
@@ -72,8 +76,10 @@ pub struct Leader {
     /// Committed txns kept for DIFF, oldest first.
     window: VecDeque<Txn>,
     window_max: usize,
-    /// Proposals not yet committed, with the voters that logged them.
-    outstanding: BTreeMap<i64, (Txn, BTreeSet<u64>)>,
+    /// Proposals not yet committed, in zxid order.
+    outstanding: BTreeMap<i64, Txn>,
+    /// Everything up to this zxid is on the leader's own disk.
+    self_logged: i64,
     last_committed: i64,
     established: bool,
     /// Voters that acknowledged NEWLEADER (self included once its epoch is current).
@@ -110,6 +116,7 @@ impl Leader {
             window: window.into(),
             window_max: super::sync::DIFF_WINDOW,
             outstanding: BTreeMap::new(),
+            self_logged: last_zxid,
             last_committed: last_zxid,
             established: false,
             newleader_acks: BTreeSet::new(),
@@ -191,6 +198,7 @@ impl Leader {
                 accepted_epoch,
                 last_zxid,
                 acked: last_zxid,
+                logged: 0,
                 phase: None,
                 heard: now,
             },
@@ -279,7 +287,7 @@ impl Leader {
         }
         // Proposals still outstanding follow, then NEWLEADER (after the sync stream).
         let observer = self.quorum.is_observer(sid);
-        for (txn, _) in self.outstanding.values() {
+        for txn in self.outstanding.values() {
             if !observer {
                 out.push(Action::Send(
                     sid,
@@ -366,23 +374,20 @@ impl Leader {
             return out;
         }
         l.acked = l.acked.max(zxid);
-        if let Some((_, acks)) = self.outstanding.get_mut(&zxid) {
-            acks.insert(sid);
-        }
+        l.logged = l.logged.max(zxid);
         self.try_commit(&mut out);
         out
     }
 
     /// Propose a txn prepared by the engine (zxids in order, in this epoch).
     pub fn propose(&mut self, txn: Txn) -> Vec<Action> {
+        self.propose_all(vec![txn])
+    }
+
+    /// Propose the txns the engine prepared in one turn (zxids in order, in this epoch): a
+    /// PROPOSAL each to every voting learner, and one log append for them all.
+    pub fn propose_all(&mut self, txns: Vec<Txn>) -> Vec<Action> {
         let mut out = Vec::new();
-        if sync::counter_of(txn.zxid) >= 0xffff_fffe {
-            // The counter would wrap: a new election starts a new epoch (ZOOKEEPER-1277).
-            out.push(Action::StepDown(
-                "zxid counter exhausted; a new epoch is needed".into(),
-            ));
-            return out;
-        }
         let ids: Vec<u64> = self
             .learners
             .iter()
@@ -391,44 +396,60 @@ impl Leader {
             })
             .map(|(id, _)| *id)
             .collect();
-        for &id in &ids {
-            out.push(Action::Send(
-                id,
-                PeerMessage::Proposal {
-                    txn: txn.clone(),
-                    trace: String::new(),
-                },
+        let mut log = Vec::with_capacity(txns.len());
+        let mut exhausted = false;
+        for txn in txns {
+            if sync::counter_of(txn.zxid) >= 0xffff_fffe {
+                exhausted = true;
+                break;
+            }
+            for &id in &ids {
+                out.push(Action::Send(
+                    id,
+                    PeerMessage::Proposal {
+                        txn: txn.clone(),
+                        trace: String::new(),
+                    },
+                ));
+            }
+            self.last_zxid = self.last_zxid.max(txn.zxid);
+            self.outstanding.insert(txn.zxid, txn.clone());
+            log.push(txn);
+        }
+        if !log.is_empty() {
+            out.push(Action::LogProposal {
+                txns: log,
+                tell: ids,
+            });
+        }
+        if exhausted {
+            // The counter would wrap: a new election starts a new epoch (ZOOKEEPER-1277).
+            out.push(Action::StepDown(
+                "zxid counter exhausted; a new epoch is needed".into(),
             ));
         }
-        self.last_zxid = self.last_zxid.max(txn.zxid);
-        out.push(Action::LogProposal {
-            txn: txn.clone(),
-            tell: ids,
-        });
-        self.outstanding.insert(txn.zxid, (txn, BTreeSet::new()));
         out
     }
 
     /// The leader's own log has everything up to `zxid` on disk: that is its own ACK.
     pub fn logged(&mut self, zxid: i64) -> Vec<Action> {
         let mut out = Vec::new();
-        for (_, acks) in self.outstanding.range_mut(..=zxid).map(|(_, v)| v) {
-            acks.insert(self.me);
-        }
+        self.self_logged = self.self_logged.max(zxid);
         self.try_commit(&mut out);
         out
     }
 
     /// Commit, strictly in zxid order, every proposal a quorum of voters has logged.
     fn try_commit(&mut self, out: &mut Vec<Action>) {
+        let Some(upto) = self.quorum_logged() else {
+            return;
+        };
         let mut committed = None;
-        while let Some((&z, (_, acks))) = self.outstanding.iter().next() {
-            if !self.quorum.contains_quorum(acks) {
+        while let Some(entry) = self.outstanding.first_entry() {
+            if *entry.key() > upto {
                 break;
             }
-            let Some((txn, _)) = self.outstanding.remove(&z) else {
-                break;
-            };
+            let (z, txn) = entry.remove_entry();
             // Learners still syncing got this proposal (followers) or its predecessors in the
             // sync stream: they need the commit too, or they miss it for good.
             let mut targets: Vec<(u64, bool)> = self
@@ -467,6 +488,27 @@ impl Leader {
         if let Some(z) = committed {
             out.push(Action::Commit(z));
         }
+    }
+
+    /// The highest zxid that a quorum of voters (the leader with its own log, followers in
+    /// broadcast with their cumulative ACKs) has on disk, if any outstanding proposal is.
+    fn quorum_logged(&self) -> Option<i64> {
+        let first = *self.outstanding.keys().next()?;
+        let mut logged: Vec<(i64, u64)> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| !l.observer && l.phase == Some(Phase::Synced) && l.logged >= first)
+            .map(|(id, l)| (l.logged, *id))
+            .collect();
+        if self.self_logged >= first {
+            logged.push((self.self_logged, self.me));
+        }
+        // Highest first: the first prefix that is a quorum names the quorum's zxid.
+        logged.sort_unstable_by(|a, b| b.cmp(a));
+        let ids: Vec<u64> = logged.iter().map(|(_, id)| *id).collect();
+        (1..=ids.len())
+            .find(|&n| self.quorum.contains_quorum(&ids[..n]))
+            .map(|n| logged[n - 1].0)
     }
 
     pub fn heard(&mut self, sid: u64, now: u64) {

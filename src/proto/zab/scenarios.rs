@@ -17,7 +17,8 @@ fn txn(zxid: i64) -> Txn {
         time: 0,
         op: TxnOp::Delete {
             path: format!("/t{zxid:x}"),
-        },
+        }
+        .into(),
     }
 }
 
@@ -147,13 +148,16 @@ impl Net {
                     ));
                 }
                 // The log writer tells the voting learners, then reports the fsync.
-                leader::Action::LogProposal { txn: t, tell } => {
-                    self.disks.get_mut(&me).unwrap().log.push(t.zxid);
+                leader::Action::LogProposal { txns, tell } => {
+                    let last = txns.last().map_or(0, |t| t.zxid);
+                    for t in &txns {
+                        self.disks.get_mut(&me).unwrap().log.push(t.zxid);
+                    }
                     for id in tell {
                         self.to_learner
-                            .push_back((id, PeerMessage::Logged { zxid: t.zxid }));
+                            .push_back((id, PeerMessage::Logged { zxid: last }));
                     }
-                    queue.extend(self.leader.logged(t.zxid));
+                    queue.extend(self.leader.logged(last));
                 }
                 leader::Action::Commit(z) => {
                     let d = self.disks.get_mut(&me).unwrap();
@@ -627,4 +631,52 @@ fn learner_and_leader_as_a_quorum_commit_without_the_commit_hop() {
         assert!(commits(&l.on_message(PeerMessage::Logged { zxid: z(1, 1) }, 0)).is_empty());
         assert_eq!(commits(&l.on_message(commit(1), 0)), vec![z(1, 1)]);
     }
+}
+
+/// A follower logs in zxid order and ACKs after its fsync, so its ACK of a proposal covers the
+/// ones before it: one ACK per batch commits the whole batch, in order, once a quorum has it.
+#[test]
+fn acks_count_cumulatively() {
+    let mut net = Net::new(
+        &[1, 2, 3, 4, 5],
+        &[],
+        1,
+        &[
+            (1, vec![]),
+            (2, vec![]),
+            (3, vec![]),
+            (4, vec![]),
+            (5, vec![]),
+        ],
+    );
+    net.start();
+    assert_eq!(net.established, Some(1));
+    for c in 1..=3 {
+        net.leader.propose(txn(z(1, c)));
+    }
+    let commits = |a: &[leader::Action]| {
+        a.iter()
+            .filter_map(|a| match a {
+                leader::Action::Commit(z) => Some(*z),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // The leader and one follower of five voters: no quorum yet.
+    assert!(commits(&net.leader.logged(z(1, 3))).is_empty());
+    assert!(commits(&net.leader.ack(2, z(1, 3), 0)).is_empty());
+    // A third voter with only the first two: those two commit, the third waits.
+    let a = net.leader.ack(3, z(1, 2), 0);
+    assert_eq!(commits(&a), vec![z(1, 2)]);
+    let to_4: Vec<i64> = a
+        .iter()
+        .filter_map(|a| match a {
+            leader::Action::Send(4, PeerMessage::Commit { zxid, .. }) => Some(*zxid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(to_4, vec![z(1, 1), z(1, 2)]);
+    assert_eq!(commits(&net.leader.ack(4, z(1, 3), 0)), vec![z(1, 3)]);
+    // A late, smaller ACK changes nothing.
+    assert!(commits(&net.leader.ack(5, z(1, 1), 0)).is_empty());
 }
