@@ -16,9 +16,31 @@
 
 use crate::codec::peer::{encode_frame, PeerMessage};
 use std::io::ErrorKind;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
+
+/// One message for several links (a PROPOSAL or COMMIT to every learner): encoded once, by
+/// whichever link's flush gets to it first, and the same bytes written on every link.
+pub struct SharedFrame {
+    msg: PeerMessage,
+    frame: OnceLock<Vec<u8>>,
+}
+
+impl SharedFrame {
+    pub fn new(msg: PeerMessage) -> Arc<SharedFrame> {
+        Arc::new(SharedFrame {
+            msg,
+            frame: OnceLock::new(),
+        })
+    }
+}
+
+/// What the event loop queued: a message of this link's own, or one shared with other links.
+enum Queued {
+    Own(PeerMessage),
+    Shared(Arc<SharedFrame>),
+}
 
 pub struct LinkWriter {
     half: OnceLock<OwnedWriteHalf>,
@@ -29,7 +51,7 @@ pub struct LinkWriter {
 #[derive(Default)]
 struct State {
     /// Messages queued by the event loop, not yet encoded; they go before anything sent later.
-    queued: Vec<PeerMessage>,
+    queued: Vec<Queued>,
     /// Bytes accepted but not yet written, whole frames from the first unwritten byte on.
     pending: Vec<u8>,
     /// Closed by its link, or a write failed: everything sent from now on is dropped.
@@ -59,11 +81,31 @@ impl LinkWriter {
         self.wake.notify_one();
     }
 
+    fn encode_one(buf: &mut Vec<u8>, m: &PeerMessage) {
+        if let Err(e) = encode_frame(m, buf) {
+            // Only an oversized message fails; senders split snapshots below the limit.
+            tracing::error!("cannot encode a quorum message: {e}");
+        }
+    }
+
     fn encode_into(buf: &mut Vec<u8>, msgs: impl IntoIterator<Item = PeerMessage>) {
         for m in msgs {
-            if let Err(e) = encode_frame(&m, buf) {
-                // Only an oversized message fails; senders split snapshots below the limit.
-                tracing::error!("cannot encode a quorum message: {e}");
+            Self::encode_one(buf, &m);
+        }
+    }
+
+    fn encode_queued_into(buf: &mut Vec<u8>, items: impl IntoIterator<Item = Queued>) {
+        for q in items {
+            match q {
+                Queued::Own(m) => Self::encode_one(buf, &m),
+                Queued::Shared(s) => {
+                    let frame = s.frame.get_or_init(|| {
+                        let mut f = Vec::new();
+                        Self::encode_one(&mut f, &s.msg);
+                        f
+                    });
+                    buf.extend_from_slice(frame);
+                }
             }
         }
     }
@@ -82,7 +124,7 @@ impl LinkWriter {
         let State {
             queued, pending, ..
         } = st;
-        Self::encode_into(pending, queued.drain(..));
+        Self::encode_queued_into(pending, queued.drain(..));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -91,11 +133,20 @@ impl LinkWriter {
 
     /// Hand a message to the flush task, which encodes and writes it on the link's thread.
     pub fn queue(&self, m: PeerMessage) {
+        self.push(Queued::Own(m));
+    }
+
+    /// Like [`LinkWriter::queue`], for a message that other links send too.
+    pub fn queue_shared(&self, m: Arc<SharedFrame>) {
+        self.push(Queued::Shared(m));
+    }
+
+    fn push(&self, q: Queued) {
         let mut st = self.lock();
         if st.closed {
             return;
         }
-        st.queued.push(m);
+        st.queued.push(q);
         let first = st.queued.len() == 1;
         drop(st);
         if first {

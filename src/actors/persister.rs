@@ -19,8 +19,9 @@ use std::time::Instant;
 /// Who hears from the log writer itself, right after the fsync, that txns are durable.
 enum Tell {
     Nobody,
-    /// A learner's leader link: an ACK for each txn.
-    Acks(Arc<LinkWriter>),
+    /// A learner's leader link: an ACK for each txn, or (`true`: a leader that counts ACKs
+    /// cumulatively) one for the last txn of each fsync.
+    Acks(Arc<LinkWriter>, bool),
     /// A leader's voting learners: `Logged` with the batch's last zxid.
     Learners(Vec<Arc<LinkWriter>>),
 }
@@ -62,9 +63,12 @@ impl Persister {
         let _ = self.tx.send(Cmd::Append(txns, Tell::Nobody));
     }
 
-    /// Log, then send an ACK for each txn on `link` as soon as it is durable.
-    pub fn append_and_ack(&self, txns: Vec<Txn>, link: Arc<LinkWriter>) {
-        let _ = self.tx.send(Cmd::Append(txns, Tell::Acks(link)));
+    /// Log, then ACK on `link` as soon as the txns are durable: each of them, or with
+    /// `cumulative` only the last one of each fsync.
+    pub fn append_and_ack(&self, txns: Vec<Txn>, link: Arc<LinkWriter>, cumulative: bool) {
+        let _ = self
+            .tx
+            .send(Cmd::Append(txns, Tell::Acks(link, cumulative)));
     }
 
     /// Log, then tell `learners` (`Logged`) as soon as the txns are durable.
@@ -109,8 +113,9 @@ struct Loop {
     tree: Addr<DataTreeActor>,
     failed: bool,
     buf: Vec<u8>,
-    /// ACKs owed once the current batch is durable, by link, in zxid order.
-    acks: Vec<(Arc<LinkWriter>, Vec<i64>)>,
+    /// ACKs owed once the current batch is durable, by link, in zxid order, and whether
+    /// the last one stands for all.
+    acks: Vec<(Arc<LinkWriter>, Vec<i64>, bool)>,
     /// Learners to tell (`Logged`) once the current batch is durable: the latest list.
     announce: Vec<Arc<LinkWriter>>,
 }
@@ -119,11 +124,11 @@ impl Loop {
     fn add(&mut self, batch: &mut Vec<Txn>, txns: Vec<Txn>, tell: Tell) {
         match tell {
             Tell::Nobody => {}
-            Tell::Acks(link) => {
+            Tell::Acks(link, cumulative) => {
                 let zxids = txns.iter().map(|t| t.zxid);
                 match self.acks.last_mut() {
-                    Some((l, z)) if Arc::ptr_eq(l, &link) => z.extend(zxids),
-                    _ => self.acks.push((link, zxids.collect())),
+                    Some((l, z, c)) if Arc::ptr_eq(l, &link) && *c == cumulative => z.extend(zxids),
+                    _ => self.acks.push((link, zxids.collect(), cumulative)),
                 }
             }
             Tell::Learners(l) => self.announce = l,
@@ -145,8 +150,13 @@ impl Loop {
             .and_then(|_| self.writer.sync());
         match r {
             Ok(()) => {
-                for (link, zxids) in self.acks.drain(..) {
-                    link.send_now(zxids.into_iter().map(|zxid| PeerMessage::Ack { zxid }));
+                for (link, zxids, cumulative) in self.acks.drain(..) {
+                    if cumulative {
+                        let last = zxids.last().map(|&zxid| PeerMessage::Ack { zxid });
+                        link.send_now(last);
+                    } else {
+                        link.send_now(zxids.into_iter().map(|zxid| PeerMessage::Ack { zxid }));
+                    }
                 }
                 for link in self.announce.drain(..) {
                     link.send_now([PeerMessage::Logged { zxid: last }]);

@@ -10,12 +10,13 @@ use super::data_tree::{
     SetRole, SetServing, Touches, TreeSnapshot, Window, WriteSnapshot,
 };
 use super::election::{start_election, Elected, ElectionActor, Established, LookForLeader};
-use super::link_writer::LinkWriter;
+use super::link_writer::{LinkWriter, SharedFrame};
 use super::persister::Persister;
 use super::session_tracker::{SessionTracker, TakeTouches};
 use crate::codec::jute::op;
 use crate::codec::peer::{
-    supported_version, PeerCodec, PeerCodecError, PeerMessage, LOGGED_SINCE, PROTOCOL_VERSION,
+    supported_version, PeerCodec, PeerCodecError, PeerMessage, CUMULATIVE_SINCE, LOGGED_SINCE,
+    PROTOCOL_VERSION,
 };
 use crate::datatree::acl::AuthInfo;
 use crate::engine::{Forward, Role};
@@ -196,6 +197,17 @@ impl Link {
     }
 }
 
+/// Messages the leader sends alike to several learners, by kind and zxid: within one batch of
+/// actions a zxid names one txn, so equal keys are equal messages.
+fn broadcast_key(m: &PeerMessage) -> Option<(u8, i64)> {
+    match m {
+        PeerMessage::Proposal { txn, .. } => Some((0, txn.zxid)),
+        PeerMessage::Commit { zxid, .. } => Some((1, *zxid)),
+        PeerMessage::Inform { txn, .. } => Some((2, txn.zxid)),
+        _ => None,
+    }
+}
+
 /// Start the actor of one quorum link: on `thread` (one of `quorum.io_threads`) when given, else
 /// on the caller's. Either way the returned [`Link`] can be sent to at once.
 fn spawn_link(
@@ -271,6 +283,8 @@ enum State {
         leader: u64,
         link: Option<Link>,
         snap: Option<IncomingSnapshot>,
+        /// The peer protocol version the leader's Hello named (0: an older leader, silent).
+        leader_version: u32,
     },
 }
 
@@ -295,6 +309,8 @@ pub struct ZabActor {
     current_epoch: u32,
     epoch_dir: PathBuf,
     started: Instant,
+    /// The clock read once for a whole drain of link events (a read per message showed).
+    drain_now: Option<u64>,
     vote: Option<Vote>,
     /// The quorum port, bound before start; registered with the arbiter's reactor once the
     /// actor runs there.
@@ -369,6 +385,7 @@ impl ZabActor {
             current_epoch,
             epoch_dir,
             started: Instant::now(),
+            drain_now: None,
             vote: None,
             listener: Some(listener),
             parked: HashMap::new(),
@@ -377,6 +394,9 @@ impl ZabActor {
     }
 
     fn now(&self) -> u64 {
+        if let Some(now) = self.drain_now {
+            return now;
+        }
         self.started.elapsed().as_millis() as u64
     }
 
@@ -582,6 +602,7 @@ impl ZabActor {
                     leader,
                     link: Some(link),
                     snap: None,
+                    leader_version: 0,
                 };
                 tracing::info!(
                     "{}: connected to leader {leader}",
@@ -594,9 +615,27 @@ impl ZabActor {
 
     fn leader_actions(&mut self, actions: Vec<leader::Action>, ctx: &mut Context<Self>) {
         let mut rest = actions.into_iter();
+        // The machine sends each PROPOSAL / COMMIT / INFORM to its learners one after another:
+        // they share one frame, encoded once.
+        let mut shared: Option<((u8, i64), Arc<SharedFrame>)> = None;
         while let Some(a) = rest.next() {
             match a {
-                leader::Action::Send(sid, m) => self.send_to_learner(sid, m),
+                leader::Action::Send(sid, m) => match broadcast_key(&m) {
+                    Some(key) => {
+                        let frame = match &shared {
+                            Some((k, f)) if *k == key => f.clone(),
+                            _ => {
+                                let f = SharedFrame::new(m);
+                                shared = Some((key, f.clone()));
+                                f
+                            }
+                        };
+                        if let Some(l) = self.learner_link(sid) {
+                            l.writer.queue_shared(frame);
+                        }
+                    }
+                    None => self.send_to_learner(sid, m),
+                },
                 leader::Action::PersistAcceptedEpoch(e) => {
                     if self.persist_epoch("acceptedEpoch", e) {
                         self.accepted_epoch = e;
@@ -710,16 +749,20 @@ impl ZabActor {
             .collect()
     }
 
-    fn send_to_learner(&self, sid: u64, m: PeerMessage) {
-        if let State::Leading {
+    fn learner_link(&self, sid: u64) -> Option<&Link> {
+        let State::Leading {
             learners, links, ..
         } = &self.state
-        {
-            if let Some((link, _)) = learners.iter().find(|(_, s)| **s == sid) {
-                if let Some(a) = links.get(link) {
-                    a.send(m);
-                }
-            }
+        else {
+            return None;
+        };
+        let (link, _) = learners.iter().find(|(_, s)| **s == sid)?;
+        links.get(link)
+    }
+
+    fn send_to_learner(&self, sid: u64, m: PeerMessage) {
+        if let Some(l) = self.learner_link(sid) {
+            l.send(m);
         }
     }
 
@@ -851,9 +894,15 @@ impl ZabActor {
                 }
                 learner::Action::LogProposal(t) => self.persister.append(vec![t]),
                 learner::Action::LogAndAck(t) => match &self.state {
-                    State::Learning { link: Some(l), .. } => {
-                        self.persister.append_and_ack(vec![t], l.writer.clone())
-                    }
+                    State::Learning {
+                        link: Some(l),
+                        leader_version,
+                        ..
+                    } => self.persister.append_and_ack(
+                        vec![t],
+                        l.writer.clone(),
+                        *leader_version >= CUMULATIVE_SINCE,
+                    ),
                     _ => self.persister.append(vec![t]),
                 },
                 learner::Action::SyncLog => {
@@ -947,6 +996,12 @@ impl ZabActor {
             learners.insert(link, sid);
             if let Some(l) = links.get_mut(&link) {
                 l.version = version;
+                // This leader's own version, for the learner to know how to ACK (a learner of
+                // protocol 2 or older ignores it).
+                l.send(PeerMessage::Hello {
+                    version: PROTOCOL_VERSION,
+                    sid: self.me,
+                });
             }
             machine.disconnected(sid);
             return;
@@ -961,7 +1016,12 @@ impl ZabActor {
                 accepted_epoch,
                 last_zxid,
                 ..
-            } => machine.learner_info(sid, observer, accepted_epoch, last_zxid, now),
+            } => {
+                let cumulative = links
+                    .get(&link)
+                    .is_some_and(|l| l.version >= CUMULATIVE_SINCE);
+                machine.learner_info(sid, observer, accepted_epoch, last_zxid, cumulative, now)
+            }
             PeerMessage::AckEpoch {
                 current_epoch,
                 last_zxid,
@@ -1041,11 +1101,17 @@ impl ZabActor {
 
     fn on_learner_link(&mut self, msg: PeerMessage, ctx: &mut Context<Self>) {
         let now = self.now();
-        let State::Learning { machine, snap, .. } = &mut self.state else {
+        let State::Learning {
+            machine,
+            snap,
+            leader_version,
+            ..
+        } = &mut self.state
+        else {
             return;
         };
         match msg {
-            PeerMessage::Hello { .. } => {}
+            PeerMessage::Hello { version, .. } => *leader_version = version,
             PeerMessage::SnapSessions(s) => {
                 if let Some((_, sessions, _)) = snap {
                     sessions.extend(s);
@@ -1183,8 +1249,22 @@ impl ZabActor {
     /// snapshot to stream, a sync step): the events after it then wait too, exactly as the
     /// next mailbox message would.
     fn drain_links(&mut self, ctx: &mut Context<Self>) {
+        self.drain_now = None;
+        self.drain_now = Some(self.now());
+        self.drain_events(ctx);
+        self.drain_now = None;
+    }
+
+    fn drain_events(&mut self, ctx: &mut Context<Self>) {
         while !ctx.waiting() {
             match self.link_events.pop_front() {
+                // ACKs count cumulatively: of a learner's ACKs in a row only the last one
+                // matters (NEWLEADER's ACK, counter 0, is a step of its own).
+                Some(LinkEvent::Msg(link, gen, PeerMessage::Ack { zxid }))
+                    if zxid & 0xffff_ffff != 0
+                        && matches!(self.link_events.front(),
+                            Some(LinkEvent::Msg(l, g, PeerMessage::Ack { zxid: next }))
+                                if *l == link && *g == gen && *next > zxid) => {}
                 Some(LinkEvent::Msg(link, gen, msg)) => self.link_msg(link, gen, msg, ctx),
                 Some(LinkEvent::Closed(link, gen)) => self.link_closed(link, gen, ctx),
                 None => return,

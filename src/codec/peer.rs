@@ -10,13 +10,20 @@ use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Version of the peer protocol this server speaks; peers outside
-/// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` are refused. 2 added `Logged`.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` are refused. 2 added `Logged`; 3 made COMMIT and
+/// ACK cumulative and has the leader answer a learner's `Hello` with its own.
+pub const PROTOCOL_VERSION: u32 = 3;
 pub const MIN_PROTOCOL_VERSION: u32 = 1;
 /// The first version whose learners understand `Logged`.
 pub const LOGGED_SINCE: u32 = 2;
+/// The first version whose learners take a COMMIT as committing every proposal up to it, and
+/// whose leaders take an ACK as acknowledging every proposal up to it (so a learner ACKs only
+/// the last proposal of each fsync to such a leader: it learns the leader's version from the
+/// leader's `Hello`).
+pub const CUMULATIVE_SINCE: u32 = 3;
 
 const _: () = assert!(LOGGED_SINCE <= PROTOCOL_VERSION && MIN_PROTOCOL_VERSION <= LOGGED_SINCE);
+const _: () = assert!(LOGGED_SINCE <= CUMULATIVE_SINCE && CUMULATIVE_SINCE <= PROTOCOL_VERSION);
 
 /// Whether a peer naming `version` in its Hello can talk to this server.
 pub fn supported_version(version: u32) -> bool {

@@ -59,6 +59,9 @@ struct Learner {
     /// logs in zxid order and acknowledges after the fsync, so this ACK covers every earlier
     /// proposal too: ACKs count cumulatively, as Raft's match index does.
     logged: i64,
+    /// It takes a COMMIT as committing every proposal up to it (peer protocol 3 on): one
+    /// COMMIT per batch instead of one per proposal.
+    cumulative: bool,
     phase: Option<Phase>,
     heard: u64,
 }
@@ -177,13 +180,16 @@ impl Leader {
         ids
     }
 
-    /// A learner connected and said who it is (FOLLOWERINFO / OBSERVERINFO).
+    /// A learner connected and said who it is (FOLLOWERINFO / OBSERVERINFO); `cumulative`:
+    /// it takes a COMMIT as committing everything up to it.
+    #[allow(clippy::too_many_arguments)]
     pub fn learner_info(
         &mut self,
         sid: u64,
         observer: bool,
         accepted_epoch: u32,
         last_zxid: i64,
+        cumulative: bool,
         now: u64,
     ) -> Vec<Action> {
         let mut out = Vec::new();
@@ -199,6 +205,7 @@ impl Leader {
                 last_zxid,
                 acked: last_zxid,
                 logged: 0,
+                cumulative,
                 phase: None,
                 heard: now,
             },
@@ -444,22 +451,25 @@ impl Leader {
         let Some(upto) = self.quorum_logged() else {
             return;
         };
+        if self.outstanding.keys().next().is_none_or(|&z| z > upto) {
+            return;
+        }
+        // Learners still syncing got these proposals (followers) or their predecessors in the
+        // sync stream: they need the commits too, or they miss them for good.
+        let mut targets: Vec<(u64, bool, bool)> = self
+            .learners
+            .iter()
+            .filter(|(_, l)| matches!(l.phase, Some(Phase::Syncing) | Some(Phase::Synced)))
+            .map(|(id, l)| (*id, l.observer, l.cumulative))
+            .collect();
+        targets.sort();
         let mut committed = None;
         while let Some(entry) = self.outstanding.first_entry() {
             if *entry.key() > upto {
                 break;
             }
             let (z, txn) = entry.remove_entry();
-            // Learners still syncing got this proposal (followers) or its predecessors in the
-            // sync stream: they need the commit too, or they miss it for good.
-            let mut targets: Vec<(u64, bool)> = self
-                .learners
-                .iter()
-                .filter(|(_, l)| matches!(l.phase, Some(Phase::Syncing) | Some(Phase::Synced)))
-                .map(|(id, l)| (*id, l.observer))
-                .collect();
-            targets.sort();
-            for (id, observer) in targets {
+            for &(id, observer, cumulative) in &targets {
                 if observer {
                     out.push(Action::Send(
                         id,
@@ -468,7 +478,7 @@ impl Leader {
                             trace: String::new(),
                         },
                     ));
-                } else {
+                } else if !cumulative {
                     out.push(Action::Send(
                         id,
                         PeerMessage::Commit {
@@ -486,6 +496,19 @@ impl Leader {
             committed = Some(z);
         }
         if let Some(z) = committed {
+            // One COMMIT for the lot to the followers that take it as committing everything
+            // up to it.
+            for &(id, observer, cumulative) in &targets {
+                if !observer && cumulative {
+                    out.push(Action::Send(
+                        id,
+                        PeerMessage::Commit {
+                            zxid: z,
+                            trace: String::new(),
+                        },
+                    ));
+                }
+            }
             out.push(Action::Commit(z));
         }
     }

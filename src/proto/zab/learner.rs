@@ -185,20 +185,17 @@ impl Learner {
                     out.push(Action::LogProposal(txn));
                 }
             }
+            // Commits everything up to it: a leader of peer protocol 3 on sends one COMMIT per
+            // batch, older ones one per proposal, in order (each then commits just its own).
             PeerMessage::Commit { zxid, .. } => {
-                match self.pending.front() {
-                    Some((t, _)) if t.zxid == zxid => {
-                        if let Some((t, _)) = self.pending.pop_front() {
-                            out.push(Action::Commit(t));
-                        }
-                    }
-                    // A commit for something we got through the snapshot.
-                    _ if zxid <= self.last_zxid
-                        && self.pending.iter().all(|(t, _)| t.zxid != zxid) => {}
-                    _ => {
-                        return Self::abandon(format!(
-                            "COMMIT 0x{zxid:x} does not match the next proposal"
-                        ))
+                if zxid > self.last_zxid {
+                    return Self::abandon(format!(
+                        "COMMIT 0x{zxid:x} of a proposal never received"
+                    ));
+                }
+                while self.pending.front().is_some_and(|(t, _)| t.zxid <= zxid) {
+                    if let Some((t, _)) = self.pending.pop_front() {
+                        out.push(Action::Commit(t));
                     }
                 }
             }

@@ -41,6 +41,8 @@ struct Net {
     established: Option<u32>,
     stepped_down: Option<String>,
     serving: BTreeSet<u64>,
+    /// Learners take a COMMIT as committing everything up to it (peer protocol 3).
+    cumulative: bool,
 }
 
 impl Net {
@@ -109,6 +111,7 @@ impl Net {
             established: None,
             stepped_down: None,
             serving: BTreeSet::new(),
+            cumulative: false,
         }
     }
 
@@ -226,9 +229,14 @@ impl Net {
                         observer,
                         accepted_epoch,
                         last_zxid,
-                    } => self
-                        .leader
-                        .learner_info(sid, observer, accepted_epoch, last_zxid, 0),
+                    } => self.leader.learner_info(
+                        sid,
+                        observer,
+                        accepted_epoch,
+                        last_zxid,
+                        self.cumulative,
+                        0,
+                    ),
                     PeerMessage::AckEpoch {
                         current_epoch,
                         last_zxid,
@@ -424,7 +432,7 @@ fn leader_without_a_quorum_steps_down() {
 }
 
 #[test]
-fn learner_abandons_a_silent_leader_and_out_of_order_commits() {
+fn learner_abandons_a_silent_leader_and_a_commit_of_what_it_never_got() {
     let mut l = Learner::new(1, false, 0, 0, 0, 0, 1_000, 500);
     l.start();
     assert!(matches!(l.tick(2_000)[..], [learner::Action::Abandon(_)]));
@@ -469,8 +477,8 @@ fn learners_still_syncing_get_the_commits_of_that_time() {
     // 2 and 9 come back: the leader answers their epoch acks with the sync stream, but the
     // learners have not acked NEWLEADER yet when the next txn commits.
     let l = &mut net.leader;
-    l.learner_info(2, false, 0, 0, 0);
-    l.learner_info(9, true, 0, 0, 0);
+    l.learner_info(2, false, 0, 0, false, 0);
+    l.learner_info(9, true, 0, 0, false, 0);
     l.ack_epoch(2, 0, 0, 0);
     l.ack_epoch(9, 0, 0, 0);
     let mut actions = l.propose(txn(z(1, 1)));
@@ -679,4 +687,76 @@ fn acks_count_cumulatively() {
     assert_eq!(commits(&net.leader.ack(4, z(1, 3), 0)), vec![z(1, 3)]);
     // A late, smaller ACK changes nothing.
     assert!(commits(&net.leader.ack(5, z(1, 1), 0)).is_empty());
+}
+
+/// Peer protocol 3: a leader sends one COMMIT per batch to learners that take it as
+/// committing everything up to it; every server still applies the same sequence.
+#[test]
+fn one_commit_per_batch_to_learners_that_take_it_cumulatively() {
+    let mut net = Net::new(
+        &[1, 2, 3, 4, 5],
+        &[9],
+        5,
+        &[
+            (1, vec![]),
+            (2, vec![]),
+            (3, vec![]),
+            (4, vec![]),
+            (5, vec![]),
+            (9, vec![]),
+        ],
+    );
+    net.cumulative = true;
+    net.start();
+    assert_eq!(net.established, Some(1));
+    let a = net
+        .leader
+        .propose_all((1..=4).map(|c| txn(z(1, c))).collect());
+    let proposals = a
+        .iter()
+        .filter(|a| matches!(a, leader::Action::Send(1, PeerMessage::Proposal { .. })))
+        .count();
+    assert_eq!(proposals, 4, "one PROPOSAL per txn to each voting learner");
+    assert_eq!(
+        a.iter()
+            .filter(|a| matches!(a, leader::Action::LogProposal { .. }))
+            .count(),
+        1,
+        "one log append for the batch"
+    );
+    net.leader_actions(a);
+    net.run();
+    let want: Vec<i64> = (1..=4).map(|c| z(1, c)).collect();
+    for id in [1, 2, 3, 4, 5, 9] {
+        assert_eq!(net.applied(id), want, "server {id}");
+    }
+    // A learner given the batch's proposals commits them all with the one COMMIT.
+    let mut l = Learner::new(2, false, 0, 0, 0, 0, 1_000, 500);
+    l.start();
+    l.on_message(PeerMessage::LeaderInfo { new_epoch: 1 }, 0);
+    l.on_message(PeerMessage::Diff { zxid: 0 }, 0);
+    for c in 1..=3 {
+        l.on_message(
+            PeerMessage::Proposal {
+                txn: txn(z(1, c)),
+                trace: String::new(),
+            },
+            0,
+        );
+    }
+    let a = l.on_message(
+        PeerMessage::Commit {
+            zxid: z(1, 2),
+            trace: String::new(),
+        },
+        0,
+    );
+    let committed: Vec<i64> = a
+        .iter()
+        .filter_map(|a| match a {
+            learner::Action::Commit(t) => Some(t.zxid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(committed, vec![z(1, 1), z(1, 2)]);
 }
