@@ -11,7 +11,7 @@ use super::tree::DataTree;
 use super::txn::TxnOp;
 use crate::codec::jute::{op, perms, Acl, WriteOp};
 use crate::error::Code;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// Paths that cannot be deleted.
@@ -34,8 +34,11 @@ pub struct Caller<'a> {
 /// Changes of txns that are validated but not yet applied, newest last per path.
 #[derive(Debug, Default)]
 pub struct Outstanding {
-    changes: HashMap<String, Vec<(i64, Option<Record>)>>,
-    by_zxid: BTreeMap<i64, Vec<String>>,
+    /// One allocation of the path, shared with `by_zxid`; aHash (keyed per process, so a
+    /// client cannot pick colliding paths) instead of SipHash: prep hashes every write's path.
+    changes: HashMap<Arc<str>, Vec<(i64, Option<Record>)>, ahash::RandomState>,
+    /// The paths each outstanding txn changed, in zxid order (txns are prepared in order).
+    by_zxid: VecDeque<(i64, Vec<Arc<str>>)>,
     /// Sessions created / closed by outstanding txns.
     sessions: BTreeMap<i64, (i64, bool)>,
 }
@@ -57,11 +60,23 @@ impl Outstanding {
     }
 
     fn put(&mut self, zxid: i64, p: &str, r: Option<Record>) {
-        self.changes
-            .entry(p.to_string())
-            .or_default()
-            .push((zxid, r));
-        self.by_zxid.entry(zxid).or_default().push(p.to_string());
+        let key: Arc<str> = match self.changes.get_key_value(p) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(p),
+        };
+        self.changes.entry(key.clone()).or_default().push((zxid, r));
+        match self.by_zxid.back_mut() {
+            Some((z, paths)) if *z == zxid => paths.push(key),
+            Some((z, _)) if *z > zxid => {
+                // Not expected (zxids are prepared in order); kept sorted all the same.
+                let at = self.by_zxid.partition_point(|(z, _)| *z <= zxid);
+                match self.by_zxid.get_mut(at.wrapping_sub(1)) {
+                    Some((z, paths)) if *z == zxid => paths.push(key),
+                    _ => self.by_zxid.insert(at, (zxid, vec![key])),
+                }
+            }
+            _ => self.by_zxid.push_back((zxid, vec![key])),
+        }
     }
 
     /// Whether a session exists once the outstanding txns are applied.
@@ -74,9 +89,11 @@ impl Outstanding {
 
     /// The txn at `zxid` was applied to the tree: its changes are now visible there.
     pub fn applied(&mut self, zxid: i64) {
-        let done: Vec<i64> = self.by_zxid.range(..=zxid).map(|(z, _)| *z).collect();
-        for z in done {
-            for p in self.by_zxid.remove(&z).unwrap_or_default() {
+        while self.by_zxid.front().is_some_and(|(z, _)| *z <= zxid) {
+            let Some((_, paths)) = self.by_zxid.pop_front() else {
+                break;
+            };
+            for p in paths {
                 if let Some(v) = self.changes.get_mut(&p) {
                     v.retain(|(cz, _)| *cz > zxid);
                     if v.is_empty() {
@@ -85,15 +102,19 @@ impl Outstanding {
                 }
             }
         }
-        self.sessions.retain(|_, (z, _)| *z > zxid);
+        if !self.sessions.is_empty() {
+            self.sessions.retain(|_, (z, _)| *z > zxid);
+        }
     }
 
     /// Forget every change at or after `zxid` (a failed multi, or txns that could not be made
     /// durable).
     pub fn rollback(&mut self, zxid: i64) {
-        let undone: Vec<i64> = self.by_zxid.range(zxid..).map(|(z, _)| *z).collect();
-        for z in undone {
-            for p in self.by_zxid.remove(&z).unwrap_or_default() {
+        while self.by_zxid.back().is_some_and(|(z, _)| *z >= zxid) {
+            let Some((_, paths)) = self.by_zxid.pop_back() else {
+                break;
+            };
+            for p in paths {
                 if let Some(v) = self.changes.get_mut(&p) {
                     v.retain(|(cz, _)| *cz < zxid);
                     if v.is_empty() {
@@ -394,7 +415,7 @@ impl Prep<'_> {
         for (p, v) in &self.out.changes {
             if let Some((_, Some(r))) = v.last() {
                 if r.stat.ephemeral_owner == id {
-                    paths.insert(p.clone());
+                    paths.insert(p.to_string());
                 }
             }
         }

@@ -56,7 +56,9 @@ pub type NodeParts = (String, Option<Vec<u8>>, Arc<Vec<Acl>>, StatPersisted);
 #[derive(Debug, Clone)]
 pub struct DataTree {
     /// By path; paths of up to 24 bytes are stored inline.
-    nodes: HashMap<CompactString, Node>,
+    /// aHash, keyed per process (a client cannot choose colliding paths), instead of SipHash:
+    /// every read and write hashes its path here.
+    nodes: HashMap<CompactString, Node, ahash::RandomState>,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     sessions: HashMap<i64, i32>,
     containers: BTreeSet<String>,
@@ -80,7 +82,7 @@ impl Default for DataTree {
 impl DataTree {
     pub fn new(config: TreeConfig) -> Self {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: HashMap::default(),
             ephemerals: HashMap::new(),
             sessions: HashMap::new(),
             containers: BTreeSet::new(),
