@@ -4,11 +4,15 @@ use crate::engine::{ConnState, Engine};
 use crate::settings::Settings;
 use std::fmt::Write;
 
-/// The version we report: the ZooKeeper line we are compatible with, then our own.
+/// The version we report: the ZooKeeper line we are compatible with, then our own and the
+/// commit it was built from, and when (the shape of ZooKeeper's
+/// `3.8.4-<commit>, built on <date> UTC`, which clients parse for the first three numbers).
 pub fn version_string() -> String {
     format!(
-        "3.8.4-keeper-{}, built on 2026-01-01 00:00 UTC",
-        env!("CARGO_PKG_VERSION")
+        "3.8.4-keeper-{}-{}, built on {}",
+        env!("CARGO_PKG_VERSION"),
+        env!("KEEPER_GIT_COMMIT"),
+        env!("KEEPER_BUILD_DATE")
     )
 }
 

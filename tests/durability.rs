@@ -1673,3 +1673,46 @@ fn a_second_server_on_the_same_directories_refuses_to_start_and_loses_nothing() 
         assert_eq!(c.get_data("/after").await.expect("get").0, b"still");
     });
 }
+
+/// SIGTERM stops a server at once and says so; every acknowledged write is there after the
+/// restart (nothing was held back for a clean stop).
+#[test]
+fn sigterm_stops_at_once_with_a_word_and_loses_nothing() {
+    let mut server = Server::start(&[]);
+    let rt = rt();
+    rt.block_on(async {
+        let c = connect(&server.addr(), Duration::from_secs(10)).await;
+        for i in 0..20 {
+            let path = format!("/term-{i}");
+            c.create(
+                &path,
+                b"x",
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
+            )
+            .await
+            .expect("create");
+        }
+    });
+    let pid = server.pid().expect("running") as libc::pid_t;
+    // SAFETY: a signal to the child process this test started.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("the server stops on SIGTERM");
+    assert!(status.success(), "{status:?}: {}", server.log());
+    assert!(
+        server.log().contains("SIGTERM received: stopping"),
+        "{}",
+        server.log()
+    );
+    server.restart();
+    rt.block_on(async {
+        let c = connect(&server.addr(), Duration::from_secs(10)).await;
+        for i in 0..20 {
+            let path = format!("/term-{i}");
+            assert!(c.check_stat(&path).await.expect("stat").is_some(), "{path}");
+        }
+    });
+}

@@ -32,8 +32,10 @@ impl AclEntry {
 
 /// Parses `scheme:id:perms[,scheme:id:perms...]` like zkCli's `AclParser`: the id is
 /// everything between the first and the last colon (so `digest:user:hash:cdrwa` and
-/// IPv6 ids work). Malformed entries are skipped and unknown permission letters ignored;
-/// both produce a warning line (zkCli prints these to stderr).
+/// IPv6 ids work). Malformed entries, unknown permission letters and entries that grant
+/// nothing each produce a warning line; an entry that grants nothing is dropped. Callers
+/// refuse an ACL with warnings (zkCli applies what it could parse: `world:anyone:zz` became
+/// permissions 0 and locked the node for good).
 pub fn parse_acl(acl: &str) -> (Vec<AclEntry>, Vec<String>) {
     let mut entries = Vec::new();
     let mut warnings = Vec::new();
@@ -61,6 +63,12 @@ pub fn parse_acl(acl: &str) -> (Vec<AclEntry>, Vec<String>) {
                 'a' => perms |= PERM_ADMIN,
                 other => warnings.push(format!("Unknown perm type: {other}")),
             }
+        }
+        if perms == 0 {
+            warnings.push(format!(
+                "{a} grants no permission (permissions are letters of cdrwa)"
+            ));
+            continue;
         }
         entries.push(AclEntry::new(&a[..first], &a[first + 1..last], perms));
     }
@@ -458,6 +466,17 @@ mod tests {
         let (acl, warn) = parse_acl("bogus");
         assert!(acl.is_empty());
         assert_eq!(warn.len(), 1);
+        let (acl, warn) = parse_acl("world:anyone:zz");
+        assert!(acl.is_empty());
+        assert_eq!(
+            warn,
+            vec![
+                "Unknown perm type: z".to_string(),
+                "Unknown perm type: z".to_string(),
+                "world:anyone:zz grants no permission (permissions are letters of cdrwa)"
+                    .to_string()
+            ]
+        );
         let (acl, _) = parse_acl("ip:::1:r");
         assert_eq!(acl, vec![AclEntry::new("ip", "::1", PERM_READ)]);
     }

@@ -31,12 +31,15 @@ pub struct Caller<'a> {
     pub auth: &'a AuthInfo,
 }
 
+/// A path's outstanding changes, oldest first: (zxid, the node after it; `None`: deleted).
+type Changes = Vec<(i64, Option<Record>)>;
+
 /// Changes of txns that are validated but not yet applied, newest last per path.
 #[derive(Debug, Default)]
 pub struct Outstanding {
     /// One allocation of the path, shared with `by_zxid`; aHash (keyed per process, so a
     /// client cannot pick colliding paths) instead of SipHash: prep hashes every write's path.
-    changes: HashMap<Arc<str>, Vec<(i64, Option<Record>)>, ahash::RandomState>,
+    changes: HashMap<Arc<str>, Changes, ahash::RandomState>,
     /// The paths each outstanding txn changed, in zxid order (txns are prepared in order).
     by_zxid: VecDeque<(i64, Vec<Arc<str>>)>,
     /// Sessions created / closed by outstanding txns.

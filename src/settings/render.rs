@@ -36,6 +36,17 @@ pub fn render_effective(loaded: &Loaded) -> String {
                 "storage.data_log_dir" if s.storage.data_log_dir.is_empty() => {
                     note.push_str(&format!(" (effective {:?})", s.data_log_dir()))
                 }
+                // `auto` depends on the machine: say what it comes to on this one.
+                "client.io_threads" if s.client.io_threads.parse::<usize>().is_err() => note
+                    .push_str(&format!(
+                        " (effective {} on this machine)",
+                        s.client_io_threads()
+                    )),
+                "quorum.io_threads" if s.quorum.io_threads.parse::<usize>().is_err() => note
+                    .push_str(&format!(
+                        " (effective {} on this machine)",
+                        s.quorum_io_threads()
+                    )),
                 _ => {}
             }
             rows.push((format!("{field} = {}", value.render()), note));

@@ -88,6 +88,22 @@ fn remove_unfinished_snapshots(dir: &Path) {
     }
 }
 
+/// Apache ZooKeeper names its files as Keeper does (`version-2/snapshot.<zxid>`,
+/// `log.<zxid>`): one of those is not damage, and no advice may start an empty tree over it.
+fn zookeeper_file_check(path: &Path) -> Result<(), String> {
+    let mut magic = [0u8; 4];
+    let read = fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic));
+    let what = match (read, &magic) {
+        (Ok(()), b"ZKSN") => "snapshot",
+        (Ok(()), b"ZKLG") => "transaction log",
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "{} is an Apache ZooKeeper {what}, not a Keeper file: this is a ZooKeeper data directory,          which Keeper cannot read (there is no importer yet). Nothing was changed or removed.          Keep this directory for ZooKeeper, start Keeper with another storage.data_dir          (and storage.data_log_dir), and copy the znodes over with a client",
+        path.display()
+    ))
+}
+
 /// Whether `next` may follow `last` in the log: the next counter, or the first txn of a later
 /// epoch.
 fn follows(last: i64, next: i64) -> bool {
@@ -103,6 +119,9 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
         snapshot::list(data_dir).map_err(|e| format!("cannot list {}: {e}", data_dir.display()))?;
     let segs = txn_log::list_segments(log_dir)
         .map_err(|e| format!("cannot list {}: {e}", log_dir.display()))?;
+    for (_, path) in snaps.iter().chain(segs.iter()) {
+        zookeeper_file_check(path)?;
+    }
     if snaps.is_empty() && segs.is_empty() {
         let tree = DataTree::new(config);
         write_full_snapshot(data_dir, &tree).map_err(|e| {
@@ -300,6 +319,30 @@ mod tests {
             tree.apply(t);
         }
         w.append(txns, &mut buf).unwrap();
+    }
+
+    /// A ZooKeeper data directory is named as such and left as it is, never taken for damage.
+    #[test]
+    fn zookeeper_files_are_recognised_and_left_alone() {
+        for (name, magic, what) in [
+            ("snapshot.100000002", b"ZKSN", "Apache ZooKeeper snapshot"),
+            ("log.100000001", b"ZKLG", "Apache ZooKeeper transaction log"),
+        ] {
+            let d = tempfile::tempdir().unwrap();
+            let f = d.path().join(name);
+            let mut body = magic.to_vec();
+            body.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 9, 9]);
+            fs::write(&f, &body).unwrap();
+            let e = recover(d.path(), d.path(), TreeConfig::default()).unwrap_err();
+            assert!(e.contains(what), "{e}");
+            assert!(e.contains("Nothing was changed"), "{e}");
+            assert_eq!(fs::read(&f).unwrap(), body, "the file is untouched");
+            assert_eq!(
+                fs::read_dir(d.path()).unwrap().count(),
+                1,
+                "nothing written"
+            );
+        }
     }
 
     #[test]

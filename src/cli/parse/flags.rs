@@ -27,15 +27,11 @@ impl Parsed {
 }
 
 fn unrecognized(token: &str) -> CliError {
-    CliError::Parse(format!(
-        "org.apache.commons.cli.UnrecognizedOptionException: Unrecognized option: {token}"
-    ))
+    CliError::Parse(format!("Unrecognized option: {token}"))
 }
 
 fn missing_argument(c: char) -> CliError {
-    CliError::Parse(format!(
-        "org.apache.commons.cli.MissingArgumentException: Missing argument for option: {c}"
-    ))
+    CliError::Parse(format!("Missing argument for option: {c}"))
 }
 
 /// Mirrors `DefaultParser.parse(options, args)`: options may appear anywhere,

@@ -95,11 +95,7 @@ impl Shell {
             } => {
                 check_path(&path, sequential)?;
                 let entries = match &acl {
-                    Some(a) => {
-                        let (entries, warnings) = parse_acl(a);
-                        warnings.iter().for_each(|w| out.errln(w));
-                        entries
-                    }
+                    Some(a) => acl_or_refuse(a, out)?,
                     None => vec![AclEntry::new(
                         "world",
                         "anyone",
@@ -263,8 +259,7 @@ impl Shell {
                 recursive,
             } => {
                 check_path(&path, false)?;
-                let (entries, warnings) = parse_acl(&acl);
-                warnings.iter().for_each(|w| out.errln(w));
+                let entries = acl_or_refuse(&acl, out)?;
                 let acls = to_acls(&entries);
                 let version = version.filter(|v| *v != -1);
                 if recursive {
@@ -424,4 +419,18 @@ pub fn command_path(cmd: &Command) -> Option<String> {
         Command::GetEphemerals { path } => path.clone(),
         _ => None,
     }
+}
+
+/// The entries of an ACL argument, or (after printing what is wrong with it) a refusal: an
+/// ACL applied in part, or one that grants nothing, can lock a node for good.
+fn acl_or_refuse(acl: &str, out: &mut Output) -> Result<Vec<AclEntry>, CliError> {
+    let (entries, warnings) = parse_acl(acl);
+    if warnings.is_empty() && !entries.is_empty() {
+        return Ok(entries);
+    }
+    warnings.iter().for_each(|w| out.errln(w));
+    Err(CliError::Malformed(format!(
+        "ACL '{acl}' not applied, nothing changed: each entry is scheme:id:perms with \
+         perms made of the letters cdrwa"
+    )))
 }
