@@ -15,6 +15,8 @@
 #   make profile           perf + flame graph of a 3-server ensemble under load (bench/out/profile/)
 #   make bench-threads     CPU per operation of every server thread, by name, under saturating
 #                          write and read loads (bench/out/threads.json): the serial bottleneck
+#   make simulate          the seeded whole-ensemble ZAB simulation over SEEDS seeds (default
+#                          10000; `cargo test` runs 300); SEED=n replays one seed with its steps
 #
 # Useful variables: PYTEST_ARGS="-k watches -x", KEEPER_BIN=..., CARGO=...
 
@@ -39,7 +41,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export ZKCLI CLI_MT
 
 .PHONY: build run test verify fix deps zookeeper-deps venv cargo-test compat compat-keeper \
-        compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads
+        compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads simulate
 
 build:
 	$(CARGO) build
@@ -123,6 +125,11 @@ profile:
 	bash bench/profile.sh
 
 BENCH_THREADS_ARGS ?=
+SEEDS ?= 10000
+SEED  ?=
+simulate:
+	$(if $(SEED),SIM_SEED=$(SEED) SIM_TRACE=1,SIM_SEEDS=$(SEEDS)) $(CARGO) test --release --lib sim_many -- --nocapture
+
 bench-threads:
 	$(CARGO) build --release
 	mkdir -p bench/out

@@ -873,10 +873,14 @@ impl ZabActor {
                     if let State::Learning { snap, .. } = &mut self.state {
                         *snap = Some((z, Vec::new(), Vec::new()));
                     }
+                    // Only what lies past the snapshot goes (it cannot be committed: the leader
+                    // holds every committed txn). The rest stays until the snapshot is on disk
+                    // and supersedes it: a SNAP cut short (the leader dies) must not leave this
+                    // server with an empty history, or a quorum of such servers loses writes.
                     let p = self.persister.clone();
                     let remaining: Vec<learner::Action> = rest.collect();
                     ctx.wait(
-                        async move { p.truncate_after(-1).await }
+                        async move { p.truncate_after(z).await }
                             .into_actor(self)
                             .map(move |r, act, ctx| {
                                 if act.gen != gen {

@@ -25,6 +25,10 @@ pub const CUMULATIVE_SINCE: u32 = 3;
 const _: () = assert!(LOGGED_SINCE <= PROTOCOL_VERSION && MIN_PROTOCOL_VERSION <= LOGGED_SINCE);
 const _: () = assert!(LOGGED_SINCE <= CUMULATIVE_SINCE && CUMULATIVE_SINCE <= PROTOCOL_VERSION);
 
+/// `AckEpoch.current_epoch` of a learner that had accepted the proposed epoch already: one
+/// learner must never count towards the same epoch for two leaders.
+pub const EPOCH_ALREADY_ACCEPTED: u32 = u32::MAX;
+
 /// Whether a peer naming `version` in its Hello can talk to this server.
 pub fn supported_version(version: u32) -> bool {
     (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version)
@@ -55,7 +59,9 @@ pub enum PeerMessage {
     LeaderInfo {
         new_epoch: u32,
     },
-    /// Learner -> leader: epoch accepted; its current epoch and last zxid.
+    /// Learner -> leader: epoch accepted; its current epoch and last zxid. `current_epoch`
+    /// [`EPOCH_ALREADY_ACCEPTED`]: it had accepted this epoch before (from this or another
+    /// leader), so it follows without counting towards the epoch's quorum (ZooKeeper's -1).
     AckEpoch {
         current_epoch: u32,
         last_zxid: i64,

@@ -8,7 +8,7 @@
 //! `LogProposal` and reports the fsync with `logged`.
 
 use super::sync::{self, SyncPlan};
-use crate::codec::peer::PeerMessage;
+use crate::codec::peer::{PeerMessage, EPOCH_ALREADY_ACCEPTED};
 use crate::datatree::Txn;
 use crate::proto::quorum::QuorumVerifier;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -42,6 +42,8 @@ pub enum Action {
 enum Phase {
     /// Sent LEADERINFO, waiting for ACKEPOCH.
     Epoch,
+    /// ACKEPOCH received; synced once a quorum of voters has agreed the epoch.
+    EpochAcked,
     /// Sync stream and NEWLEADER sent, waiting for its ACK.
     Syncing,
     /// In broadcast.
@@ -128,6 +130,15 @@ impl Leader {
             init_limit: init_limit_ms,
             sync_limit: sync_limit_ms,
         }
+    }
+
+    /// Keep at most `n` committed txns for DIFF (tests: a small window makes SNAP common).
+    pub fn with_diff_window(mut self, n: usize) -> Leader {
+        self.window_max = n;
+        while self.window.len() > n {
+            self.window.pop_front();
+        }
+        self
     }
 
     pub fn epoch(&self) -> Option<u32> {
@@ -261,34 +272,64 @@ impl Leader {
             return out;
         }
         l.heard = now;
-        // A learner whose history is ahead of the leader's cannot follow it.
-        if (current_epoch, last_zxid) > (self.current_epoch, self.last_zxid) {
+        let counts = current_epoch != EPOCH_ALREADY_ACCEPTED;
+        let agreed = self.current_epoch >= e;
+        // While the epoch is being agreed, a learner whose history is ahead of the leader's
+        // means this leader should not lead (as ZooKeeper's waitForEpochAck); once agreed, a
+        // learner ahead is truncated by its sync.
+        if !agreed && counts && (current_epoch, last_zxid) > (self.current_epoch, self.last_zxid) {
             self.learners.remove(&sid);
             out.push(Action::Disconnect(sid));
             return out;
         }
         l.last_zxid = last_zxid;
-        l.phase = Some(Phase::Syncing);
-        if !l.observer {
+        l.phase = Some(Phase::EpochAcked);
+        if !l.observer && counts {
             self.epoch_acks.insert(sid);
         }
-        if self.current_epoch < e && self.quorum.contains_quorum(&self.epoch_acks) {
+        if !agreed && self.quorum.contains_quorum(&self.epoch_acks) {
             // A quorum took the epoch: it is now this server's current epoch, and the leader
             // counts as having acknowledged its own NEWLEADER.
             self.current_epoch = e;
             out.push(Action::PersistCurrentEpoch(e));
             self.newleader_acks.insert(self.me);
         }
+        if self.current_epoch >= e {
+            // Nobody is synced (and so takes the epoch as current) before a quorum agreed it:
+            // else a learner could adopt an epoch that another leader then also gets.
+            let mut waiting: Vec<u64> = self
+                .learners
+                .iter()
+                .filter(|(_, l)| l.phase == Some(Phase::EpochAcked))
+                .map(|(id, _)| *id)
+                .collect();
+            waiting.sort_unstable();
+            for id in waiting {
+                self.sync_learner(id, e, &mut out);
+            }
+        }
+        self.check_established(&mut out);
+        out
+    }
+
+    /// The sync stream of one learner (DIFF, TRUNC+DIFF or SNAP), the proposals still
+    /// outstanding, then NEWLEADER.
+    fn sync_learner(&mut self, sid: u64, e: u32, out: &mut Vec<Action>) {
+        let Some(l) = self.learners.get_mut(&sid) else {
+            return;
+        };
+        l.phase = Some(Phase::Syncing);
+        let last_zxid = l.last_zxid;
         let window: Vec<i64> = self.window.iter().map(|t| t.zxid).collect();
         let leader_last = self.last_committed.max(self.last_zxid);
         match sync::plan(last_zxid, leader_last, &window) {
             SyncPlan::Diff { send_from } => {
                 out.push(Action::Send(sid, PeerMessage::Diff { zxid: leader_last }));
-                self.queue_window(sid, send_from, &mut out);
+                self.queue_window(sid, send_from, out);
             }
             SyncPlan::TruncDiff { to, send_from } => {
                 out.push(Action::Send(sid, PeerMessage::Trunc { zxid: to }));
-                self.queue_window(sid, send_from, &mut out);
+                self.queue_window(sid, send_from, out);
             }
             SyncPlan::Snap => out.push(Action::SendSnapshot(sid)),
         }
@@ -311,8 +352,6 @@ impl Leader {
                 zxid: sync::make_zxid(e, 0),
             },
         ));
-        self.check_established(&mut out);
-        out
     }
 
     fn queue_window(&self, sid: u64, from: usize, out: &mut Vec<Action>) {

@@ -8,7 +8,7 @@
 //! its copy is, which spares every write through this learner the wait for the COMMIT hop.
 
 use super::sync::{epoch_of, make_zxid};
-use crate::codec::peer::PeerMessage;
+use crate::codec::peer::{PeerMessage, EPOCH_ALREADY_ACCEPTED};
 use crate::datatree::Txn;
 use crate::proto::quorum::QuorumVerifier;
 use std::collections::VecDeque;
@@ -20,7 +20,9 @@ pub enum Action {
     PersistCurrentEpoch(u32),
     /// Drop logged txns after this zxid and rebuild the tree from disk.
     Truncate(i64),
-    /// A snapshot stream follows: empty the tree, load the chunks.
+    /// A snapshot (of the leader's history up to this zxid) follows: drop what the log holds
+    /// past it, empty the tree, load the chunks. The rest of the log stays until the snapshot
+    /// is on disk (`TakeSnapshot`).
     BeginSnapshot(i64),
     /// Log a proposal (fsync batched); report with `logged`.
     LogProposal(Txn),
@@ -66,6 +68,10 @@ pub struct Learner {
     mode: Mode,
     /// Logged proposals not yet committed, in zxid order, with whether they were acked.
     pending: VecDeque<(Txn, bool)>,
+    /// SNAP sync: proposals to log once the snapshot is on disk (at NEWLEADER). Logged
+    /// earlier, they would follow a log the SNAP emptied with nothing under them: a restart
+    /// in between would rebuild a tree with a hole where the snapshot should be.
+    held: Vec<Txn>,
     logged_up_to: i64,
     /// This learner and the leader form a quorum of voters.
     leader_quorum: bool,
@@ -97,6 +103,7 @@ impl Learner {
             phase: Phase::Announced,
             mode: Mode::Diff,
             pending: VecDeque::new(),
+            held: Vec::new(),
             logged_up_to: last_zxid,
             leader_quorum: false,
             leader_logged: 0,
@@ -145,13 +152,19 @@ impl Learner {
                         self.accepted_epoch
                     ));
                 }
-                if new_epoch > self.accepted_epoch {
+                // An epoch accepted before (from this leader or another) is followed but not
+                // acknowledged again: counted twice, two leaders could each gather a quorum
+                // for the same epoch.
+                let current_epoch = if new_epoch > self.accepted_epoch {
                     self.accepted_epoch = new_epoch;
                     out.push(Action::PersistAcceptedEpoch(new_epoch));
-                }
+                    self.current_epoch
+                } else {
+                    EPOCH_ALREADY_ACCEPTED
+                };
                 self.phase = Phase::Syncing;
                 out.push(Action::Send(PeerMessage::AckEpoch {
-                    current_epoch: self.current_epoch,
+                    current_epoch,
                     last_zxid: self.last_zxid,
                 }));
             }
@@ -182,7 +195,7 @@ impl Learner {
                     out.push(Action::LogAndAck(txn));
                 } else {
                     self.pending.push_back((txn.clone(), false));
-                    out.push(Action::LogProposal(txn));
+                    self.log(txn, &mut out);
                 }
             }
             // Commits everything up to it: a leader of peer protocol 3 on sends one COMMIT per
@@ -201,7 +214,7 @@ impl Learner {
             }
             PeerMessage::Inform { txn, .. } if txn.zxid > self.last_zxid => {
                 self.last_zxid = txn.zxid;
-                out.push(Action::LogProposal(txn.clone()));
+                self.log(txn.clone(), &mut out);
                 out.push(Action::Commit(txn));
             }
             PeerMessage::NewLeader { zxid } => {
@@ -212,6 +225,7 @@ impl Learner {
                 if self.mode != Mode::Diff {
                     out.push(Action::TakeSnapshot);
                 }
+                out.extend(self.held.drain(..).map(Action::LogProposal));
                 out.push(Action::SyncLog);
                 self.current_epoch = e;
                 out.push(Action::PersistCurrentEpoch(e));
@@ -240,6 +254,14 @@ impl Learner {
             _ => {}
         }
         out
+    }
+
+    fn log(&mut self, txn: Txn, out: &mut Vec<Action>) {
+        if self.mode == Mode::Snap && self.phase == Phase::Syncing {
+            self.held.push(txn);
+        } else {
+            out.push(Action::LogProposal(txn));
+        }
     }
 
     fn ack_logged(&mut self, out: &mut Vec<Action>) {

@@ -6,3 +6,5 @@ pub mod sync;
 
 #[cfg(test)]
 mod scenarios;
+#[cfg(test)]
+mod sim;

@@ -4,7 +4,7 @@
 use super::leader::{self, Leader};
 use super::learner::{self, Learner};
 use super::sync::make_zxid;
-use crate::codec::peer::PeerMessage;
+use crate::codec::peer::{PeerMessage, EPOCH_ALREADY_ACCEPTED};
 use crate::datatree::{Txn, TxnOp};
 use crate::proto::quorum::QuorumVerifier;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -759,4 +759,80 @@ fn one_commit_per_batch_to_learners_that_take_it_cumulatively() {
         })
         .collect();
     assert_eq!(committed, vec![z(1, 1), z(1, 2)]);
+}
+
+/// Found by the simulation: proposals after a SNAP were logged before the snapshot was on
+/// disk, so a restart in between rebuilt a tree with a hole. They wait for NEWLEADER now,
+/// and are logged after the snapshot is taken.
+#[test]
+fn a_snap_sync_logs_proposals_only_after_the_snapshot() {
+    let mut l = Learner::new(2, false, 0, 0, 0, 0, 1_000, 500);
+    l.start();
+    l.on_message(PeerMessage::LeaderInfo { new_epoch: 2 }, 0);
+    l.on_message(PeerMessage::Snap { zxid: z(1, 4) }, 0);
+    let a = l.on_message(
+        PeerMessage::Proposal {
+            txn: txn(z(1, 5)),
+            trace: String::new(),
+        },
+        0,
+    );
+    assert!(a.is_empty(), "nothing logged before the snapshot: {a:?}");
+    let a = l.on_message(
+        PeerMessage::NewLeader {
+            zxid: Learner::newleader_zxid(2),
+        },
+        0,
+    );
+    let order: Vec<&str> = a
+        .iter()
+        .filter_map(|a| match a {
+            learner::Action::TakeSnapshot => Some("snapshot"),
+            learner::Action::LogProposal(_) => Some("log"),
+            learner::Action::SyncLog => Some("sync"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, vec!["snapshot", "log", "sync"]);
+}
+
+/// Found by the simulation: a leader synced a learner (which then took the epoch as its
+/// current one) before a quorum had agreed the epoch, and a learner that had accepted an epoch
+/// counted again for another leader proposing the same epoch: two leaders of one epoch.
+#[test]
+fn nobody_is_synced_before_a_quorum_agrees_the_epoch_and_nobody_counts_twice() {
+    let q = QuorumVerifier::new(1..=5, std::iter::empty());
+    let mut l = Leader::new(1, q, 3, 3, z(3, 7), Vec::new(), 0, 10_000, 5_000);
+    let newleaders = |a: &[leader::Action]| {
+        a.iter()
+            .filter(|a| matches!(a, leader::Action::Send(_, PeerMessage::NewLeader { .. })))
+            .count()
+    };
+    for sid in [2, 3] {
+        l.learner_info(sid, false, 3, z(3, 7), true, 0);
+    }
+    assert_eq!(l.epoch(), Some(4));
+    // 2 acknowledges: 1 and 2 are no quorum of 5; nothing is synced yet.
+    assert_eq!(newleaders(&l.ack_epoch(2, 3, z(3, 7), 0)), 0);
+    // 3 had accepted epoch 4 before (from another leader): it follows, uncounted.
+    let a = l.ack_epoch(3, EPOCH_ALREADY_ACCEPTED, z(3, 7), 0);
+    assert_eq!(newleaders(&a), 0);
+    // 4 makes the quorum (1, 2, 4): all three waiting learners are synced now.
+    l.learner_info(4, false, 3, z(3, 7), true, 0);
+    let a = l.ack_epoch(4, 3, z(3, 7), 0);
+    assert!(a
+        .iter()
+        .any(|a| matches!(a, leader::Action::PersistCurrentEpoch(4))));
+    assert_eq!(newleaders(&a), 3);
+    // And a learner asked again for an epoch it accepted does not count again.
+    let mut f = Learner::new(5, false, 4, 3, z(3, 7), 0, 1_000, 500);
+    f.start();
+    let a = f.on_message(PeerMessage::LeaderInfo { new_epoch: 4 }, 0);
+    assert!(a.iter().any(|a| matches!(
+        a,
+        learner::Action::Send(PeerMessage::AckEpoch {
+            current_epoch: EPOCH_ALREADY_ACCEPTED,
+            ..
+        })
+    )));
 }
