@@ -8,6 +8,7 @@ pub mod election;
 pub mod link_writer;
 pub mod peer_listener;
 pub mod persister;
+pub mod quorum_hooks;
 pub mod server;
 pub mod session_tracker;
 pub mod zab;

@@ -2,12 +2,12 @@
 //! loop. Group commit: every txn that arrives while a write+fsync is in flight goes into the
 //! next one, so many writes share one fsync. It reports the highest durable zxid to the tree
 //! actor, or the first zxid of a batch it could not make durable (then it drops everything
-//! until the tree actor has failed those writes and says `resume`). On a learner it also sends
-//! the ACKs of broadcast proposals itself, on the leader link, right after their fsync.
+//! until the tree actor has failed those writes and says `resume`). It knows nothing of the
+//! protocol: an append may carry an [`OnDurable`] hook, which it calls on its own thread right
+//! after the fsync (a learner's ACKs and a leader's `Logged` go out that way, without waking
+//! another thread).
 
 use super::data_tree::{DataTreeActor, Durable, PersistFailed};
-use super::link_writer::LinkWriter;
-use crate::codec::peer::PeerMessage;
 use crate::datatree::Txn;
 use crate::storage::txn_log::{truncate_after, LogWriter};
 use actix::Addr;
@@ -16,19 +16,17 @@ use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Who hears from the log writer itself, right after the fsync, that txns are durable.
-enum Tell {
-    Nobody,
-    /// A learner's leader link: an ACK for each txn, or (`true`: a leader that counts ACKs
-    /// cumulatively) one for the last txn of each fsync.
-    Acks(Arc<LinkWriter>, bool),
-    /// A leader's voting learners: `Logged` with the batch's last zxid.
-    Learners(Vec<Arc<LinkWriter>>),
+/// Told on the log writer's thread, right after the fsync that made them durable, which txns of
+/// its appends are on disk. Appends in a row with the same hook (the same `Arc`) are told in
+/// one call per fsync.
+pub trait OnDurable: Send + Sync {
+    /// `zxids`: this hook's txns that one fsync made durable, in zxid order (never empty).
+    fn durable(&self, zxids: &[i64]);
 }
 
 enum Cmd {
-    /// Txns to log, and whom to tell once they are durable.
-    Append(Vec<Txn>, Tell),
+    /// Txns to log, and the hook to call once they are durable.
+    Append(Vec<Txn>, Option<Arc<dyn OnDurable>>),
     /// Start a new segment with the next append (a snapshot began).
     Roll,
     /// The failed writes were answered: accept appends again.
@@ -60,25 +58,12 @@ impl Persister {
     }
 
     pub fn append(&self, txns: Vec<Txn>) {
-        let _ = self.tx.send(Cmd::Append(txns, Tell::Nobody));
+        let _ = self.tx.send(Cmd::Append(txns, None));
     }
 
-    /// Log, then ACK on `link` as soon as the txns are durable: each of them, or with
-    /// `cumulative` only the last one of each fsync.
-    pub fn append_and_ack(&self, txns: Vec<Txn>, link: Arc<LinkWriter>, cumulative: bool) {
-        let _ = self
-            .tx
-            .send(Cmd::Append(txns, Tell::Acks(link, cumulative)));
-    }
-
-    /// Log, then tell `learners` (`Logged`) as soon as the txns are durable.
-    pub fn append_and_announce(&self, txns: Vec<Txn>, learners: Vec<Arc<LinkWriter>>) {
-        let tell = if learners.is_empty() {
-            Tell::Nobody
-        } else {
-            Tell::Learners(learners)
-        };
-        let _ = self.tx.send(Cmd::Append(txns, tell));
+    /// Log, then call `hook` on this thread as soon as the txns are durable.
+    pub fn append_then(&self, txns: Vec<Txn>, hook: Arc<dyn OnDurable>) {
+        let _ = self.tx.send(Cmd::Append(txns, Some(hook)));
     }
 
     pub fn roll(&self) {
@@ -113,25 +98,18 @@ struct Loop {
     tree: Addr<DataTreeActor>,
     failed: bool,
     buf: Vec<u8>,
-    /// ACKs owed once the current batch is durable, by link, in zxid order, and whether
-    /// the last one stands for all.
-    acks: Vec<(Arc<LinkWriter>, Vec<i64>, bool)>,
-    /// Learners to tell (`Logged`) once the current batch is durable: the latest list.
-    announce: Vec<Arc<LinkWriter>>,
+    /// Hooks to call once the current batch is durable, with their txns, in order.
+    hooks: Vec<(Arc<dyn OnDurable>, Vec<i64>)>,
 }
 
 impl Loop {
-    fn add(&mut self, batch: &mut Vec<Txn>, txns: Vec<Txn>, tell: Tell) {
-        match tell {
-            Tell::Nobody => {}
-            Tell::Acks(link, cumulative) => {
-                let zxids = txns.iter().map(|t| t.zxid);
-                match self.acks.last_mut() {
-                    Some((l, z, c)) if Arc::ptr_eq(l, &link) && *c == cumulative => z.extend(zxids),
-                    _ => self.acks.push((link, zxids.collect(), cumulative)),
-                }
+    fn add(&mut self, batch: &mut Vec<Txn>, txns: Vec<Txn>, hook: Option<Arc<dyn OnDurable>>) {
+        if let (Some(hook), false) = (hook, txns.is_empty()) {
+            let zxids = txns.iter().map(|t| t.zxid);
+            match self.hooks.last_mut() {
+                Some((h, z)) if Arc::ptr_eq(h, &hook) => z.extend(zxids),
+                _ => self.hooks.push((hook, zxids.collect())),
             }
-            Tell::Learners(l) => self.announce = l,
         }
         batch.extend(txns);
     }
@@ -150,16 +128,8 @@ impl Loop {
             .and_then(|_| self.writer.sync());
         match r {
             Ok(()) => {
-                for (link, zxids, cumulative) in self.acks.drain(..) {
-                    if cumulative {
-                        let last = zxids.last().map(|&zxid| PeerMessage::Ack { zxid });
-                        link.send_now(last);
-                    } else {
-                        link.send_now(zxids.into_iter().map(|zxid| PeerMessage::Ack { zxid }));
-                    }
-                }
-                for link in self.announce.drain(..) {
-                    link.send_now([PeerMessage::Logged { zxid: last }]);
+                for (hook, zxids) in self.hooks.drain(..) {
+                    hook.durable(&zxids);
                 }
                 let took = started.elapsed();
                 if took.as_millis() > 1000 {
@@ -182,8 +152,7 @@ impl Loop {
             }
         }
         batch.clear();
-        self.acks.clear();
-        self.announce.clear();
+        self.hooks.clear();
     }
 }
 
@@ -194,15 +163,14 @@ fn run(rx: Receiver<Cmd>, dir: PathBuf, writer: LogWriter, tree: Addr<DataTreeAc
         tree,
         failed: false,
         buf: Vec::with_capacity(1 << 16),
-        acks: Vec::new(),
-        announce: Vec::new(),
+        hooks: Vec::new(),
     };
     let mut batch = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(cmd) = next.take().or_else(|| rx.try_recv().ok()) {
             match cmd {
-                Cmd::Append(t, tell) if !l.failed => l.add(&mut batch, t, tell),
+                Cmd::Append(t, hook) if !l.failed => l.add(&mut batch, t, hook),
                 Cmd::Append(..) => {}
                 Cmd::Resume => l.failed = false,
                 Cmd::Roll => {

@@ -12,6 +12,7 @@ use super::data_tree::{
 use super::election::{start_election, Elected, ElectionActor, Established, LookForLeader};
 use super::link_writer::{LinkWriter, SharedFrame};
 use super::persister::Persister;
+use super::quorum_hooks::{AckWhenDurable, AnnounceWhenDurable};
 use super::session_tracker::{SessionTracker, TakeTouches};
 use crate::codec::jute::op;
 use crate::codec::peer::{
@@ -277,14 +278,16 @@ enum State {
         /// link id -> server id, once the learner said Hello.
         learners: HashMap<u64, u64>,
         links: HashMap<u64, Link>,
+        /// The log writer's `Logged` to the learners, after each fsync.
+        announce: Arc<AnnounceWhenDurable>,
     },
     Learning {
         machine: Box<Learner>,
         leader: u64,
         link: Option<Link>,
         snap: Option<IncomingSnapshot>,
-        /// The peer protocol version the leader's Hello named (0: an older leader, silent).
-        leader_version: u32,
+        /// The log writer's ACKs on the leader link, after each fsync.
+        acks: Option<Arc<AckWhenDurable>>,
     },
 }
 
@@ -501,6 +504,7 @@ impl ZabActor {
                         machine: Box::new(machine),
                         learners: HashMap::new(),
                         links: std::mem::take(&mut act.parked),
+                        announce: Arc::default(),
                     };
                     act.vote = Some(vote);
                     tracing::info!("LEADING: waiting for followers (last zxid 0x{last:x})");
@@ -597,12 +601,13 @@ impl ZabActor {
                 )
                 .with_leader(&act.quorum, leader);
                 let actions = machine.start();
+                let acks = AckWhenDurable::new(link.writer.clone());
                 act.state = State::Learning {
                     machine: Box::new(machine),
                     leader,
                     link: Some(link),
                     snap: None,
-                    leader_version: 0,
+                    acks: Some(acks),
                 };
                 tracing::info!(
                     "{}: connected to leader {leader}",
@@ -684,9 +689,12 @@ impl ZabActor {
                     );
                     return;
                 }
-                leader::Action::LogProposal { txns, tell } => self
-                    .persister
-                    .append_and_announce(txns, self.logged_links(&tell)),
+                leader::Action::LogProposal { txns, tell } => {
+                    if let State::Leading { announce, .. } = &self.state {
+                        announce.set_learners(self.logged_links(&tell));
+                        self.persister.append_then(txns, announce.clone());
+                    }
+                }
                 leader::Action::Commit(z) => self.tree.do_send(Commit(z)),
                 leader::Action::Established(e) => {
                     tracing::info!(
@@ -899,14 +907,8 @@ impl ZabActor {
                 learner::Action::LogProposal(t) => self.persister.append(vec![t]),
                 learner::Action::LogAndAck(t) => match &self.state {
                     State::Learning {
-                        link: Some(l),
-                        leader_version,
-                        ..
-                    } => self.persister.append_and_ack(
-                        vec![t],
-                        l.writer.clone(),
-                        *leader_version >= CUMULATIVE_SINCE,
-                    ),
+                        acks: Some(acks), ..
+                    } => self.persister.append_then(vec![t], acks.clone()),
                     _ => self.persister.append(vec![t]),
                 },
                 learner::Action::SyncLog => {
@@ -973,6 +975,7 @@ impl ZabActor {
             machine,
             learners,
             links,
+            ..
         } = &mut self.state
         else {
             return;
@@ -1108,14 +1111,18 @@ impl ZabActor {
         let State::Learning {
             machine,
             snap,
-            leader_version,
+            acks,
             ..
         } = &mut self.state
         else {
             return;
         };
         match msg {
-            PeerMessage::Hello { version, .. } => *leader_version = version,
+            PeerMessage::Hello { version, .. } => {
+                if let Some(a) = acks {
+                    a.set_cumulative(version >= CUMULATIVE_SINCE);
+                }
+            }
             PeerMessage::SnapSessions(s) => {
                 if let Some((_, sessions, _)) = snap {
                     sessions.extend(s);
@@ -1321,6 +1328,7 @@ impl ZabActor {
                 machine,
                 learners,
                 links,
+                ..
             } = &mut self.state
             {
                 if links.remove(&m.link).is_some() {
@@ -1339,6 +1347,7 @@ impl ZabActor {
                 machine,
                 learners,
                 links,
+                ..
             } => {
                 links.remove(&m.link);
                 if let Some(sid) = learners.remove(&m.link) {
