@@ -75,6 +75,20 @@ enum Cmd {
     },
     /// Print the txns of a transaction log segment (like ZooKeeper's LogFormatter).
     LogDump { path: PathBuf },
+    /// Show where a damaged transaction log segment is damaged and what each way out loses;
+    /// change it only with --truncate or --skip, after keeping a copy (like ZooKeeper's
+    /// TxnLogToolkit). Stop the server that owns the file first.
+    LogRepair {
+        path: PathBuf,
+        /// Cut the segment at the damage (everything from there on is lost; the report says
+        /// how many txns that is).
+        #[arg(long, conflicts_with = "skip")]
+        truncate: bool,
+        /// Drop the damaged bytes and keep the records after them (only when they held no
+        /// txn, so that the log has no hole).
+        #[arg(long)]
+        skip: bool,
+    },
     /// Print the nodes and sessions of a snapshot (like ZooKeeper's SnapshotFormatter).
     SnapshotDump { path: PathBuf },
     /// Load generator for ZooKeeper-protocol servers: `keeper bench --help`.
@@ -254,6 +268,19 @@ fn main() -> ExitCode {
             .clamp(0, 255) as u8,
         ),
         Cmd::LogDump { path } => print_or_fail(keeper::storage::dump::log_dump(&path)),
+        Cmd::LogRepair {
+            path,
+            truncate,
+            skip,
+        } => {
+            use keeper::storage::repair::{run, Action};
+            let action = match (truncate, skip) {
+                (true, _) => Action::Truncate,
+                (_, true) => Action::Skip,
+                _ => Action::Show,
+            };
+            print_or_fail(run(&path, action))
+        }
         Cmd::SnapshotDump { path } => print_or_fail(keeper::storage::dump::snapshot_dump(&path)),
         Cmd::Bench { args } => ExitCode::from(keeper::bench::main(args).clamp(0, 255) as u8),
     }

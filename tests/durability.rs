@@ -1223,6 +1223,75 @@ fn snapshots_are_taken_and_old_files_purged() {
 // 4. Damaged files
 // ---------------------------------------------------------------------------------------------
 
+/// The way out of a damaged log, with the operator's consent: `keeper log-repair` shows what
+/// truncating loses and changes nothing; `--truncate` keeps a copy and cuts there; the server
+/// then starts with every write before the damage.
+#[test]
+fn log_repair_shows_the_loss_and_truncates_only_when_asked() {
+    let mut server = Server::start(&["storage.preallocate_size=65536"]);
+    let _keep = KeepOnPanic::new(&server, "log-repair");
+    let addr = server.addr();
+    let r = rt();
+    let nodes = r.block_on(async {
+        let c = connect(&addr, Duration::from_secs(10)).await;
+        c.create("/c", b"", OPEN).await.unwrap();
+        write_nodes(&c, "/c", 0..60).await
+    });
+    server.kill();
+    let segs = segments(&version_dir(&server));
+    let (_, seg) = segs.last().expect("a log segment").clone();
+    let buf = std::fs::read(&seg).unwrap();
+    let recs = records(&buf);
+    let (start, len) = recs[recs.len() / 2];
+    flip_byte(&seg, start + 8 + len / 2);
+    let damaged = std::fs::read(&seg).unwrap();
+    let repair = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_keeper"))
+            .arg("log-repair")
+            .arg(&seg)
+            .args(extra)
+            .output()
+            .expect("keeper log-repair");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shown = repair(&[]);
+    assert!(
+        shown.contains(&format!("damaged at offset {start}")),
+        "{shown}"
+    );
+    assert!(shown.contains("LOSES"), "{shown}");
+    assert!(shown.contains("nothing changed"), "{shown}");
+    assert_eq!(
+        std::fs::read(&seg).unwrap(),
+        damaged,
+        "showing changes nothing"
+    );
+    let done = repair(&["--truncate"]);
+    assert!(done.contains("the original is kept at"), "{done}");
+    let backup = std::path::PathBuf::from(format!("{}.bak", seg.display()));
+    assert_eq!(std::fs::read(&backup).unwrap(), damaged);
+    server.restart();
+    r.block_on(async {
+        let c = connect(&addr, Duration::from_secs(10)).await;
+        let paths: Vec<String> = nodes.iter().map(|(p, _)| p.clone()).collect();
+        let got = read_nodes(&c, &paths).await;
+        let kept = got.iter().take_while(|n| n.is_some()).count();
+        assert!(
+            kept > 0 && kept < nodes.len(),
+            "{kept} of {} nodes",
+            nodes.len()
+        );
+        assert!(
+            got[kept..].iter().all(Option::is_none),
+            "a hole in what was kept"
+        );
+        for ((_, want), n) in nodes.iter().zip(&got).take(kept) {
+            assert_eq!(&n.as_ref().unwrap().0, want);
+        }
+    });
+}
+
 #[test]
 fn flipped_byte_in_the_middle_of_the_log_refuses_to_start() {
     let mut server = Server::start(&["storage.preallocate_size=65536"]);

@@ -4,6 +4,7 @@ pub mod dump;
 pub mod epoch;
 pub mod lock;
 pub mod recovery;
+pub mod repair;
 pub mod retention;
 pub mod snapshot;
 pub mod txn_log;

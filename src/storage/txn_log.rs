@@ -62,7 +62,7 @@ pub enum LogError {
         #[source]
         source: io::Error,
     },
-    #[error("transaction log {path} is corrupt at offset {offset}: {what}; refusing to start rather than lose acknowledged writes. Moving the file aside would start without every write in it from offset {offset} on and in every later log file; in an ensemble whose other servers are healthy, this server can instead start on an empty storage directory and fetch the whole state from the leader")]
+    #[error("transaction log {path} is corrupt at offset {offset}: {what}; refusing to start rather than lose acknowledged writes. Moving the file aside would start without every write in it from offset {offset} on and in every later log file (`keeper log-repair <file>` shows what can be saved and what each way out loses); in an ensemble whose other servers are healthy, this server can instead start on an empty storage directory and fetch the whole state from the leader")]
     Corrupt {
         path: PathBuf,
         offset: u64,
