@@ -1,5 +1,9 @@
 //! `keeper ensemble --size N`: a local development ensemble of N servers on loopback, with
-//! generated configuration and data directories; Ctrl-C (or SIGTERM) stops them all.
+//! generated configuration and data directories, to play with: it says "started" once every
+//! member serves, prints each member's mode as it changes (a failover as it happens, and how
+//! long the ensemble had no leader), keeps the others running when one dies, and takes
+//! commands on stdin (`status`, `kill N`, `stop N`, `start N`, `quit`). Ctrl-C (or SIGTERM)
+//! stops them all.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -56,6 +60,54 @@ fn spawn(exe: &Path, config: &Path, dir: &Path, id: u32) -> std::io::Result<Chil
         .spawn()
 }
 
+/// `srvr`'s Mode line of the server on `port`, or `None` when it does not answer.
+fn mode(port: u32) -> Option<String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).ok()?));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    s.write_all(b"srvr").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("Mode: "))
+        .map(|m| m.trim().to_string())
+}
+
+struct Member {
+    id: u32,
+    port: u32,
+    child: Option<Child>,
+    /// What `srvr` said last ("gone" when the process is not running, "no answer" while it
+    /// does not serve).
+    mode: String,
+}
+
+fn tail(dir: &Path, id: u32, lines: usize) -> String {
+    let log = std::fs::read_to_string(dir.join(format!("server{id}")).join("server.log"))
+        .unwrap_or_default();
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Lines typed on stdin, read on a thread of their own (none when stdin is closed).
+fn commands() -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _ = std::thread::Builder::new()
+        .name("ensemble-stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    rx
+}
+
+const HELP: &str = "commands: status | kill N (SIGKILL) | stop N (SIGTERM) | start N | quit";
+
 pub fn run(o: Options) -> i32 {
     if o.size == 0 {
         eprintln!("keeper ensemble: --size must be at least 1");
@@ -82,50 +134,193 @@ pub fn run(o: Options) -> i32 {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
-    let mut children = Vec::new();
-    for id in 1..=o.size + o.observers {
+    let mut members: Vec<Member> = Vec::new();
+    for i in 0..o.size + o.observers {
+        let id = i + 1;
         match spawn(&exe, &config, &o.dir, id) {
-            Ok(c) => children.push((id, c)),
+            Ok(c) => members.push(Member {
+                id,
+                port: o.client_port as u32 + i,
+                child: Some(c),
+                mode: "starting".into(),
+            }),
             Err(e) => {
                 eprintln!("keeper ensemble: cannot start server {id}: {e}");
-                STOP.store(true, Ordering::SeqCst);
-                break;
+                stop_all(&mut members);
+                return 1;
             }
         }
     }
-    let hosts: Vec<String> = (0..o.size + o.observers)
-        .map(|i| format!("127.0.0.1:{}", o.client_port as u32 + i))
+    // Started means serving: every member answers with a mode (a failed start says why).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        for m in members.iter_mut() {
+            if let Some(Ok(Some(st))) = m.child.as_mut().map(Child::try_wait) {
+                eprintln!(
+                    "keeper ensemble: server {} exited while starting ({st}); its log ends:\n{}",
+                    m.id,
+                    tail(&o.dir, m.id, 10)
+                );
+                m.child = None;
+                stop_all(&mut members);
+                return 1;
+            }
+            if let Some(mode) = mode(m.port) {
+                m.mode = mode;
+            }
+        }
+        let serving = members
+            .iter()
+            .all(|m| !matches!(m.mode.as_str(), "starting" | "looking"));
+        if serving {
+            break;
+        }
+        if STOP.load(Ordering::SeqCst) || std::time::Instant::now() > deadline {
+            eprintln!(
+                "keeper ensemble: the ensemble did not form within 60 s (logs under {})",
+                o.dir.display()
+            );
+            stop_all(&mut members);
+            return 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hosts: Vec<String> = members
+        .iter()
+        .map(|m| format!("127.0.0.1:{}", m.port))
         .collect();
     println!(
-        "ensemble of {} voters and {} observers started; connect string {}\nconfiguration {}, data and logs under {}\nCtrl-C stops it.",
+        "ensemble of {} voters and {} observers started; connect string {}\nconfiguration {}, data and logs under {}",
         o.size,
         o.observers,
         hosts.join(","),
         config.display(),
         o.dir.display()
     );
-    let mut status = 0;
+    print_status(&members);
+    println!("{HELP}; Ctrl-C stops them all.");
+    let input = commands();
+    // When the leader went away: to print how long the ensemble was without one.
+    let mut leaderless_since: Option<std::time::Instant> = None;
+    let mut last_poll = std::time::Instant::now();
     while !STOP.load(Ordering::SeqCst) {
-        for (id, c) in children.iter_mut() {
-            if let Ok(Some(st)) = c.try_wait() {
-                eprintln!("keeper ensemble: server {id} exited ({st}); see its server.log");
-                status = 1;
+        while let Ok(line) = input.try_recv() {
+            if !command(&line, &mut members, &exe, &config, &o.dir) {
                 STOP.store(true, Ordering::SeqCst);
             }
         }
-        std::thread::sleep(Duration::from_millis(200));
+        for m in members.iter_mut() {
+            if let Some(Ok(Some(st))) = m.child.as_mut().map(Child::try_wait) {
+                println!(
+                    "server {} exited ({st}); the others keep running (`start {}` brings it back)",
+                    m.id, m.id
+                );
+                if m.mode == "leader" && leaderless_since.is_none() {
+                    // The failover is timed from here (it is often over before the next poll).
+                    leaderless_since = Some(std::time::Instant::now());
+                    println!("no leader");
+                }
+                m.child = None;
+                m.mode = "gone".into();
+            }
+        }
+        if last_poll.elapsed() >= Duration::from_millis(250) {
+            last_poll = std::time::Instant::now();
+            for m in members.iter_mut().filter(|m| m.child.is_some()) {
+                let now = mode(m.port).unwrap_or_else(|| "no answer".into());
+                if now != m.mode {
+                    println!("server {}: {} -> {now}", m.id, m.mode);
+                    m.mode = now;
+                }
+            }
+            let leader = members.iter().find(|m| m.mode == "leader").map(|m| m.id);
+            match (leader, leaderless_since) {
+                (None, None) => {
+                    leaderless_since = Some(std::time::Instant::now());
+                    println!("no leader");
+                }
+                (Some(id), Some(since)) => {
+                    println!(
+                        "server {id} leads, {} ms after the ensemble was seen without a leader",
+                        since.elapsed().as_millis()
+                    );
+                    leaderless_since = None;
+                }
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
-    for (_, c) in children.iter_mut() {
+    stop_all(&mut members);
+    println!("ensemble stopped");
+    0
+}
+
+fn print_status(members: &[Member]) {
+    for m in members {
+        let pid = m
+            .child
+            .as_ref()
+            .map_or("not running".to_string(), |c| format!("pid {}", c.id()));
+        println!("server {} (127.0.0.1:{}, {pid}): {}", m.id, m.port, m.mode);
+    }
+}
+
+/// One typed command; false: stop the ensemble.
+fn command(line: &str, members: &mut [Member], exe: &Path, config: &Path, dir: &Path) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let target = |n: Option<&&str>| -> Option<usize> {
+        let id: u32 = n?.parse().ok()?;
+        members.iter().position(|m| m.id == id)
+    };
+    match words.first().copied() {
+        None => {}
+        Some("quit" | "exit") => return false,
+        Some("status") => print_status(members),
+        Some(cmd @ ("kill" | "stop")) => match target(words.get(1)) {
+            Some(i) => match &members[i].child {
+                Some(c) => {
+                    let sig = if cmd == "kill" {
+                        libc::SIGKILL
+                    } else {
+                        libc::SIGTERM
+                    };
+                    // SAFETY: kill(2) of our own child.
+                    unsafe {
+                        libc::kill(c.id() as libc::pid_t, sig);
+                    }
+                }
+                None => println!("server {} is not running", members[i].id),
+            },
+            None => println!("no such server; {HELP}"),
+        },
+        Some("start") => match target(words.get(1)) {
+            Some(i) if members[i].child.is_none() => match spawn(exe, config, dir, members[i].id) {
+                Ok(c) => {
+                    println!("server {} started (pid {})", members[i].id, c.id());
+                    members[i].child = Some(c);
+                    members[i].mode = "starting".into();
+                }
+                Err(e) => println!("cannot start server {}: {e}", members[i].id),
+            },
+            Some(i) => println!("server {} is running", members[i].id),
+            None => println!("no such server; {HELP}"),
+        },
+        Some(_) => println!("{HELP}"),
+    }
+    true
+}
+
+fn stop_all(members: &mut [Member]) {
+    for c in members.iter_mut().filter_map(|m| m.child.as_mut()) {
         // SAFETY: plain kill(2) of our own child.
         unsafe {
             libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
         }
     }
-    for (_, c) in children.iter_mut() {
+    for c in members.iter_mut().filter_map(|m| m.child.as_mut()) {
         let _ = c.wait();
     }
-    println!("ensemble stopped");
-    status
 }
 
 #[cfg(test)]
