@@ -26,7 +26,8 @@ const _: () = assert!(LOGGED_SINCE <= PROTOCOL_VERSION && MIN_PROTOCOL_VERSION <
 const _: () = assert!(LOGGED_SINCE <= CUMULATIVE_SINCE && CUMULATIVE_SINCE <= PROTOCOL_VERSION);
 
 /// `AckEpoch.current_epoch` of a learner that had accepted the proposed epoch already: one
-/// learner must never count towards the same epoch for two leaders.
+/// learner must never count towards the same epoch for two leaders. Sent to leaders of
+/// protocol 3 on ([`CUMULATIVE_SINCE`]); older ones get the learner's current epoch.
 pub const EPOCH_ALREADY_ACCEPTED: u32 = u32::MAX;
 
 /// Whether a peer naming `version` in its Hello can talk to this server.

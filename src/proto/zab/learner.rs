@@ -121,6 +121,10 @@ impl Learner {
         self
     }
 
+    pub fn current_epoch(&self) -> u32 {
+        self.current_epoch
+    }
+
     pub fn is_serving(&self) -> bool {
         self.phase == Phase::Broadcast
     }
