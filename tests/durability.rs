@@ -1223,6 +1223,24 @@ fn snapshots_are_taken_and_old_files_purged() {
 // 4. Damaged files
 // ---------------------------------------------------------------------------------------------
 
+/// What `sixty_writes_then_kill` leaves: the nodes, the newest log segment and its records.
+type Written = (Vec<(String, Vec<u8>)>, PathBuf, Vec<(usize, usize)>);
+
+/// 60 nodes under /c, then kill -9.
+fn sixty_writes_then_kill(server: &mut Server, r: &tokio::runtime::Runtime) -> Written {
+    let addr = server.addr();
+    let nodes = r.block_on(async {
+        let c = connect(&addr, Duration::from_secs(10)).await;
+        c.create("/c", b"", OPEN).await.unwrap();
+        write_nodes(&c, "/c", 0..60).await
+    });
+    server.kill();
+    let segs = segments(&version_dir(server));
+    let (_, seg) = segs.last().expect("a log segment").clone();
+    let recs = records(&std::fs::read(&seg).unwrap());
+    (nodes, seg, recs)
+}
+
 /// The way out of a damaged log, with the operator's consent: `keeper log-repair` shows what
 /// truncating loses and changes nothing; `--truncate` keeps a copy and cuts there; the server
 /// then starts with every write before the damage.
@@ -1232,16 +1250,7 @@ fn log_repair_shows_the_loss_and_truncates_only_when_asked() {
     let _keep = KeepOnPanic::new(&server, "log-repair");
     let addr = server.addr();
     let r = rt();
-    let nodes = r.block_on(async {
-        let c = connect(&addr, Duration::from_secs(10)).await;
-        c.create("/c", b"", OPEN).await.unwrap();
-        write_nodes(&c, "/c", 0..60).await
-    });
-    server.kill();
-    let segs = segments(&version_dir(&server));
-    let (_, seg) = segs.last().expect("a log segment").clone();
-    let buf = std::fs::read(&seg).unwrap();
-    let recs = records(&buf);
+    let (nodes, seg, recs) = sixty_writes_then_kill(&mut server, &r);
     let (start, len) = recs[recs.len() / 2];
     flip_byte(&seg, start + 8 + len / 2);
     let damaged = std::fs::read(&seg).unwrap();
@@ -1298,17 +1307,8 @@ fn flipped_byte_in_the_middle_of_the_log_refuses_to_start() {
     let _keep = KeepOnPanic::new(&server, "corrupt-log");
     let addr = server.addr();
     let r = rt();
-    let nodes = r.block_on(async {
-        let c = connect(&addr, Duration::from_secs(10)).await;
-        c.create("/c", b"", OPEN).await.unwrap();
-        write_nodes(&c, "/c", 0..60).await
-    });
-    server.kill();
+    let (nodes, seg, recs) = sixty_writes_then_kill(&mut server, &r);
     archive_log(&server, "before");
-    let segs = segments(&version_dir(&server));
-    let (_, seg) = segs.last().expect("a log segment").clone();
-    let buf = std::fs::read(&seg).unwrap();
-    let recs = records(&buf);
     assert!(
         recs.len() > 60,
         "{} records in {}",

@@ -9,7 +9,8 @@ use crate::datatree::{Txn, TxnOp};
 use crate::proto::quorum::QuorumVerifier;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-fn txn(zxid: i64) -> Txn {
+/// A txn for the in-memory tests (also the simulation's).
+pub(super) fn txn(zxid: i64) -> Txn {
     Txn {
         session: 1,
         cxid: 0,

@@ -17,9 +17,10 @@
 
 use super::leader::{self, Leader};
 use super::learner::{self, Learner};
+use super::scenarios::txn;
 use super::sync::{epoch_of, make_zxid};
 use crate::codec::peer::PeerMessage;
-use crate::datatree::{Txn, TxnOp};
+use crate::datatree::Txn;
 use crate::proto::quorum::QuorumVerifier;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,19 +28,6 @@ use std::collections::{BTreeMap, VecDeque};
 
 const INIT_LIMIT: u64 = 2_000;
 const SYNC_LIMIT: u64 = 1_000;
-
-fn txn(zxid: i64) -> Txn {
-    Txn {
-        session: 1,
-        cxid: 0,
-        zxid,
-        time: 0,
-        op: TxnOp::Delete {
-            path: format!("/t{zxid:x}"),
-        }
-        .into(),
-    }
-}
 
 /// What survives a crash.
 #[derive(Debug, Default, Clone)]
@@ -154,6 +142,24 @@ impl World {
         }
     }
 
+    /// The learners linked to leader `id`.
+    fn learners_of(&self, id: u64) -> Vec<u64> {
+        self.links
+            .keys()
+            .filter(|(a, _)| *a == id)
+            .map(|(_, b)| *b)
+            .collect()
+    }
+
+    /// The servers not running.
+    fn down(&self) -> Vec<u64> {
+        self.servers
+            .iter()
+            .filter(|(_, s)| matches!(s.role, Role::Down))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     fn leader_of(&self, id: u64) -> Option<u64> {
         match &self.servers[&id].role {
             Role::Following { leader, .. } => Some(*leader),
@@ -175,13 +181,7 @@ impl World {
         s.tree = s.disk.history();
         match was {
             Role::Leading { .. } => {
-                let peers: Vec<u64> = self
-                    .links
-                    .keys()
-                    .filter(|(a, _)| *a == id)
-                    .map(|(_, b)| *b)
-                    .collect();
-                for p in peers {
+                for p in self.learners_of(id) {
                     self.break_link(id, p);
                 }
             }
@@ -627,13 +627,7 @@ impl World {
             match &mut self.server(id).role {
                 Role::Leading { m, .. } => {
                     let a = m.tick(now);
-                    let peers: Vec<u64> = self
-                        .links
-                        .keys()
-                        .filter(|(a, _)| *a == id)
-                        .map(|(_, b)| *b)
-                        .collect();
-                    for p in peers {
+                    for p in self.learners_of(id) {
                         self.send(
                             id,
                             p,
@@ -727,12 +721,7 @@ impl World {
                 self.crash(id);
             }
             97 if faults => {
-                let down: Vec<u64> = self
-                    .servers
-                    .iter()
-                    .filter(|(_, s)| matches!(s.role, Role::Down))
-                    .map(|(id, _)| *id)
-                    .collect();
+                let down = self.down();
                 if !down.is_empty() {
                     let id = down[self.rng.gen_range(0..down.len())];
                     self.restart(id);
@@ -781,13 +770,7 @@ impl World {
     }
 
     fn heal(&mut self) -> u64 {
-        let down: Vec<u64> = self
-            .servers
-            .iter()
-            .filter(|(_, s)| matches!(s.role, Role::Down))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in down {
+        for id in self.down() {
             self.restart(id);
         }
         for _ in 0..200_000 {
