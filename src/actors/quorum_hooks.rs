@@ -28,11 +28,6 @@ impl AckWhenDurable {
     pub fn set_cumulative(&self, on: bool) {
         self.cumulative.store(on, Ordering::Relaxed);
     }
-
-    /// Whether the leader said (in its Hello) it speaks peer protocol 3 or later.
-    pub fn leader_is_v3(&self) -> bool {
-        self.cumulative.load(Ordering::Relaxed)
-    }
 }
 
 impl OnDurable for AckWhenDurable {

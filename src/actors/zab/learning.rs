@@ -5,25 +5,6 @@
 use super::*;
 
 impl ZabActor {
-    /// A leader before peer protocol 3 (it sent no Hello of its own) takes ACKEPOCH's
-    /// "already accepted" marker for an epoch newer than its own and drops the learner: it is
-    /// sent the learner's current epoch instead, as such a learner always did.
-    fn for_leader_version(&self, m: PeerMessage) -> PeerMessage {
-        let State::Learning { machine, acks, .. } = &self.state else {
-            return m;
-        };
-        match m {
-            PeerMessage::AckEpoch {
-                current_epoch: EPOCH_ALREADY_ACCEPTED,
-                last_zxid,
-            } if !acks.as_ref().is_some_and(|a| a.leader_is_v3()) => PeerMessage::AckEpoch {
-                current_epoch: machine.current_epoch(),
-                last_zxid,
-            },
-            m => m,
-        }
-    }
-
     pub(super) fn send_to_leader(&self, m: PeerMessage) {
         if let State::Learning { link: Some(l), .. } = &self.state {
             l.send(m);
@@ -39,10 +20,7 @@ impl ZabActor {
         while let Some(a) = rest.next() {
             let gen = self.gen;
             match a {
-                learner::Action::Send(m) => {
-                    let m = self.for_leader_version(m);
-                    self.send_to_leader(m)
-                }
+                learner::Action::Send(m) => self.send_to_leader(m),
                 learner::Action::PersistAcceptedEpoch(e) => {
                     if self.persist_epoch("acceptedEpoch", e) {
                         self.accepted_epoch = e;
@@ -189,10 +167,13 @@ impl ZabActor {
             return;
         };
         match msg {
-            PeerMessage::Hello { version, .. } => {
+            PeerMessage::Hello { version, sid } => {
                 if let Some(a) = acks {
                     a.set_cumulative(version >= CUMULATIVE_SINCE);
                 }
+                // The machine learns from it which ACKEPOCH the leader understands.
+                let a = machine.on_message(PeerMessage::Hello { version, sid }, now);
+                self.learner_actions(a, ctx);
             }
             PeerMessage::SnapSessions(s) => {
                 if let Some((_, sessions, _)) = snap {

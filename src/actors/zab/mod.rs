@@ -16,8 +16,8 @@ use super::quorum_hooks::{AckWhenDurable, AnnounceWhenDurable};
 use super::session_tracker::{SessionTracker, TakeTouches};
 use crate::codec::jute::op;
 use crate::codec::peer::{
-    supported_version, PeerCodec, PeerCodecError, PeerMessage, CUMULATIVE_SINCE,
-    EPOCH_ALREADY_ACCEPTED, LOGGED_SINCE, PROTOCOL_VERSION,
+    supported_version, PeerCodec, PeerCodecError, PeerMessage, CUMULATIVE_SINCE, LOGGED_SINCE,
+    PROTOCOL_VERSION,
 };
 use crate::datatree::acl::AuthInfo;
 use crate::engine::{Forward, Role};

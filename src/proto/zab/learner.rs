@@ -8,7 +8,7 @@
 //! its copy is, which spares every write through this learner the wait for the COMMIT hop.
 
 use super::sync::{epoch_of, make_zxid};
-use crate::codec::peer::{PeerMessage, EPOCH_ALREADY_ACCEPTED};
+use crate::codec::peer::{PeerMessage, CUMULATIVE_SINCE, EPOCH_ALREADY_ACCEPTED};
 use crate::datatree::Txn;
 use crate::proto::quorum::QuorumVerifier;
 use std::collections::VecDeque;
@@ -75,6 +75,9 @@ pub struct Learner {
     logged_up_to: i64,
     /// This learner and the leader form a quorum of voters.
     leader_quorum: bool,
+    /// The leader said (in a Hello of its own) it speaks peer protocol 3 or later: it takes
+    /// `EPOCH_ALREADY_ACCEPTED`. Older leaders send no Hello.
+    leader_v3: bool,
     /// The leader's log is durable up to here (`Logged`).
     leader_logged: i64,
     heard: u64,
@@ -106,6 +109,7 @@ impl Learner {
             held: Vec::new(),
             logged_up_to: last_zxid,
             leader_quorum: false,
+            leader_v3: false,
             leader_logged: 0,
             heard: now,
             init_limit: init_limit_ms,
@@ -119,10 +123,6 @@ impl Learner {
     pub fn with_leader(mut self, quorum: &QuorumVerifier, leader: u64) -> Learner {
         self.leader_quorum = !self.observer && quorum.contains_quorum(&[self.me, leader]);
         self
-    }
-
-    pub fn current_epoch(&self) -> u32 {
-        self.current_epoch
     }
 
     pub fn is_serving(&self) -> bool {
@@ -146,6 +146,7 @@ impl Learner {
         self.heard = now;
         let mut out = Vec::new();
         match m {
+            PeerMessage::Hello { version, .. } => self.leader_v3 = version >= CUMULATIVE_SINCE,
             PeerMessage::LeaderInfo { new_epoch } => {
                 if self.phase != Phase::Announced {
                     return Self::abandon("LEADERINFO out of order");
@@ -158,13 +159,16 @@ impl Learner {
                 }
                 // An epoch accepted before (from this leader or another) is followed but not
                 // acknowledged again: counted twice, two leaders could each gather a quorum
-                // for the same epoch.
+                // for the same epoch. A leader older than protocol 3 would take the marker for
+                // a newer epoch and drop the learner: it gets the current epoch, as it always did.
                 let current_epoch = if new_epoch > self.accepted_epoch {
                     self.accepted_epoch = new_epoch;
                     out.push(Action::PersistAcceptedEpoch(new_epoch));
                     self.current_epoch
-                } else {
+                } else if self.leader_v3 {
                     EPOCH_ALREADY_ACCEPTED
+                } else {
+                    self.current_epoch
                 };
                 self.phase = Phase::Syncing;
                 out.push(Action::Send(PeerMessage::AckEpoch {

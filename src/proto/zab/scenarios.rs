@@ -828,11 +828,29 @@ fn nobody_is_synced_before_a_quorum_agrees_the_epoch_and_nobody_counts_twice() {
     // And a learner asked again for an epoch it accepted does not count again.
     let mut f = Learner::new(5, false, 4, 3, z(3, 7), 0, 1_000, 500);
     f.start();
+    f.on_message(
+        PeerMessage::Hello {
+            version: crate::codec::peer::PROTOCOL_VERSION,
+            sid: 1,
+        },
+        0,
+    );
     let a = f.on_message(PeerMessage::LeaderInfo { new_epoch: 4 }, 0);
     assert!(a.iter().any(|a| matches!(
         a,
         learner::Action::Send(PeerMessage::AckEpoch {
             current_epoch: EPOCH_ALREADY_ACCEPTED,
+            ..
+        })
+    )));
+    // A leader older than protocol 3 (no Hello) gets the current epoch instead.
+    let mut f = Learner::new(5, false, 4, 3, z(3, 7), 0, 1_000, 500);
+    f.start();
+    let a = f.on_message(PeerMessage::LeaderInfo { new_epoch: 4 }, 0);
+    assert!(a.iter().any(|a| matches!(
+        a,
+        learner::Action::Send(PeerMessage::AckEpoch {
+            current_epoch: 3,
             ..
         })
     )));

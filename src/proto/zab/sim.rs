@@ -336,7 +336,13 @@ impl World {
         self.log(|| format!("{id} follows {leader}"));
         let now = self.now;
         let q = self.q.clone();
-        self.links.insert((leader, id), VecDeque::new());
+        // A leader answers a learner's Hello with its own (protocol 3: it takes ACKEPOCH's
+        // "already accepted" marker).
+        let hello = PeerMessage::Hello {
+            version: crate::codec::peer::PROTOCOL_VERSION,
+            sid: leader,
+        };
+        self.links.insert((leader, id), VecDeque::from([hello]));
         self.links.insert((id, leader), VecDeque::new());
         let s = self.server(id);
         let mut m = Learner::new(
@@ -758,6 +764,14 @@ impl World {
             Role::Looking => self.excluded(*id, e),
             Role::Down => false,
         });
+        // Only a leader a quorum still follows: one the others left times out instead.
+        let behind: Vec<u64> = self
+            .servers
+            .keys()
+            .copied()
+            .filter(|id| *id == l || self.leader_of(*id) == Some(l))
+            .collect();
+        let all = all && self.q.contains_quorum(&behind);
         let quiet = self.links.values().all(VecDeque::is_empty)
             && self.servers.values().all(|s| s.pending.is_empty());
         (all && quiet).then_some(l)
