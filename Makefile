@@ -3,8 +3,8 @@
 #   make build             cargo build (debug)
 #   make run               release build, then `keeper server` with the embedded defaults
 #                          (client port 2181, data under ./data)
-#   make test              everything: installs what the tests need (ZooKeeper's Debian packages
-#                          when zkCli.sh / cli_mt are missing, a Python venv in .venv), then
+#   make test              everything: installs what the tests need (ZooKeeper's and Prometheus's
+#                          Debian packages when missing, a Python venv in .venv), then
 #                          cargo test, then the compatibility suites (tests/compat) against keeper,
 #                          then the benchmark scripts' own tests (bench/tests)
 #   make verify            cargo fmt --check + clippy -D warnings, then make test (changes nothing)
@@ -40,7 +40,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ZKCLI CLI_MT
 
-.PHONY: build run test verify fix deps zookeeper-deps venv cargo-test compat compat-keeper \
+.PHONY: build run test verify fix deps zookeeper-deps prometheus-deps venv cargo-test compat compat-keeper \
         compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads simulate
 
 build:
@@ -70,7 +70,7 @@ fix:
 
 # ---- what the tests need ---------------------------------------------------------------
 
-deps: zookeeper-deps venv
+deps: zookeeper-deps prometheus-deps venv
 
 # Apache ZooKeeper 3.8 from Debian: the reference server, zkCli.sh (Java) and cli_mt (C).
 zookeeper-deps:
@@ -80,6 +80,17 @@ zookeeper-deps:
 	  echo "installing Debian packages zookeeper zookeeper-bin"; \
 	  $(SUDO) apt-get update; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y zookeeper zookeeper-bin; \
+	fi
+
+# Prometheus and promtool from Debian: the metrics tests scrape an ensemble with the real thing
+# and check the shipped alert rules.
+prometheus-deps:
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then \
+	  echo "prometheus: present"; \
+	else \
+	  echo "installing Debian package prometheus"; \
+	  $(SUDO) apt-get update; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; \
 	fi
 
 venv: $(VENV_STAMP)

@@ -94,6 +94,7 @@ impl Fatal {
 /// wherever it was noticed.
 pub fn stop_server(f: Fatal) {
     tracing::error!("this server must stop: {f}");
+    crate::metrics::SERVER.unrecoverable_error_count.inc();
     match actix::System::try_current() {
         Some(sys) => sys.stop_with_code(1),
         // Not inside a running server (a test harness): nothing else can stop it.

@@ -143,7 +143,7 @@ fn sorted_conns(e: &Engine) -> Vec<(&u64, &ConnState)> {
     v
 }
 
-fn java_double(v: f64) -> String {
+pub fn java_double(v: f64) -> String {
     if v.fract() == 0.0 {
         format!("{v:.1}")
     } else {
@@ -325,72 +325,11 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
         }
         "gtmk" => out.push_str("0\n"),
         "mntr" => {
-            let s = &e.stats;
-            let (_, _, _) = e.watches.data_summary();
-            let rows: Vec<(&str, String)> = vec![
-                ("zk_version", version_string()),
-                ("zk_server_state", info.mode.to_string()),
-                (
-                    "zk_avg_latency",
-                    java_double((s.avg_latency() * 10000.0).round() / 10000.0),
-                ),
-                ("zk_max_latency", s.max_latency.to_string()),
-                ("zk_min_latency", s.min_latency.to_string()),
-                ("zk_packets_received", s.received.to_string()),
-                ("zk_packets_sent", s.sent.to_string()),
-                ("zk_num_alive_connections", e.conns.len().to_string()),
-                ("zk_outstanding_requests", e.outstanding().to_string()),
-                (
-                    "zk_uptime",
-                    (info.now_ms - info.started_ms).max(0).to_string(),
-                ),
-                ("zk_znode_count", (e.tree.node_count() + 1).to_string()),
-                ("zk_watch_count", e.watches.total().to_string()),
-                ("zk_ephemerals_count", e.tree.ephemeral_count().to_string()),
-                (
-                    "zk_approximate_data_size",
-                    e.tree.approximate_data_size().to_string(),
-                ),
-                ("zk_global_sessions", e.tree.sessions().len().to_string()),
-                ("zk_local_sessions", "0".into()),
-                ("zk_open_file_descriptor_count", open_fds().to_string()),
-                ("zk_max_file_descriptor_count", max_fds().to_string()),
-                ("zk_connection_drop_probability", "0.0".into()),
-                (
-                    "zk_last_client_response_size",
-                    s.last_response_size.to_string(),
-                ),
-                (
-                    "zk_max_client_response_size",
-                    s.max_response_size.to_string(),
-                ),
-                (
-                    "zk_min_client_response_size",
-                    s.min_response_size.to_string(),
-                ),
-                ("zk_outstanding_tls_handshake", "0".into()),
-                ("zk_auth_failed_count", s.auth_failed.to_string()),
-                ("zk_non_mtls_remote_conn_count", "0".into()),
-                ("zk_non_mtls_local_conn_count", "0".into()),
-                ("zk_resident_memory_bytes", rss_bytes().to_string()),
-            ];
-            let mut rows = rows;
-            if let Some(q) = &info.quorum {
-                rows.insert(2, ("zk_peer_state", q.peer_state.clone()));
-                rows.push(("zk_quorum_size", q.voters.to_string()));
-                if info.mode == "leader" {
-                    rows.push(("zk_learners", q.learners.to_string()));
-                    rows.push(("zk_synced_followers", q.synced_followers.to_string()));
-                    rows.push(("zk_synced_non_voting_followers", "0".into()));
-                    rows.push(("zk_synced_observers", q.synced_observers.to_string()));
-                    rows.push(("zk_pending_syncs", "0".into()));
-                    rows.push((
-                        "zk_max_learner_lag",
-                        q.lags.iter().map(|l| l.2).max().unwrap_or(0).to_string(),
-                    ));
-                }
-                rows.push(("zk_current_epoch", q.epoch.to_string()));
-            }
+            let mut rows: Vec<(String, String)> = mntr_gauges(e, info)
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+            rows.extend(crate::metrics::SERVER.mntr_rows());
             for (k, v) in rows {
                 let _ = writeln!(out, "{k}\t{v}");
             }
@@ -401,6 +340,76 @@ pub fn answer(word: &str, e: &mut Engine, info: &ServerInfo) -> String {
 }
 
 /// Bytes of snapshots or log segments in `<dir>/version-2`.
+/// The figures of `mntr` that are sampled, not accumulated (ZooKeeper's gauges): also what the
+/// metrics endpoint exports, under the same names without `zk_`.
+pub fn mntr_gauges(e: &Engine, info: &ServerInfo) -> Vec<(&'static str, String)> {
+    let s = &e.stats;
+    let mut rows: Vec<(&'static str, String)> = vec![
+        ("zk_version", version_string()),
+        ("zk_server_state", info.mode.to_string()),
+        (
+            "zk_avg_latency",
+            java_double((s.avg_latency() * 10000.0).round() / 10000.0),
+        ),
+        ("zk_max_latency", s.max_latency.to_string()),
+        ("zk_min_latency", s.min_latency.to_string()),
+        ("zk_packets_received", s.received.to_string()),
+        ("zk_packets_sent", s.sent.to_string()),
+        ("zk_num_alive_connections", e.conns.len().to_string()),
+        ("zk_outstanding_requests", e.outstanding().to_string()),
+        (
+            "zk_uptime",
+            (info.now_ms - info.started_ms).max(0).to_string(),
+        ),
+        ("zk_znode_count", (e.tree.node_count() + 1).to_string()),
+        ("zk_watch_count", e.watches.total().to_string()),
+        ("zk_ephemerals_count", e.tree.ephemeral_count().to_string()),
+        (
+            "zk_approximate_data_size",
+            e.tree.approximate_data_size().to_string(),
+        ),
+        ("zk_global_sessions", e.tree.sessions().len().to_string()),
+        ("zk_local_sessions", "0".into()),
+        ("zk_open_file_descriptor_count", open_fds().to_string()),
+        ("zk_max_file_descriptor_count", max_fds().to_string()),
+        ("zk_connection_drop_probability", "0.0".into()),
+        (
+            "zk_last_client_response_size",
+            s.last_response_size.to_string(),
+        ),
+        (
+            "zk_max_client_response_size",
+            s.max_response_size.to_string(),
+        ),
+        (
+            "zk_min_client_response_size",
+            s.min_response_size.to_string(),
+        ),
+        ("zk_outstanding_tls_handshake", "0".into()),
+        ("zk_auth_failed_count", s.auth_failed.to_string()),
+        ("zk_non_mtls_remote_conn_count", "0".into()),
+        ("zk_non_mtls_local_conn_count", "0".into()),
+        ("zk_resident_memory_bytes", rss_bytes().to_string()),
+    ];
+    if let Some(q) = &info.quorum {
+        rows.insert(2, ("zk_peer_state", q.peer_state.clone()));
+        rows.push(("zk_quorum_size", q.voters.to_string()));
+        if info.mode == "leader" {
+            rows.push(("zk_learners", q.learners.to_string()));
+            rows.push(("zk_synced_followers", q.synced_followers.to_string()));
+            rows.push(("zk_synced_non_voting_followers", "0".into()));
+            rows.push(("zk_synced_observers", q.synced_observers.to_string()));
+            rows.push(("zk_pending_syncs", "0".into()));
+            rows.push((
+                "zk_max_learner_lag",
+                q.lags.iter().map(|l| l.2).max().unwrap_or(0).to_string(),
+            ));
+        }
+        rows.push(("zk_current_epoch", q.epoch.to_string()));
+    }
+    rows
+}
+
 fn dir_size(dir: &str) -> u64 {
     std::fs::read_dir(crate::storage::version_dir(dir))
         .map(|rd| {
@@ -429,13 +438,13 @@ fn os_release() -> String {
         .unwrap_or_default()
 }
 
-fn open_fds() -> usize {
+pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0)
 }
 
-fn max_fds() -> u64 {
+pub fn max_fds() -> u64 {
     let mut r = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

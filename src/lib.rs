@@ -9,6 +9,7 @@
 //! - `engine`     pure request pipeline of every role: requests in, ordered replies and txns out
 //! - `storage`    transaction log, snapshots, recovery, retention (files)
 //! - `fourlw`     four-letter-word answers
+//! - `metrics`    ZooKeeper-named counters, summaries and gauges; the Prometheus endpoint
 //! - `actors`     thin actix shells that do the IO around the pure machines
 //! - `cli`        `keeper cli`, a zkCli-like client
 //! - `devensemble` `keeper ensemble`: a local ensemble for development
@@ -22,6 +23,7 @@ pub mod devensemble;
 pub mod engine;
 pub mod error;
 pub mod fourlw;
+pub mod metrics;
 pub mod proto;
 pub mod settings;
 pub mod storage;

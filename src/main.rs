@@ -134,9 +134,6 @@ fn serve(args: ConfigArgs) -> ExitCode {
     if !s.telemetry.otlp_endpoint.is_empty() {
         tracing::warn!("telemetry.otlp_endpoint is set, but OpenTelemetry export is not implemented yet; ignored");
     }
-    if s.telemetry.metrics_port != 0 {
-        tracing::warn!("telemetry.metrics_port is set, but the Prometheus endpoint is not implemented yet; ignored (use the mntr four-letter word)");
-    }
     // As ZooKeeper with standaloneEnabled (its default): one voting member means standalone.
     let members = match s.members() {
         Ok(m) => m,

@@ -244,6 +244,17 @@ pub const READ_BATCH: usize = 16;
 
 impl StreamHandler<ReadBatch> for ClientConnection {
     fn handle(&mut self, items: ReadBatch, ctx: &mut Context<Self>) {
+        let bytes: usize = items
+            .iter()
+            .map(|i| match i {
+                Ok(Frame::Packet(b)) => b.len() + 4,
+                Ok(Frame::FourLetter(_)) => 4,
+                Err(_) => 0,
+            })
+            .sum();
+        crate::metrics::SERVER
+            .bytes_received_count
+            .add(bytes as u64);
         for item in items {
             self.frame(item, ctx);
         }

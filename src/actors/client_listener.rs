@@ -101,9 +101,11 @@ impl StreamHandler<Accepted> for ClientListener {
                 self.max_per_ip
             );
             drop(stream);
+            crate::metrics::SERVER.connection_rejected.inc();
             return;
         }
         *count += 1;
+        crate::metrics::SERVER.connection_request_count.inc();
         let _ = stream.set_nodelay(true);
         let std_stream = match stream.into_std() {
             Ok(s) => s,

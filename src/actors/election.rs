@@ -116,6 +116,8 @@ pub struct ElectionActor {
     /// The state (and leader) last logged.
     shown: Option<(PeerState, u64)>,
     looking_since: u64,
+    /// LOOKING and not decided yet: the decision's time goes into `election_time`.
+    timing: bool,
 }
 
 /// Bind this server's election port and start looking for a leader, with ZooKeeper's timing.
@@ -181,6 +183,7 @@ pub async fn start_election_with(
             first: Some((last_zxid, current_epoch)),
             shown: None,
             looking_since: 0,
+            timing: false,
         }
     }))
 }
@@ -193,6 +196,8 @@ impl ElectionActor {
     fn look(&mut self, last_zxid: i64, current_epoch: u64) {
         let now = self.now_ms();
         self.looking_since = now;
+        self.timing = true;
+        crate::metrics::SERVER.looking_count.inc();
         let actions = self.machine.start(last_zxid, current_epoch, now);
         self.shown = None;
         self.execute(actions);
@@ -206,7 +211,13 @@ impl ElectionActor {
                     self.transport
                         .do_send(SendNotification { to, notification });
                 }
-                Action::Decided(state, vote) => decided.push(Elected { state, vote }),
+                Action::Decided(state, vote) => {
+                    if std::mem::take(&mut self.timing) {
+                        let took = self.now_ms().saturating_sub(self.looking_since);
+                        crate::metrics::SERVER.election_time.add(took);
+                    }
+                    decided.push(Elected { state, vote })
+                }
             }
         }
         self.show();

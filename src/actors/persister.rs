@@ -122,12 +122,17 @@ impl Loop {
         };
         let mark = self.writer.mark();
         let started = Instant::now();
-        let r = self
-            .writer
-            .append(batch, &mut self.buf)
-            .and_then(|_| self.writer.sync());
+        let mut synced = started;
+        let r = self.writer.append(batch, &mut self.buf).and_then(|_| {
+            synced = Instant::now();
+            self.writer.sync()
+        });
         match r {
             Ok(()) => {
+                // ZooKeeper's fsynctime is the fsync alone, in ms.
+                let m = &crate::metrics::SERVER;
+                m.fsynctime.add(synced.elapsed().as_millis() as u64);
+                m.sync_processor_batch_size.add(batch.len() as u64);
                 for (hook, zxids) in self.hooks.drain(..) {
                     hook.durable(&zxids);
                 }

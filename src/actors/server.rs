@@ -133,6 +133,13 @@ pub async fn start(
             actor
         }
     });
+    if settings.telemetry.metrics_port != 0 {
+        crate::metrics::http::start(
+            &settings.telemetry.metrics_host,
+            settings.telemetry.metrics_port,
+            tree.clone(),
+        )?;
+    }
     let tracker = tree.send(GetTracker).await.ok().flatten();
     if let (Some(listener), Some(tracker)) = (quorum_listener, tracker.clone()) {
         let persister = tree

@@ -223,6 +223,20 @@ impl WatchManager {
                 }
                 _ => {}
             }
+            // As ZooKeeper: how many watches each event fired, when it fired any.
+            if !conns.is_empty() {
+                let m = &crate::metrics::SERVER;
+                let s = match t.event {
+                    event::NODE_CREATED => Some(&m.node_created_watch_count),
+                    event::NODE_DELETED => Some(&m.node_deleted_watch_count),
+                    event::NODE_DATA_CHANGED => Some(&m.node_changed_watch_count),
+                    event::NODE_CHILDREN_CHANGED => Some(&m.node_children_watch_count),
+                    _ => None,
+                };
+                if let Some(s) = s {
+                    s.add(conns.len() as u64);
+                }
+            }
             out.extend(conns.into_iter().map(|conn| Delivery {
                 conn,
                 event: t.event,

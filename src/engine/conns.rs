@@ -29,6 +29,48 @@ pub struct ConnState {
     pub count: u64,
 }
 
+/// Which latency figure a reply counts in (ZooKeeper's readlatency or updatelatency).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    Read,
+    Update,
+}
+
+/// Per-request latencies, gathered on the engine's thread and handed to the shared figures in
+/// batches (see [`crate::metrics::Buffered`]).
+pub struct Latencies {
+    pub read: crate::metrics::Buffered,
+    pub update: crate::metrics::Buffered,
+    /// Leader: proposal to commit.
+    pub quorum_ack: crate::metrics::Buffered,
+    /// Every member: proposal to apply here.
+    pub propagation: crate::metrics::Buffered,
+}
+
+impl Latencies {
+    pub fn new() -> Latencies {
+        Latencies {
+            read: crate::metrics::Buffered::new(&crate::metrics::SERVER.readlatency),
+            update: crate::metrics::Buffered::new(&crate::metrics::SERVER.updatelatency),
+            quorum_ack: crate::metrics::Buffered::new(&crate::metrics::SERVER.quorum_ack_latency),
+            propagation: crate::metrics::Buffered::new(&crate::metrics::SERVER.propagation_latency),
+        }
+    }
+
+    pub fn flush(&mut self) {
+        self.read.flush();
+        self.update.flush();
+        self.quorum_ack.flush();
+        self.propagation.flush();
+    }
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies::new()
+    }
+}
+
 /// Server-wide counters for srvr / stat / mntr.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
@@ -70,16 +112,21 @@ impl Engine {
         outs.push(Out::Send(conn, b));
     }
 
-    /// Send a reply and account its latency and size.
+    /// Send a reply and account its latency (as a read's or an update's) and size.
     pub(super) fn send_reply(
         &mut self,
         conn: ConnId,
         b: Bytes,
         arrived: i64,
         now: i64,
+        kind: Latency,
         outs: &mut Vec<Out>,
     ) {
         let lat = (now - arrived).max(0);
+        match kind {
+            Latency::Read => self.latencies.read.add(lat as u64),
+            Latency::Update => self.latencies.update.add(lat as u64),
+        }
         let n = b.len() as i64 - 4;
         let s = &mut self.stats;
         if s.count == 0 || lat < s.min_latency {

@@ -2,6 +2,7 @@
 //! and syncs; on a learner, committed txns, the leader's answers, and syncs held until done.
 
 use super::replies::reply;
+use super::Latency;
 use super::{Engine, Origin, Out, Queued, CREATE_SESSION_CXID};
 use crate::codec::jute::{op, JuteWrite, Request};
 use crate::datatree::acl::AuthInfo;
@@ -19,6 +20,9 @@ impl Engine {
         }
         let (result, triggers) = self.tree.apply(txn);
         self.remember(txn);
+        self.latencies
+            .propagation
+            .add((now - txn.time).max(0) as u64);
         self.deliver(&triggers, &mut outs);
         let key = match *txn.op {
             TxnOp::CreateSession { .. } => (txn.session, CREATE_SESSION_CXID),
@@ -151,6 +155,7 @@ impl Engine {
 
     /// Leader: whether a session is alive (a client resumes it on a learner).
     pub fn revalidate(&mut self, server: u64, session: i64) -> bool {
+        crate::metrics::SERVER.revalidate_count.inc();
         let valid = self.outstanding.session_alive(&self.tree, session);
         if valid {
             self.owners.insert(session, server);
@@ -212,7 +217,7 @@ impl Engine {
             return outs;
         };
         let r = reply(xid, self.tree.last_zxid, 0, |w| w.put_str(&path));
-        self.send_reply(conn, r, arrived, now, &mut outs);
+        self.send_reply(conn, r, arrived, now, Latency::Update, &mut outs);
         self.write_done(conn, tag, now, &mut outs);
         outs
     }

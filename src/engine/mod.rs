@@ -22,7 +22,7 @@ mod requests;
 mod sessions;
 mod writes;
 
-pub use conns::{ConnState, Stats};
+pub use conns::{ConnState, Latencies, Latency, Stats};
 pub use sessions::session_password;
 
 use crate::codec::jute::Request;
@@ -155,6 +155,8 @@ pub struct Engine {
     pending: VecDeque<PendingTxn>,
     queues: HashMap<ConnId, VecDeque<Queued>>,
     pub stats: Stats,
+    /// Read and update latencies on their way to the shared figures.
+    pub latencies: Latencies,
     role: Role,
     /// Learner: local requests waiting for their txn to come back committed, by
     /// (session, cxid), with the tag that marks them in their connection's queue.
@@ -210,6 +212,7 @@ impl Engine {
             pending: VecDeque::new(),
             queues: HashMap::new(),
             stats: Stats::new(),
+            latencies: Latencies::new(),
             role: Role::Standalone,
             awaiting: HashMap::new(),
             revalidating: HashMap::new(),

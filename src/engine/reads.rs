@@ -2,6 +2,7 @@
 //! the write before them is answered.
 
 use super::replies::{notification, reply, write_stat};
+use super::Latency;
 use super::{Engine, Out, Queued};
 use crate::codec::jute::{
     event, op, perms, write_acls, write_multi_header, JuteWrite, ReadOp, Request, SetWatches,
@@ -83,33 +84,33 @@ impl Engine {
         match req {
             Request::Unsupported(op::AUTH) => {
                 let r = reply(xid, 0, Code::AuthFailed.as_i32(), |_| {});
-                self.send_reply(conn, r, arrived, now, outs);
+                self.send_reply(conn, r, arrived, now, Latency::Read, outs);
                 outs.push(Out::Close(conn));
             }
             Request::Unsupported(op::SASL) => {
                 // As ZooKeeper without SASL configured: an empty answer, the session goes on.
                 tracing::warn!("SASL authentication requested, but SASL is not configured");
                 let r = reply(xid, 0, 0, |w| w.put_buffer(None));
-                self.send_reply(conn, r, arrived, now, outs);
+                self.send_reply(conn, r, arrived, now, Latency::Read, outs);
             }
             Request::Unsupported(_) => {
                 let r = reply(xid, -1, Code::Unimplemented.as_i32(), |_| {});
-                self.send_reply(conn, r, arrived, now, outs);
+                self.send_reply(conn, r, arrived, now, Latency::Read, outs);
                 outs.push(Out::Close(conn));
             }
             // The reply echoes the request's xid (-4 from most clients, not all).
             Request::Auth { .. } => {
                 let r = reply(xid, 0, 0, |_| {});
-                self.send_reply(conn, r, arrived, now, outs);
+                self.send_reply(conn, r, arrived, now, Latency::Read, outs);
             }
             Request::Malformed(_) => {
                 let r = reply(xid, last, Code::MarshallingError.as_i32(), |_| {});
-                self.send_reply(conn, r, arrived, now, outs);
+                self.send_reply(conn, r, arrived, now, Latency::Read, outs);
             }
             Request::SetWatches(sw) => {
                 self.set_watches(conn, &sw, outs);
                 let r = reply(xid, last, 0, |_| {});
-                self.send_reply(conn, r, arrived, now, outs);
+                self.send_reply(conn, r, arrived, now, Latency::Read, outs);
             }
             other => {
                 let session = self.conns.get(&conn).map_or(0, |c| c.session);
@@ -119,7 +120,7 @@ impl Engine {
                     .map(|c| c.auth.clone())
                     .unwrap_or_default();
                 let r = self.read(conn, session, &auth, xid, other);
-                self.send_reply(conn, r, arrived, now, outs);
+                self.send_reply(conn, r, arrived, now, Latency::Read, outs);
             }
         }
     }

@@ -2,6 +2,7 @@
 //! proposals, then write prep and a proposal, or a read in its turn.
 
 use super::replies::reply;
+use super::Latency;
 use super::{Engine, Forward, Origin, Out, Queued, Role};
 use crate::codec::jute::{is_write_opcode, op, Request};
 use crate::datatree::watch::ConnId;
@@ -58,7 +59,7 @@ impl Engine {
                 Code::SessionExpired.as_i32(),
                 |_| {},
             );
-            self.send_reply(conn, r, now, now, &mut outs);
+            self.send_reply(conn, r, now, now, Latency::Update, &mut outs);
             outs.push(Out::Close(conn));
             return outs;
         }

@@ -207,6 +207,7 @@ impl Engine {
                 continue;
             }
             tracing::info!("expiring session 0x{id:x}");
+            crate::metrics::SERVER.sessions_expired.inc();
             let zxid = self.assign();
             Prep {
                 tree: &self.tree,

@@ -2,6 +2,7 @@
 //! failed, and the reaping of containers and TTL nodes.
 
 use super::replies::{encode_multi, encode_write_result, notification, reply};
+use super::Latency;
 use super::{Engine, Origin, Out, PendingTxn, Role, RECENT_TXNS};
 use crate::datatree::{OpResult, Prep, Trigger, Txn, TxnOp};
 use crate::error::Code;
@@ -67,7 +68,7 @@ impl Engine {
                     conn, xid, arrived, ..
                 } => {
                     let r = reply(xid, self.tree.last_zxid, code.as_i32(), |_| {});
-                    self.send_reply(conn, r, arrived, now, &mut outs);
+                    self.send_reply(conn, r, arrived, now, Latency::Update, &mut outs);
                     self.write_done(conn, p.txn.zxid, now, &mut outs);
                 }
                 Origin::Connect { conn, .. } => {
@@ -88,6 +89,11 @@ impl Engine {
         let (result, triggers) = self.tree.apply(&p.txn);
         if self.role != Role::Standalone {
             self.remember(&p.txn);
+            // From the proposal (the leader made the txn) to a quorum's ACKs and this apply.
+            let took = (now - p.txn.time).max(0) as u64;
+            self.latencies.quorum_ack.add(took);
+            self.latencies.propagation.add(took);
+            crate::metrics::SERVER.commit_count.inc();
         }
         self.outstanding.applied(p.txn.zxid);
         self.deliver(&triggers, outs);
@@ -135,7 +141,7 @@ impl Engine {
                     OpResult::SessionClosed => reply(xid, zxid, 0, |_| {}),
                     _ => encode_write_result(xid, zxid, opcode, result),
                 };
-                self.send_reply(conn, r, arrived, now, outs);
+                self.send_reply(conn, r, arrived, now, Latency::Update, outs);
                 if !matches!(*txn.op, TxnOp::CloseSession) {
                     self.write_done(conn, zxid, now, outs);
                 }

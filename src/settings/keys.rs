@@ -265,6 +265,12 @@ pub(super) static SPECS: &[Spec] = &[
         expect: "an integer 0..=65535 (0 = disabled)",
         get: |s| Typed::Int(s.telemetry.metrics_port.into()),
     },
+    Spec {
+        key: "telemetry.metrics_host",
+        ty: Ty::Str(check_non_empty),
+        expect: "an address to listen on, e.g. 0.0.0.0 or 127.0.0.1",
+        get: |s| Typed::Str(s.telemetry.metrics_host.clone()),
+    },
 ];
 
 pub(super) const MEMBER_EXPECT: &str =

@@ -151,6 +151,7 @@ pub struct TelemetrySettings {
     pub service_name: String,
     /// 0 = no metrics endpoint.
     pub metrics_port: u16,
+    pub metrics_host: String,
 }
 
 impl Default for TelemetrySettings {
@@ -160,6 +161,7 @@ impl Default for TelemetrySettings {
             otlp_endpoint: String::new(),
             service_name: "keeper".to_string(),
             metrics_port: 0,
+            metrics_host: "0.0.0.0".to_string(),
         }
     }
 }

@@ -123,12 +123,6 @@ const ZOO_NOT_IMPLEMENTED: &[NotImplemented] = &[
          use the four-letter words on the client port",
     ),
     not_yet(
-        "metricsProvider.*",
-        &[],
-        "metrics providers are not implemented yet; no metrics endpoint is opened, \
-         use the mntr four-letter word",
-    ),
-    not_yet(
         "reconfigEnabled",
         &["false"],
         "dynamic reconfiguration is not implemented yet; reconfig requests are refused \
@@ -445,11 +439,27 @@ pub(super) fn zoo_layer(
         let key = p.key.strip_prefix("zookeeper.").unwrap_or(&p.key);
         (key == "admin.enableServer").then(|| p.value.eq_ignore_ascii_case("false"))
     }) == Some(true);
+    let prometheus = metrics_provider_is_prometheus(&props);
     let mut lines = BTreeMap::new();
     for prop in props {
         let key = prop.key.as_str();
         let value = prop.value.as_str();
         let line_layer = format!("{layer}, line {}", prop.line);
+        let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
+        if let Some(what) = bare.strip_prefix("metricsProvider.") {
+            metrics_provider_key(
+                what,
+                key,
+                value,
+                prometheus,
+                &line_layer,
+                layer,
+                warnings,
+                &mut entries,
+                &mut lines,
+            )?;
+            continue;
+        }
         match zoo_key_kind(key) {
             Some(ZooKey::Mapped(ours)) => {
                 let Some(Target::Spec(spec)) = lookup(ours, layer)? else {
@@ -538,6 +548,91 @@ pub(super) fn zoo_layer(
         zoo_cfg: true,
         lines,
     })
+}
+
+/// ZooKeeper's Prometheus provider, the one whose endpoint Keeper serves.
+const PROMETHEUS_PROVIDER: &str =
+    "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+/// ZooKeeper's port for it when `metricsProvider.httpPort` is not set.
+const PROMETHEUS_DEFAULT_PORT: u64 = 7000;
+
+/// Whether `metricsProvider.className` (the last one wins) names the Prometheus provider.
+fn metrics_provider_is_prometheus(props: &[Property]) -> bool {
+    props.iter().rev().find_map(|p| {
+        let key = p.key.strip_prefix("zookeeper.").unwrap_or(&p.key);
+        (key == "metricsProvider.className").then(|| p.value == PROMETHEUS_PROVIDER)
+    }) == Some(true)
+}
+
+/// One `metricsProvider.<what>` key: with the Prometheus provider, its endpoint is
+/// `telemetry.metrics_host:metrics_port`; ZooKeeper's other providers open no endpoint (mntr
+/// has their figures).
+#[allow(clippy::too_many_arguments)]
+fn metrics_provider_key(
+    what: &str,
+    key: &str,
+    value: &str,
+    prometheus: bool,
+    line_layer: &str,
+    layer: &str,
+    warnings: &mut Vec<String>,
+    entries: &mut Vec<Entry>,
+    lines: &mut BTreeMap<String, String>,
+) -> Result<(), SettingsError> {
+    let mut set = |ours: &str, raw: &str| -> Result<(), SettingsError> {
+        let Some(Target::Spec(spec)) = lookup(ours, layer)? else {
+            unreachable!("zoo.cfg mapping to unknown key {ours}");
+        };
+        let typed = convert_text(key, Target::Spec(spec), raw, line_layer)?;
+        lines.insert(ours.to_string(), format!("{line_layer}: {key}={value}"));
+        entries.push(Entry {
+            key: ours.to_string(),
+            value: typed,
+            origin: layer.to_string(),
+        });
+        Ok(())
+    };
+    match what {
+        "className" if prometheus => {
+            // httpPort, if given, comes as its own entry and overrides this default whatever
+            // the order of the lines: a later entry wins.
+            set("telemetry.metrics_port", &PROMETHEUS_DEFAULT_PORT.to_string())?;
+            if let Some(e) = entries.pop() {
+                entries.insert(0, e);
+            }
+        }
+        "className"
+            if value.ends_with(".DefaultMetricsProvider") || value.ends_with(".NullMetricsProvider") =>
+        {
+            tracing::debug!(key, value, "no metrics endpoint, as with ZooKeeper's provider");
+        }
+        "className" => warnings.push(format!(
+            "zoo.cfg key `{key}={value}` (from {line_layer}): unknown metrics provider; Keeper serves \
+             ZooKeeper's Prometheus metrics with metricsProvider.className={PROMETHEUS_PROVIDER}, \
+             and mntr has every figure"
+        )),
+        "httpPort" | "httpHost" if prometheus => {
+            let ours = if what == "httpPort" {
+                "telemetry.metrics_port"
+            } else {
+                "telemetry.metrics_host"
+            };
+            set(ours, value)?;
+        }
+        "httpPort" | "httpHost" => warnings.push(format!(
+            "zoo.cfg key `{key}={value}` (from {line_layer}): has an effect only with \
+             metricsProvider.className={PROMETHEUS_PROVIDER}; no metrics endpoint is opened"
+        )),
+        // The JVM's figures and the Java provider's worker pool have no counterpart.
+        "exportJvmInfo" | "numWorkerThreads" | "maxQueueSize" | "workerShutdownTimeoutMs" => {
+            tracing::debug!(key, value, "zoo.cfg key has no effect in keeper, ignored");
+        }
+        _ => warnings.push(format!(
+            "unknown key `{key}` (from {line_layer}), ignored (metricsProvider keys Keeper knows: \
+             className, httpHost, httpPort)"
+        )),
+    }
+    Ok(())
 }
 
 /// `server.id` from `<data_dir>/myid`; the entry's origin is the myid path.

@@ -141,6 +141,7 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
             recent: Vec::new(),
         });
     }
+    let started = std::time::Instant::now();
     let mut tree = None;
     for (zxid, path) in &snaps {
         match snapshot::load(path).and_then(|s| tree_from(s, config.clone())) {
@@ -171,7 +172,15 @@ pub fn recover(data_dir: &Path, log_dir: &Path, config: TreeConfig) -> Result<Re
         }
     };
     let snapshot_zxid = tree.last_zxid;
+    let snap_loaded = std::time::Instant::now();
     let (replayed, recent, _) = replay(&mut tree, &segs, true)?;
+    let m = &crate::metrics::SERVER;
+    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_millis() as u64;
+    let done = std::time::Instant::now();
+    m.startup_snap_load_time.add(ms(started, snap_loaded));
+    m.startup_txns_load_time.add(ms(snap_loaded, done));
+    m.startup_txns_loaded.add(replayed);
+    m.dbinittime.add(ms(started, done));
     tracing::info!(
         "recovered to zxid 0x{:x}: snapshot 0x{snapshot_zxid:x} + {replayed} logged txns, {} sessions",
         tree.last_zxid,

@@ -26,6 +26,22 @@ pub fn four_letter(port: u16, word: &str) -> std::io::Result<String> {
     Ok(out)
 }
 
+/// A plain HTTP/1.0 GET on loopback: (status code, body).
+pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((code, body.to_string()))
+}
+
 /// Whether a `ruok` answer comes from a keeper server: `imok`, or the whitelist refusal. A
 /// connection to a port nobody listens on can connect to itself on loopback and read back its
 /// own `ruok`: that is not an answer.
@@ -192,6 +208,8 @@ pub struct Ensemble {
     paused: std::collections::BTreeSet<u64>,
     starts: std::collections::BTreeMap<u64, u32>,
     keep: bool,
+    /// Each member's metrics endpoint port, once [`Ensemble::with_metrics`] chose them.
+    metrics: std::collections::BTreeMap<u64, u16>,
 }
 
 impl Ensemble {
@@ -226,9 +244,28 @@ impl Ensemble {
             paused: Default::default(),
             starts: Default::default(),
             keep: false,
+            metrics: Default::default(),
         };
         std::fs::write(e.config_path(), e.config_text()).expect("write config");
         e
+    }
+
+    /// Give every member a Prometheus endpoint on a port of its own (before starting them).
+    pub fn with_metrics(mut self) -> Ensemble {
+        let probes: Vec<TcpListener> = self
+            .ids()
+            .iter()
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+            .collect();
+        for (id, p) in self.ids().into_iter().zip(&probes) {
+            self.metrics
+                .insert(id, p.local_addr().expect("addr").port());
+        }
+        self
+    }
+
+    pub fn metrics_port(&self, id: u64) -> u16 {
+        self.metrics[&id]
     }
 
     /// [`Ensemble::new`], start every member, and wait until all serve with one leader.
@@ -382,6 +419,12 @@ impl Ensemble {
             .arg("storage.preallocate_size=65536");
         for e in &self.extra {
             cmd.arg("--set").arg(e);
+        }
+        if let Some(p) = self.metrics.get(&id) {
+            cmd.arg("--set")
+                .arg(format!("telemetry.metrics_port={p}"))
+                .arg("--set")
+                .arg("telemetry.metrics_host=127.0.0.1");
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
         let child = cmd.spawn().expect("start keeper");
@@ -704,6 +747,12 @@ impl Ensemble {
             .arg("storage.preallocate_size=65536");
         for e in &self.extra {
             cmd.arg("--set").arg(e);
+        }
+        if let Some(p) = self.metrics.get(&id) {
+            cmd.arg("--set")
+                .arg(format!("telemetry.metrics_port={p}"))
+                .arg("--set")
+                .arg("telemetry.metrics_host=127.0.0.1");
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
         let child = cmd.spawn().expect("start keeper");

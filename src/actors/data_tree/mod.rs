@@ -110,6 +110,11 @@ pub struct ExpireSessions(pub Vec<i64>);
 #[rtype(result = "String")]
 pub struct FourLetter(pub String);
 
+/// mntr's sampled figures (and the last applied zxid), for the metrics endpoint.
+#[derive(Message)]
+#[rtype(result = "Vec<(String, String)>")]
+pub struct MetricGauges;
+
 #[derive(Message)]
 #[rtype(result = "Option<Addr<SessionTracker>>")]
 pub struct GetTracker;
@@ -421,6 +426,10 @@ impl Actor for DataTreeActor {
             let outs = act.engine.reap(now_ms());
             act.run(outs);
         });
+        // A quiet server's latency figures are current within a second too.
+        ctx.run_interval(Duration::from_secs(1), |act, _| {
+            act.engine.latencies.flush()
+        });
     }
 }
 
@@ -541,6 +550,7 @@ impl Handler<FourLetter> for DataTreeActor {
                     return "This ZooKeeper instance is not currently serving requests\n"
                         .to_string();
                 }
+                act.engine.latencies.flush();
                 let info = fourlw::ServerInfo {
                     quorum: act.quorum_info.clone(),
                     settings: &act.settings,
@@ -552,6 +562,27 @@ impl Handler<FourLetter> for DataTreeActor {
                 fourlw::answer(&word, &mut act.engine, &info)
             }),
         )
+    }
+}
+
+impl Handler<MetricGauges> for DataTreeActor {
+    type Result = Vec<(String, String)>;
+    fn handle(&mut self, _: MetricGauges, _: &mut Context<Self>) -> Self::Result {
+        self.engine.latencies.flush();
+        let info = fourlw::ServerInfo {
+            quorum: self.quorum_info.clone(),
+            settings: &self.settings,
+            mode: self.mode,
+            started_ms: self.started_ms,
+            now_ms: now_ms(),
+            buckets: Vec::new(),
+        };
+        let mut rows: Vec<(String, String)> = fourlw::mntr_gauges(&self.engine, &info)
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        rows.push(("last_zxid".into(), self.engine.last_zxid().to_string()));
+        rows
     }
 }
 
@@ -778,8 +809,13 @@ impl Handler<WriteSnapshot> for DataTreeActor {
     type Result = Result<(), String>;
     fn handle(&mut self, _: WriteSnapshot, _: &mut Context<Self>) -> Self::Result {
         let data_dir = version_dir(&self.settings.storage.data_dir);
+        let started = std::time::Instant::now();
         crate::storage::recovery::write_full_snapshot(&data_dir, &self.engine.tree)
-            .map(|_| ())
+            .map(|_| {
+                crate::metrics::SERVER
+                    .snapshottime
+                    .add(started.elapsed().as_millis() as u64)
+            })
             .map_err(|e| format!("cannot write a snapshot in {}: {e}", data_dir.display()))
     }
 }

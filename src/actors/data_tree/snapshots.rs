@@ -72,6 +72,7 @@ impl DataTreeActor {
         let spawned = std::thread::Builder::new()
             .name("keeper-snapshot".into())
             .spawn(move || {
+                let started = std::time::Instant::now();
                 let result = (|| -> std::io::Result<i64> {
                     // Even creating the file happens here, off the event loop.
                     let mut writer = SnapshotWriter::create(&data_dir, zxid)?;
@@ -90,6 +91,9 @@ impl DataTreeActor {
                         return Err(e);
                     }
                     let path = writer.finish()?;
+                    crate::metrics::SERVER
+                        .snapshottime
+                        .add(started.elapsed().as_millis() as u64);
                     tracing::info!("snapshot {} written", path.display());
                     let purged = retention::purge(&data_dir, &log_dir, keep)?;
                     if purged.snapshots + purged.segments > 0 {

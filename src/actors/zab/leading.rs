@@ -10,6 +10,20 @@ impl ZabActor {
         // they share one frame, encoded once.
         let mut shared: Option<((u8, i64), Arc<SharedFrame>)> = None;
         while let Some(a) = rest.next() {
+            let metrics = &crate::metrics::SERVER;
+            match &a {
+                leader::Action::Send(_, PeerMessage::Diff { .. }) => metrics.diff_count.inc(),
+                leader::Action::Send(_, PeerMessage::Trunc { .. }) => {
+                    // ZooKeeper counts a TRUNC (and the DIFF after it) as a DIFF.
+                    metrics.diff_count.inc();
+                    metrics.trunc_count.inc();
+                }
+                leader::Action::SendSnapshot(_) => metrics.snap_count.inc(),
+                leader::Action::LogProposal { txns, .. } => {
+                    metrics.proposal_count.add(txns.len() as u64)
+                }
+                _ => {}
+            }
             match a {
                 leader::Action::Send(sid, m) => match broadcast_key(&m) {
                     Some(key) => {
@@ -224,7 +238,15 @@ impl ZabActor {
                 current_epoch,
                 last_zxid,
             } => machine.ack_epoch(sid, current_epoch, last_zxid, now),
-            PeerMessage::Ack { zxid } => machine.ack(sid, zxid, now),
+            PeerMessage::Ack { zxid } => {
+                if let Some(t) = machine.proposal_time(zxid) {
+                    let took = (crate::actors::data_tree::now_ms() - t).max(0) as u64;
+                    crate::metrics::SERVER
+                        .ack_latency
+                        .add(&sid.to_string(), took);
+                }
+                machine.ack(sid, zxid, now)
+            }
             PeerMessage::Request {
                 session,
                 cxid,

@@ -131,6 +131,15 @@ impl ZabActor {
                 learner::Action::Commit(t) => self.tree.do_send(ApplyCommitted(t)),
                 learner::Action::Serve => {
                     tracing::info!("up to date with the leader; serving clients");
+                    if let State::Learning { since, .. } = &self.state {
+                        let m = &crate::metrics::SERVER;
+                        let took = since.elapsed().as_millis() as u64;
+                        if self.quorum.is_observer(self.me) {
+                            m.observer_sync_time.add(took);
+                        } else {
+                            m.follower_sync_time.add(took);
+                        }
+                    }
                     self.tree.do_send(SetServing(true));
                     if let (Some(el), Some(v)) = (&self.election, self.vote) {
                         let state = if self.quorum.is_observer(self.me) {
@@ -220,6 +229,14 @@ impl ZabActor {
                 );
             }
             other => {
+                let m = &crate::metrics::SERVER;
+                match &other {
+                    PeerMessage::Proposal { .. } => m.learner_proposal_received_count.inc(),
+                    PeerMessage::Commit { .. } | PeerMessage::Inform { .. } => {
+                        m.learner_commit_received_count.inc()
+                    }
+                    _ => {}
+                }
                 let a = machine.on_message(other, now);
                 self.learner_actions(a, ctx);
             }

@@ -68,6 +68,8 @@ enum State {
         snap: Option<IncomingSnapshot>,
         /// The log writer's ACKs on the leader link, after each fsync.
         acks: Option<Arc<AckWhenDurable>>,
+        /// When the sync with this leader began (for follower_sync_time / observer_sync_time).
+        since: Instant,
     },
 }
 
@@ -388,6 +390,7 @@ impl ZabActor {
                     link: Some(link),
                     snap: None,
                     acks: Some(acks),
+                    since: Instant::now(),
                 };
                 tracing::info!(
                     "{}: connected to leader {leader}",

@@ -477,6 +477,19 @@ impl Leader {
         out
     }
 
+    /// When the proposal `zxid` was made (its txn's wall-clock time), while it is outstanding
+    /// or in the recent window: for the ACK latency figures.
+    pub fn proposal_time(&self, zxid: i64) -> Option<i64> {
+        if let Some(t) = self.outstanding.get(&zxid) {
+            return Some(t.time);
+        }
+        let i = self.window.partition_point(|t| t.zxid < zxid);
+        self.window
+            .get(i)
+            .filter(|t| t.zxid == zxid)
+            .map(|t| t.time)
+    }
+
     /// The leader's own log has everything up to `zxid` on disk: that is its own ACK.
     pub fn logged(&mut self, zxid: i64) -> Vec<Action> {
         let mut out = Vec::new();

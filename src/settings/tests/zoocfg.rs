@@ -34,16 +34,10 @@ fn zoo_cfg_standalone() {
          audit.enable=false\n",
     );
     let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
-    // The AdminServer is off, as Keeper has none; metrics providers are not implemented.
-    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
-    assert!(
-        loaded.warnings[0].starts_with("zoo.cfg key `metricsProvider.className=")
-            && loaded.warnings[0].contains("line 22")
-            && loaded.warnings[0].contains("not implemented yet"),
-        "{:?}",
-        loaded.warnings
-    );
+    // The AdminServer is off, as Keeper has none; the Prometheus provider is Keeper's endpoint.
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let s = &loaded.settings;
+    assert_eq!(s.telemetry.metrics_port, 7000);
     assert_eq!(s.server.tick_time, 3000);
     assert_eq!(s.storage.data_dir, "zkdata");
     assert_eq!(s.data_log_dir(), "/var/log/zk");
@@ -309,7 +303,6 @@ fn zoo_cfg_keys_not_implemented_yet_warn() {
         "preAllocSize=65536",
         "snapSizeLimitInKb=4194304",
         "admin.serverPort=8081",
-        "metricsProvider.httpPort=7000",
         "zookeeper.digest.enabled=true",
         "electionAlg=1",
         "standaloneEnabled=false",
@@ -443,4 +436,55 @@ fn properties_syntax() {
         ]
     );
     assert_eq!(props[0].line, 3);
+}
+
+#[test]
+fn zoo_cfg_prometheus_provider_opens_the_metrics_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let class = "metricsProvider.className=\
+                 org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider";
+    let load = |text: &str| {
+        let cfg = write(dir.path(), "zoo.cfg", &format!("dataDir=/tmp/zk\n{text}\n"));
+        load_with(Some(&cfg), &[], &[]).unwrap()
+    };
+    // ZooKeeper's default port, whatever the order of the lines.
+    let l = load(class);
+    assert_eq!(l.settings.telemetry.metrics_port, 7000);
+    assert_eq!(l.settings.telemetry.metrics_host, "0.0.0.0");
+    let l = load(&format!(
+        "metricsProvider.httpPort=7100\nmetricsProvider.httpHost=127.0.0.1\n{class}\n\
+         metricsProvider.exportJvmInfo=false"
+    ));
+    assert_eq!(l.settings.telemetry.metrics_port, 7100);
+    assert_eq!(l.settings.telemetry.metrics_host, "127.0.0.1");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    // Without the Prometheus provider there is no endpoint, and a port alone says so.
+    let l = load("metricsProvider.httpPort=7100");
+    assert_eq!(l.settings.telemetry.metrics_port, 0);
+    assert!(
+        l.warnings[0].contains("has an effect only with metricsProvider.className="),
+        "{:?}",
+        l.warnings
+    );
+    let l = load("metricsProvider.className=org.example.Mine");
+    assert_eq!(l.settings.telemetry.metrics_port, 0);
+    assert!(
+        l.warnings[0].contains("unknown metrics provider"),
+        "{:?}",
+        l.warnings
+    );
+    let l =
+        load("metricsProvider.className=org.apache.zookeeper.metrics.impl.DefaultMetricsProvider");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    // A bad port is an error naming the line.
+    let cfg = write(
+        dir.path(),
+        "zoo.cfg",
+        &format!("dataDir=/tmp/zk\n{class}\nmetricsProvider.httpPort=x\n"),
+    );
+    let err = load_with(Some(&cfg), &[], &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("metricsProvider.httpPort") && err.contains("line 3"),
+        "{err}"
+    );
 }

@@ -1,0 +1,327 @@
+//! The Prometheus endpoint of real `keeper server` processes: ZooKeeper's metric names and
+//! types from every member of an ensemble, figures that follow what the ensemble did, and
+//! Debian's Prometheus scraping them and evaluating the shipped alert rules.
+
+mod common;
+
+use common::cluster::*;
+use common::{four_letter, free_port, http_get, Ensemble};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use zookeeper_client as zk;
+
+/// The value of an unlabelled series (or of the first one with these labels) in an exposition.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, v) = l.rsplit_once(' ')?;
+        (name == series).then(|| v.parse().ok()).flatten()
+    })
+}
+
+fn scrape(port: u16) -> String {
+    let (code, body) = http_get(port, "/metrics").expect("GET /metrics");
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
+fn writes_through(e: &Ensemble, id: u64, n: usize) {
+    rt().block_on(async {
+        let c = client_of(e, id).await;
+        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        for i in 0..n {
+            c.create(&format!("/m{i}"), b"x", &opts)
+                .await
+                .expect("create");
+            c.get_data(&format!("/m{i}")).await.expect("get");
+        }
+    });
+}
+
+#[test]
+fn every_member_exposes_zookeepers_metrics_and_they_follow_the_writes() {
+    let _serial = serial();
+    let mut e = Ensemble::new(3, 0, &[]).with_metrics();
+    e.start_all();
+    let modes = e.wait_modes(Duration::from_secs(20));
+    let leader = *modes.iter().find(|m| m.1 == "leader").expect("a leader").0;
+    let follower = *modes
+        .iter()
+        .find(|m| m.1 == "follower")
+        .expect("a follower")
+        .0;
+    writes_through(&e, follower, 20);
+    // Figures reach the endpoint within a second (the tree hands its latencies over each
+    // second, and on every scrape).
+    std::thread::sleep(Duration::from_millis(300));
+    let texts: BTreeMap<u64, String> = e
+        .ids()
+        .into_iter()
+        .map(|id| (id, scrape(e.metrics_port(id))))
+        .collect();
+    for (id, t) in &texts {
+        for ty in [
+            "# TYPE znode_count gauge",
+            "# TYPE avg_latency gauge",
+            "# TYPE num_alive_connections gauge",
+            "# TYPE approximate_data_size gauge",
+            "# TYPE quorum_size gauge",
+            "# TYPE fsynctime summary",
+            "# TYPE snapshottime summary",
+            "# TYPE election_time summary",
+            "# TYPE readlatency summary",
+            "# TYPE updatelatency summary",
+            "# TYPE commit_count counter",
+            "# TYPE looking_count counter",
+            "# TYPE process_resident_memory_bytes gauge",
+            "# TYPE process_cpu_seconds_total counter",
+        ] {
+            assert!(t.contains(ty), "server {id} lacks `{ty}`:\n{t}");
+        }
+        // 20 znodes and ZooKeeper's own (/, /zookeeper, /zookeeper/quota, /zookeeper/config).
+        assert!(value(t, "znode_count").unwrap() >= 24.0, "server {id}");
+        assert_eq!(value(t, "quorum_size"), Some(3.0), "server {id}");
+        assert!(
+            value(t, "election_time_count").unwrap() >= 1.0,
+            "server {id}"
+        );
+        assert!(value(t, "fsynctime_count").unwrap() >= 20.0, "server {id}");
+        assert!(
+            value(t, "propagation_latency_count").unwrap() >= 20.0,
+            "server {id}"
+        );
+        assert!(t.contains("fsynctime{quantile=\"0.5\"}"), "server {id}");
+        assert!(
+            t.contains("updatelatency{quantile=\"0.99\"}"),
+            "server {id}"
+        );
+    }
+    let l = &texts[&leader];
+    assert!(value(l, "proposal_count").unwrap() >= 20.0, "{l}");
+    assert!(value(l, "commit_count").unwrap() >= 20.0, "{l}");
+    assert!(value(l, "quorum_ack_latency_count").unwrap() >= 20.0, "{l}");
+    assert_eq!(value(l, "learners"), Some(2.0), "{l}");
+    assert_eq!(value(l, "synced_followers"), Some(2.0), "{l}");
+    assert!(l.contains("keeper_server_state{state=\"leader\"} 1"), "{l}");
+    assert!(
+        e.ids()
+            .iter()
+            .filter(|id| **id != leader)
+            .any(|id| l.contains(&format!("ack_latency_count{{key=\"{id}\"}}"))),
+        "{l}"
+    );
+    let f = &texts[&follower];
+    assert!(value(f, "updatelatency_count").unwrap() >= 20.0, "{f}");
+    assert!(value(f, "readlatency_count").unwrap() >= 20.0, "{f}");
+    assert!(
+        value(f, "learner_proposal_received_count").unwrap() >= 20.0,
+        "{f}"
+    );
+    assert!(
+        value(f, "learner_commit_received_count").unwrap() >= 1.0,
+        "{f}"
+    );
+    assert_eq!(value(f, "follower_sync_time_count"), Some(1.0), "{f}");
+    assert!(value(f, "bytes_received_count").unwrap() > 0.0, "{f}");
+    assert!(
+        f.contains("keeper_server_state{state=\"follower\"} 1"),
+        "{f}"
+    );
+    // mntr has the same figures in the shape of ZooKeeper's default provider.
+    let mntr = four_letter(e.client_port(follower), "mntr").unwrap();
+    for row in [
+        "zk_avg_fsynctime\t",
+        "zk_cnt_updatelatency\t",
+        "zk_p99_updatelatency\t",
+        "zk_learner_proposal_received_count\t",
+        "zk_cnt_follower_sync_time\t1\n",
+    ] {
+        assert!(mntr.contains(row), "mntr lacks `{row}`:\n{mntr}");
+    }
+    let (code, _) = http_get(e.metrics_port(leader), "/nothing").unwrap();
+    assert_eq!(code, 404);
+}
+
+/// Where Debian's Prometheus is (installed by `make test`); None skips the test with a note.
+fn prometheus() -> Option<(String, String)> {
+    let find = |b: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {b}"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match (find("prometheus"), find("promtool")) {
+        (Some(p), Some(t)) => Some((p, t)),
+        _ => {
+            eprintln!("SKIPPED: prometheus / promtool not installed (make test installs them)");
+            None
+        }
+    }
+}
+
+fn query(port: u16, expr: &str) -> serde_json::Value {
+    let q: String = expr
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (code, body) = http_get(port, &format!("/api/v1/query?query={q}")).expect("query");
+    assert_eq!(code, 200, "{expr}: {body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+/// Instances (servers) a query returns series for.
+fn instances(v: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = v["data"]["result"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["metric"]["instance"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[test]
+fn prometheus_scrapes_an_ensemble_and_the_alert_rules_hold() {
+    let Some((prom, promtool)) = prometheus() else {
+        return;
+    };
+    let rules = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/observability/prometheus/rules.yml"
+    );
+    let check = std::process::Command::new(&promtool)
+        .args(["check", "rules", rules])
+        .output()
+        .expect("promtool");
+    assert!(
+        check.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let _serial = serial();
+    let mut e = Ensemble::new(3, 0, &[]).with_metrics();
+    e.start_all();
+    let modes = e.wait_modes(Duration::from_secs(20));
+    let follower = *modes
+        .iter()
+        .find(|m| m.1 == "follower")
+        .expect("a follower")
+        .0;
+    writes_through(&e, follower, 10);
+    let targets: Vec<String> = e
+        .ids()
+        .iter()
+        .map(|id| format!("\"127.0.0.1:{}\"", e.metrics_port(*id)))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {rules}\n\
+             scrape_configs:\n  - job_name: keeper\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = std::process::Command::new(&prom)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("start prometheus");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prometheus = Kill(child);
+    // Every target scraped successfully (bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = std::panic::catch_unwind(|| query(port, "up == 1")).ok();
+        if up.as_ref().map(instances).map(|i| i.len()) == Some(3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus did not scrape all three servers: {up:?}\n{}",
+            std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Let a few scrapes land, for the rate() and increase() queries.
+    std::thread::sleep(Duration::from_secs(4));
+    // The queries of ZooKeeper's alert rules and its Grafana dashboard's panels return a
+    // series for every server.
+    for expr in [
+        "znode_count",
+        "num_alive_connections",
+        "approximate_data_size",
+        "watch_count",
+        "election_time_count",
+        "open_file_descriptor_count",
+        "max_file_descriptor_count",
+        "rate(fsynctime_sum[1m])",
+        "rate(snapshottime_sum[5m])",
+        "avg_latency",
+        "max_latency",
+        "min_latency",
+        "outstanding_requests",
+        "packets_received",
+        "packets_sent",
+        "ephemerals_count",
+        "global_sessions",
+        "quorum_size",
+        "readlatency",
+        "updatelatency",
+        "propagation_latency",
+        "uptime",
+        "process_resident_memory_bytes",
+        "rate(process_cpu_seconds_total[1m])",
+    ] {
+        let r = query(port, expr);
+        assert_eq!(instances(&r).len(), 3, "{expr}: {r}");
+    }
+    // Leader-only figures come from the leader, and one server leads.
+    for expr in [
+        "learners",
+        "synced_followers",
+        "proposal_count",
+        "quorum_ack_latency_count",
+    ] {
+        assert!(!instances(&query(port, expr)).is_empty(), "{expr}");
+    }
+    let leading = query(port, "sum(keeper_server_state{state=\"leader\"})");
+    assert_eq!(leading["data"]["result"][0]["value"][1], "1", "{leading}");
+    // The rules were loaded and evaluated; none fires on a healthy ensemble.
+    let (_, rules_json) = http_get(port, "/api/v1/rules").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&rules_json).unwrap();
+    let loaded = v["data"]["groups"][0]["rules"]
+        .as_array()
+        .map_or(0, |r| r.len());
+    assert_eq!(loaded, 12, "{rules_json}");
+    let firing = query(
+        port,
+        "ALERTS{alertstate=\"firing\",alertname!=\"KeeperLeaderElection\"}",
+    );
+    assert!(instances(&firing).is_empty(), "{firing}");
+}
