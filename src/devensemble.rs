@@ -55,6 +55,10 @@ fn spawn(exe: &Path, config: &Path, dir: &Path, id: u32) -> std::io::Result<Chil
         .arg(format!("server.id={id}"))
         .arg("--set")
         .arg(format!("storage.data_dir={}", data.display()))
+        // The members share this host and ZooKeeper's AdminServer port; the four-letter words
+        // on their client ports tell the same.
+        .arg("--set")
+        .arg("admin.enabled=false")
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .spawn()

@@ -41,6 +41,8 @@ pub struct QuorumInfo {
     pub epoch: u32,
     /// Leader only: (server id, observer, txns behind the last proposal).
     pub lags: Vec<(u64, bool, i64)>,
+    /// The leader this server leads or follows (None while looking).
+    pub leader: Option<u64>,
 }
 
 pub fn not_allowed(word: &str) -> String {
@@ -410,7 +412,7 @@ pub fn mntr_gauges(e: &Engine, info: &ServerInfo) -> Vec<(&'static str, String)>
     rows
 }
 
-fn dir_size(dir: &str) -> u64 {
+pub fn dir_size(dir: &str) -> u64 {
     std::fs::read_dir(crate::storage::version_dir(dir))
         .map(|rd| {
             rd.filter_map(|e| e.ok())

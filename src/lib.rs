@@ -9,12 +9,14 @@
 //! - `engine`     pure request pipeline of every role: requests in, ordered replies and txns out
 //! - `storage`    transaction log, snapshots, recovery, retention (files)
 //! - `fourlw`     four-letter-word answers
+//! - `admin`      ZooKeeper's AdminServer: /commands/<name> in JSON
 //! - `metrics`    ZooKeeper-named counters, summaries and gauges; the Prometheus endpoint
 //! - `actors`     thin actix shells that do the IO around the pure machines
 //! - `cli`        `keeper cli`, a zkCli-like client
 //! - `devensemble` `keeper ensemble`: a local ensemble for development
 //! - `bench`      `keeper bench`: a load generator for any ZooKeeper-protocol server
 pub mod actors;
+pub mod admin;
 pub mod bench;
 pub mod cli;
 pub mod codec;

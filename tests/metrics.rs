@@ -1,6 +1,7 @@
-//! The Prometheus endpoint of real `keeper server` processes: ZooKeeper's metric names and
-//! types from every member of an ensemble, figures that follow what the ensemble did, and
-//! Debian's Prometheus scraping them and evaluating the shipped alert rules.
+//! The HTTP side of real `keeper server` processes: the Prometheus endpoint (ZooKeeper's metric
+//! names and types from every member of an ensemble, figures that follow what the ensemble
+//! did, Debian's Prometheus scraping them and evaluating the shipped alert rules) and
+//! ZooKeeper's AdminServer commands in JSON.
 
 mod common;
 
@@ -40,7 +41,7 @@ fn writes_through(e: &Ensemble, id: u64, n: usize) {
 #[test]
 fn every_member_exposes_zookeepers_metrics_and_they_follow_the_writes() {
     let _serial = serial();
-    let mut e = Ensemble::new(3, 0, &[]).with_metrics();
+    let mut e = Ensemble::new(3, 0, &[]).with_http();
     e.start_all();
     let modes = e.wait_modes(Duration::from_secs(20));
     let leader = *modes.iter().find(|m| m.1 == "leader").expect("a leader").0;
@@ -209,7 +210,7 @@ fn prometheus_scrapes_an_ensemble_and_the_alert_rules_hold() {
         String::from_utf8_lossy(&check.stderr)
     );
     let _serial = serial();
-    let mut e = Ensemble::new(3, 0, &[]).with_metrics();
+    let mut e = Ensemble::new(3, 0, &[]).with_http();
     e.start_all();
     let modes = e.wait_modes(Duration::from_secs(20));
     let follower = *modes
@@ -324,4 +325,77 @@ fn prometheus_scrapes_an_ensemble_and_the_alert_rules_hold() {
         "ALERTS{alertstate=\"firing\",alertname!=\"KeeperLeaderElection\"}",
     );
     assert!(instances(&firing).is_empty(), "{firing}");
+}
+
+fn command(port: u16, name: &str) -> (u16, serde_json::Value) {
+    let (code, body) = http_get(port, &format!("/commands/{name}")).expect("GET /commands");
+    (
+        code,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{name}: {e}: {body}")),
+    )
+}
+
+#[test]
+fn the_admin_server_answers_zookeepers_commands_in_json() {
+    let _serial = serial();
+    let mut e = Ensemble::new(3, 0, &[]).with_http();
+    e.start_all();
+    let modes = e.wait_modes(Duration::from_secs(20));
+    let leader = *modes.iter().find(|m| m.1 == "leader").expect("a leader").0;
+    let follower = *modes
+        .iter()
+        .find(|m| m.1 == "follower")
+        .expect("a follower")
+        .0;
+    writes_through(&e, follower, 3);
+    let port = e.admin_port(follower);
+    // Every name ZooKeeper gives a command answers, under its primary name.
+    for (name, primary) in [
+        ("ruok", "ruok"),
+        ("mntr", "monitor"),
+        ("monitor", "monitor"),
+        ("srvr", "server_stats"),
+        ("stat", "stats"),
+        ("conf", "configuration"),
+        ("envi", "environment"),
+        ("cons", "connections"),
+        ("wchs", "watch_summary"),
+        ("dirs", "dirs"),
+        ("lead", "leader"),
+        ("voting_view", "voting_view"),
+        ("isro", "is_read_only"),
+    ] {
+        let (code, v) = command(port, name);
+        assert_eq!(code, 200, "{name}: {v}");
+        assert_eq!(v["command"], primary, "{name}: {v}");
+        assert_eq!(v["error"], serde_json::Value::Null, "{name}: {v}");
+    }
+    let (_, m) = command(port, "mntr");
+    assert_eq!(m["server_state"], "follower", "{m}");
+    assert!(m["znode_count"].as_u64().unwrap() >= 7, "{m}");
+    assert!(m["cnt_updatelatency"].as_u64().unwrap() >= 3, "{m}");
+    let (_, s) = command(port, "srvr");
+    assert_eq!(s["server_stats"]["server_state"], "follower", "{s}");
+    assert!(s["node_count"].as_u64().unwrap() >= 7, "{s}");
+    let (_, l) = command(port, "leader");
+    assert_eq!(l["is_leader"], false, "{l}");
+    assert_eq!(l["leader_id"], leader, "{l}");
+    assert_eq!(l["leader_ip"], "127.0.0.1", "{l}");
+    let (_, l) = command(e.admin_port(leader), "leader");
+    assert_eq!(l["is_leader"], true, "{l}");
+    let (_, c) = command(port, "conf");
+    assert_eq!(c["clientPort"], e.client_port(follower), "{c}");
+    assert_eq!(c["serverId"], follower, "{c}");
+    let (_, v) = command(port, "voting_view");
+    let view = v["current_config"].as_object().expect("members");
+    assert_eq!(view.len(), 3, "{v}");
+    assert_eq!(view["1"]["learner_type"], "participant", "{v}");
+    let (_, r) = command(port, "isro");
+    assert_eq!(r["read_only"], false);
+    let (code, u) = command(port, "no_such_command");
+    assert_eq!(code, 404, "{u}");
+    assert!(
+        u["error"].as_str().unwrap().contains("Unknown command"),
+        "{u}"
+    );
 }

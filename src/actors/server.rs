@@ -140,6 +140,7 @@ pub async fn start(
             tree.clone(),
         )?;
     }
+    crate::admin::start(&settings, tree.clone());
     let tracker = tree.send(GetTracker).await.ok().flatten();
     if let (Some(listener), Some(tracker)) = (quorum_listener, tracker.clone()) {
         let persister = tree

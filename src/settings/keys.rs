@@ -266,6 +266,30 @@ pub(super) static SPECS: &[Spec] = &[
         get: |s| Typed::Int(s.telemetry.metrics_port.into()),
     },
     Spec {
+        key: "admin.enabled",
+        ty: Ty::Bool,
+        expect: "true or false",
+        get: |s| Typed::Bool(s.admin.enabled),
+    },
+    Spec {
+        key: "admin.address",
+        ty: Ty::Str(check_non_empty),
+        expect: "an address to listen on, e.g. 0.0.0.0 or 127.0.0.1",
+        get: |s| Typed::Str(s.admin.address.clone()),
+    },
+    Spec {
+        key: "admin.port",
+        ty: Ty::Int { min: 1, max: U16 },
+        expect: "an integer 1..=65535",
+        get: |s| Typed::Int(s.admin.port.into()),
+    },
+    Spec {
+        key: "admin.command_url",
+        ty: Ty::Str(check_command_url),
+        expect: "a URL path starting with /, e.g. /commands",
+        get: |s| Typed::Str(s.admin.command_url.clone()),
+    },
+    Spec {
         key: "telemetry.metrics_host",
         ty: Ty::Str(check_non_empty),
         expect: "an address to listen on, e.g. 0.0.0.0 or 127.0.0.1",
@@ -286,6 +310,10 @@ fn check_any(_: &str) -> bool {
 
 fn check_io_threads(s: &str) -> bool {
     s == "auto" || s.parse::<u32>().is_ok_and(|n| n <= 64)
+}
+
+fn check_command_url(s: &str) -> bool {
+    s.starts_with('/') && !s.contains(char::is_whitespace)
 }
 
 fn check_non_empty(s: &str) -> bool {

@@ -61,7 +61,14 @@ pub const SET_LAYER: &str = "--set";
 pub const ENV_PREFIX: &str = "KEEPER_";
 
 /// Sections of the configuration, in rendering order.
-const SECTIONS: &[&str] = &["server", "client", "storage", "quorum", "telemetry"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "client",
+    "storage",
+    "quorum",
+    "telemetry",
+    "admin",
+];
 
 impl Settings {
     /// Threads that run client connections; 0 = on the data tree's thread. `auto` is 0 on

@@ -14,6 +14,7 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub quorum: QuorumSettings,
     pub telemetry: TelemetrySettings,
+    pub admin: AdminSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +163,28 @@ impl Default for TelemetrySettings {
             service_name: "keeper".to_string(),
             metrics_port: 0,
             metrics_host: "0.0.0.0".to_string(),
+        }
+    }
+}
+
+/// ZooKeeper's AdminServer: `/commands/<name>` answered in JSON over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AdminSettings {
+    pub enabled: bool,
+    pub address: String,
+    pub port: u16,
+    pub command_url: String,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        // ZooKeeper 3.8's defaults (admin.enableServer, serverAddress, serverPort, commandURL).
+        AdminSettings {
+            enabled: true,
+            address: "0.0.0.0".to_string(),
+            port: 8080,
+            command_url: "/commands".to_string(),
         }
     }
 }

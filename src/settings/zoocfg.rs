@@ -63,12 +63,19 @@ const ZOO_KEYS: &[(&str, &str)] = &[
         "server.container_check_interval",
     ),
     ("globalOutstandingLimit", "server.global_outstanding_limit"),
+    ("admin.enableServer", "admin.enabled"),
+    ("admin.serverAddress", "admin.address"),
+    ("admin.serverPort", "admin.port"),
+    ("admin.commandURL", "admin.command_url"),
 ];
 
 /// ZooKeeper keys that mean nothing for Keeper: accepted and ignored with a debug note.
 /// A trailing `*` matches a prefix. Each is here for the reason in its comment; every
 /// other ZooKeeper setting Keeper does not implement is in [`ZOO_NOT_IMPLEMENTED`].
 const ZOO_IGNORED: &[&str] = &[
+    // Jetty's connection tuning for the AdminServer: Keeper's HTTP server has its own.
+    "admin.idleTimeout",
+    "admin.httpVersion",
     // The Java class of the client connection layer (NIO or Netty): Keeper has its own.
     "serverCnxnFactory",
     // The JVM pause monitor: there is no JVM.
@@ -115,12 +122,15 @@ const fn not_yet(
 }
 
 const ZOO_NOT_IMPLEMENTED: &[NotImplemented] = &[
-    // admin.* other than enableServer only warn when admin.enableServer is not false.
     not_yet(
-        "admin.*",
+        "admin.forceHttps",
         &["false"],
-        "the AdminServer (HTTP commands) is not implemented yet; no admin port is opened, \
-         use the four-letter words on the client port",
+        "TLS is not implemented yet; the AdminServer answers over plain HTTP",
+    ),
+    not_yet(
+        "admin.portUnification",
+        &["false"],
+        "TLS is not implemented yet; the AdminServer answers over plain HTTP",
     ),
     not_yet(
         "reconfigEnabled",
@@ -434,11 +444,6 @@ pub(super) fn zoo_layer(
     let mut entries = Vec::new();
     let mut needs_myid = false;
     let props = parse_properties(content);
-    // The other admin.* keys configure the AdminServer; they only matter when it is on.
-    let admin_server_off = props.iter().rev().find_map(|p| {
-        let key = p.key.strip_prefix("zookeeper.").unwrap_or(&p.key);
-        (key == "admin.enableServer").then(|| p.value.eq_ignore_ascii_case("false"))
-    }) == Some(true);
     let prometheus = metrics_provider_is_prometheus(&props);
     let mut lines = BTreeMap::new();
     for prop in props {
@@ -517,10 +522,7 @@ pub(super) fn zoo_layer(
                 tracing::debug!(key, value, layer, "zoo.cfg key has no effect in keeper, ignored");
             }
             Some(ZooKey::NotImplemented(n)) => {
-                let bare = key.strip_prefix("zookeeper.").unwrap_or(key);
-                let same = n.same.iter().any(|v| v.eq_ignore_ascii_case(value))
-                    && (n.pattern != "admin.*" || bare == "admin.enableServer");
-                if same || (n.pattern == "admin.*" && admin_server_off) {
+                if n.same.iter().any(|v| v.eq_ignore_ascii_case(value)) {
                     tracing::debug!(key, value, layer, "zoo.cfg key has no effect in keeper, ignored");
                 } else {
                     warnings.push(format!(

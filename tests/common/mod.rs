@@ -84,7 +84,10 @@ impl Server {
             .arg("--set")
             .arg(format!("storage.data_dir={}", self.data_dir().display()))
             .arg("--set")
-            .arg("server.four_letter_words=*");
+            .arg("server.four_letter_words=*")
+            // Parallel tests would all try port 8080; a test that wants it turns it on.
+            .arg("--set")
+            .arg("admin.enabled=false");
         for e in &self.extra {
             cmd.arg("--set").arg(e);
         }
@@ -153,7 +156,10 @@ impl Server {
             .arg("--set")
             .arg(format!("storage.data_dir={}", self.data_dir().display()))
             .arg("--set")
-            .arg("server.four_letter_words=*");
+            .arg("server.four_letter_words=*")
+            // Parallel tests would all try port 8080; a test that wants it turns it on.
+            .arg("--set")
+            .arg("admin.enabled=false");
         for e in &self.extra {
             cmd.arg("--set").arg(e);
         }
@@ -208,8 +214,8 @@ pub struct Ensemble {
     paused: std::collections::BTreeSet<u64>,
     starts: std::collections::BTreeMap<u64, u32>,
     keep: bool,
-    /// Each member's metrics endpoint port, once [`Ensemble::with_metrics`] chose them.
-    metrics: std::collections::BTreeMap<u64, u16>,
+    /// Each member's (metrics, AdminServer) ports, once [`Ensemble::with_http`] chose them.
+    http: std::collections::BTreeMap<u64, (u16, u16)>,
 }
 
 impl Ensemble {
@@ -244,28 +250,31 @@ impl Ensemble {
             paused: Default::default(),
             starts: Default::default(),
             keep: false,
-            metrics: Default::default(),
+            http: Default::default(),
         };
         std::fs::write(e.config_path(), e.config_text()).expect("write config");
         e
     }
 
-    /// Give every member a Prometheus endpoint on a port of its own (before starting them).
-    pub fn with_metrics(mut self) -> Ensemble {
-        let probes: Vec<TcpListener> = self
-            .ids()
-            .iter()
+    /// Give every member a Prometheus endpoint and an AdminServer on ports of its own (before
+    /// starting them). Without it the AdminServer is off (every member would try port 8080).
+    pub fn with_http(mut self) -> Ensemble {
+        let probes: Vec<TcpListener> = (0..2 * self.members.len())
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
             .collect();
-        for (id, p) in self.ids().into_iter().zip(&probes) {
-            self.metrics
-                .insert(id, p.local_addr().expect("addr").port());
+        let port = |i: usize| probes[i].local_addr().expect("addr").port();
+        for (i, id) in self.ids().into_iter().enumerate() {
+            self.http.insert(id, (port(2 * i), port(2 * i + 1)));
         }
         self
     }
 
     pub fn metrics_port(&self, id: u64) -> u16 {
-        self.metrics[&id]
+        self.http[&id].0
+    }
+
+    pub fn admin_port(&self, id: u64) -> u16 {
+        self.http[&id].1
     }
 
     /// [`Ensemble::new`], start every member, and wait until all serve with one leader.
@@ -420,11 +429,20 @@ impl Ensemble {
         for e in &self.extra {
             cmd.arg("--set").arg(e);
         }
-        if let Some(p) = self.metrics.get(&id) {
-            cmd.arg("--set")
-                .arg(format!("telemetry.metrics_port={p}"))
-                .arg("--set")
-                .arg("telemetry.metrics_host=127.0.0.1");
+        match self.http.get(&id) {
+            Some((metrics, admin)) => {
+                for s in [
+                    format!("telemetry.metrics_port={metrics}"),
+                    "telemetry.metrics_host=127.0.0.1".to_string(),
+                    format!("admin.port={admin}"),
+                    "admin.address=127.0.0.1".to_string(),
+                ] {
+                    cmd.arg("--set").arg(s);
+                }
+            }
+            None => {
+                cmd.arg("--set").arg("admin.enabled=false");
+            }
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
         let child = cmd.spawn().expect("start keeper");
@@ -748,11 +766,20 @@ impl Ensemble {
         for e in &self.extra {
             cmd.arg("--set").arg(e);
         }
-        if let Some(p) = self.metrics.get(&id) {
-            cmd.arg("--set")
-                .arg(format!("telemetry.metrics_port={p}"))
-                .arg("--set")
-                .arg("telemetry.metrics_host=127.0.0.1");
+        match self.http.get(&id) {
+            Some((metrics, admin)) => {
+                for s in [
+                    format!("telemetry.metrics_port={metrics}"),
+                    "telemetry.metrics_host=127.0.0.1".to_string(),
+                    format!("admin.port={admin}"),
+                    "admin.address=127.0.0.1".to_string(),
+                ] {
+                    cmd.arg("--set").arg(s);
+                }
+            }
+            None => {
+                cmd.arg("--set").arg("admin.enabled=false");
+            }
         }
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
         let child = cmd.spawn().expect("start keeper");

@@ -110,6 +110,11 @@ pub struct ExpireSessions(pub Vec<i64>);
 #[rtype(result = "String")]
 pub struct FourLetter(pub String);
 
+/// An AdminServer command by its primary name: its JSON fields.
+#[derive(Message)]
+#[rtype(result = "serde_json::Map<String, serde_json::Value>")]
+pub struct AdminCommand(pub String);
+
 /// mntr's sampled figures (and the last applied zxid), for the metrics endpoint.
 #[derive(Message)]
 #[rtype(result = "Vec<(String, String)>")]
@@ -562,6 +567,31 @@ impl Handler<FourLetter> for DataTreeActor {
                 fourlw::answer(&word, &mut act.engine, &info)
             }),
         )
+    }
+}
+
+impl Handler<AdminCommand> for DataTreeActor {
+    type Result = MessageResult<AdminCommand>;
+    fn handle(&mut self, m: AdminCommand, _: &mut Context<Self>) -> Self::Result {
+        let needs_serving = crate::admin::lookup(&m.0).is_none_or(|(_, s)| s);
+        if needs_serving && !self.serving {
+            let mut f = serde_json::Map::new();
+            f.insert(
+                "error".into(),
+                "This ZooKeeper instance is not currently serving requests".into(),
+            );
+            return MessageResult(f);
+        }
+        self.engine.latencies.flush();
+        let info = fourlw::ServerInfo {
+            quorum: self.quorum_info.clone(),
+            settings: &self.settings,
+            mode: self.mode,
+            started_ms: self.started_ms,
+            now_ms: now_ms(),
+            buckets: Vec::new(),
+        };
+        MessageResult(crate::admin::answer(&m.0, &mut self.engine, &info))
     }
 }
 

@@ -97,6 +97,7 @@ impl ZabActor {
                 }
                 leader::Action::Commit(z) => self.tree.do_send(Commit(z)),
                 leader::Action::Established(e) => {
+                    self.report_status();
                     tracing::info!(
                         "LEADING - epoch {e} established with a quorum; serving clients"
                     );

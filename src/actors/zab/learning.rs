@@ -131,6 +131,8 @@ impl ZabActor {
                 learner::Action::Commit(t) => self.tree.do_send(ApplyCommitted(t)),
                 learner::Action::Serve => {
                     tracing::info!("up to date with the leader; serving clients");
+                    // srvr / mntr / the admin commands say so from the first request on.
+                    self.report_status();
                     if let State::Learning { since, .. } = &self.state {
                         let m = &crate::metrics::SERVER;
                         let took = since.elapsed().as_millis() as u64;

@@ -205,6 +205,7 @@ impl ZabActor {
         self.gen += 1;
         self.close_links();
         self.state = State::Looking;
+        self.report_status();
         self.tree.do_send(SetRole {
             role: Role::Learner,
             zab: None,
@@ -401,7 +402,7 @@ impl ZabActor {
         );
     }
 
-    fn report_status(&self) {
+    pub(super) fn report_status(&self) {
         let voters = self.quorum.voters().len();
         let info = match &self.state {
             State::Leading {
@@ -420,9 +421,12 @@ impl ZabActor {
                     learners: learners.len(),
                     epoch: self.current_epoch,
                     lags: machine.learner_lags(),
+                    leader: Some(self.me),
                 }
             }
-            State::Learning { machine, .. } => crate::fourlw::QuorumInfo {
+            State::Learning {
+                machine, leader, ..
+            } => crate::fourlw::QuorumInfo {
                 peer_state: format!(
                     "{} - {}",
                     if self.quorum.is_observer(self.me) {
@@ -438,6 +442,7 @@ impl ZabActor {
                 ),
                 voters,
                 epoch: self.current_epoch,
+                leader: Some(*leader),
                 ..Default::default()
             },
             State::Looking => crate::fourlw::QuorumInfo {

@@ -302,7 +302,7 @@ fn zoo_cfg_keys_not_implemented_yet_warn() {
         "localSessionsEnabled=true",
         "preAllocSize=65536",
         "snapSizeLimitInKb=4194304",
-        "admin.serverPort=8081",
+        "admin.forceHttps=true",
         "zookeeper.digest.enabled=true",
         "electionAlg=1",
         "standaloneEnabled=false",
@@ -349,6 +349,10 @@ fn zoo_cfg_keys_not_implemented_yet_warn() {
     );
     let loaded = load_with(Some(&quiet), &[], &[]).unwrap();
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // The AdminServer keys are Keeper's own admin.* settings.
+    assert!(!loaded.settings.admin.enabled);
+    assert_eq!(loaded.settings.admin.port, 8081);
+    assert_eq!(loaded.settings.admin.command_url, "/commands");
 }
 
 #[test]
