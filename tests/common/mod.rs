@@ -405,49 +405,7 @@ impl Ensemble {
     }
 
     fn spawn(&mut self, id: u64) {
-        let n = {
-            let n = self.starts.entry(id).or_insert(0);
-            *n += 1;
-            *n
-        };
-        let mut log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path(id))
-            .expect("log file");
-        let _ = writeln!(log, "=== start {n} of server {id}");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
-        cmd.arg("server")
-            .arg("--config")
-            .arg(self.config_path())
-            .arg("--set")
-            .arg(format!("server.id={id}"))
-            .arg("--set")
-            .arg(format!("storage.data_dir={}", self.data_dir(id).display()))
-            .arg("--set")
-            .arg("storage.preallocate_size=65536");
-        for e in &self.extra {
-            cmd.arg("--set").arg(e);
-        }
-        match self.http.get(&id) {
-            Some((metrics, admin)) => {
-                for s in [
-                    format!("telemetry.metrics_port={metrics}"),
-                    "telemetry.metrics_host=127.0.0.1".to_string(),
-                    format!("admin.port={admin}"),
-                    "admin.address=127.0.0.1".to_string(),
-                ] {
-                    cmd.arg("--set").arg(s);
-                }
-            }
-            None => {
-                cmd.arg("--set").arg("admin.enabled=false");
-            }
-        }
-        cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
-        let child = cmd.spawn().expect("start keeper");
-        self.procs.insert(id, child);
-        self.paused.remove(&id);
+        self.spawn_as(id, self.config_path(), false);
     }
 
     fn wait_listening(&mut self, id: u64) {
@@ -742,6 +700,11 @@ impl Ensemble {
     }
 
     fn spawn_with_config(&mut self, id: u64, config: PathBuf) {
+        self.spawn_as(id, config, true);
+    }
+
+    /// Start member `id` with `config` (named in its log's start line when `name_config`).
+    fn spawn_as(&mut self, id: u64, config: PathBuf, name_config: bool) {
         let n = {
             let n = self.starts.entry(id).or_insert(0);
             *n += 1;
@@ -752,7 +715,11 @@ impl Ensemble {
             .append(true)
             .open(self.log_path(id))
             .expect("log file");
-        let _ = writeln!(log, "=== start {n} of server {id} ({})", config.display());
+        if name_config {
+            let _ = writeln!(log, "=== start {n} of server {id} ({})", config.display());
+        } else {
+            let _ = writeln!(log, "=== start {n} of server {id}");
+        }
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
         cmd.arg("server")
             .arg("--config")
