@@ -29,3 +29,4 @@ pub mod metrics;
 pub mod proto;
 pub mod settings;
 pub mod storage;
+pub mod telemetry;

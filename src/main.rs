@@ -111,28 +111,33 @@ fn load(args: &ConfigArgs) -> Result<Loaded, ExitCode> {
     })
 }
 
-fn init_logging(level: &str) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 fn serve(args: ConfigArgs) -> ExitCode {
     let loaded = match load(&args) {
         Ok(l) => l,
         Err(c) => return c,
     };
-    init_logging(&loaded.settings.telemetry.log_level);
+    let s = loaded.settings;
+    let t = &s.telemetry;
+    let trace = keeper::telemetry::resolve(
+        &keeper::telemetry::TraceSettings {
+            endpoint: &t.otlp_endpoint,
+            protocol: &t.otlp_protocol,
+            sampling_ratio: &t.sampling_ratio,
+            service_name: &t.service_name,
+        },
+        &std::env::vars().collect(),
+        s.server.id,
+    );
+    let trace = match trace {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("keeper: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    keeper::telemetry::init(&t.log_level, trace);
     for w in &loaded.warnings {
         tracing::warn!("{w}");
-    }
-    let s = loaded.settings;
-    if !s.telemetry.otlp_endpoint.is_empty() {
-        tracing::warn!("telemetry.otlp_endpoint is set, but OpenTelemetry export is not implemented yet; ignored");
     }
     // As ZooKeeper with standaloneEnabled (its default): one voting member means standalone.
     let members = match s.members() {
@@ -189,7 +194,9 @@ fn serve(args: ConfigArgs) -> ExitCode {
         // Dropping the handle detaches the task; it lives as long as the system.
         drop(actix_rt::spawn(stop_on_signal()));
     });
-    match sys.run_with_code() {
+    let code = sys.run_with_code();
+    keeper::telemetry::shutdown();
+    match code {
         Ok(0) => ExitCode::SUCCESS,
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {

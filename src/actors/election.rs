@@ -47,6 +47,8 @@ impl Default for ElectionOptions {
 pub struct Elected {
     pub state: PeerState,
     pub vote: Vote,
+    /// The election's trace, for the sync that follows it.
+    pub trace: crate::telemetry::TraceRef,
 }
 
 /// Start a new round with this server's own vote: at start (done by [`start_election`]) and
@@ -118,6 +120,9 @@ pub struct ElectionActor {
     looking_since: u64,
     /// LOOKING and not decided yet: the decision's time goes into `election_time`.
     timing: bool,
+    /// The trace of the current LOOKING period (disabled while tracing is off).
+    span: tracing::Span,
+    notifications: u64,
 }
 
 /// Bind this server's election port and start looking for a leader, with ZooKeeper's timing.
@@ -184,6 +189,8 @@ pub async fn start_election_with(
             shown: None,
             looking_since: 0,
             timing: false,
+            span: tracing::Span::none(),
+            notifications: 0,
         }
     }))
 }
@@ -198,6 +205,23 @@ impl ElectionActor {
         self.looking_since = now;
         self.timing = true;
         crate::metrics::SERVER.looking_count.inc();
+        // One trace per LOOKING period: its notifications as events, the decision at its end.
+        self.notifications = 0;
+        self.span = tracing::debug_span!(
+            target: crate::telemetry::TARGET,
+            "election",
+            otel.kind = "internal",
+            keeper.server_id = self.me,
+            keeper.last_zxid = format!("0x{last_zxid:x}"),
+            keeper.current_epoch = current_epoch,
+            keeper.outcome = tracing::field::Empty,
+            keeper.leader = tracing::field::Empty,
+            keeper.leader_zxid = tracing::field::Empty,
+            keeper.leader_epoch = tracing::field::Empty,
+            keeper.rounds = tracing::field::Empty,
+            keeper.notifications = tracing::field::Empty,
+            keeper.took_ms = tracing::field::Empty,
+        );
         let actions = self.machine.start(last_zxid, current_epoch, now);
         self.shown = None;
         self.execute(actions);
@@ -212,11 +236,12 @@ impl ElectionActor {
                         .do_send(SendNotification { to, notification });
                 }
                 Action::Decided(state, vote) => {
+                    let took = self.now_ms().saturating_sub(self.looking_since);
                     if std::mem::take(&mut self.timing) {
-                        let took = self.now_ms().saturating_sub(self.looking_since);
                         crate::metrics::SERVER.election_time.add(took);
                     }
-                    decided.push(Elected { state, vote })
+                    let trace = self.decided_trace(state, vote, took);
+                    decided.push(Elected { state, vote, trace })
                 }
             }
         }
@@ -224,6 +249,44 @@ impl ElectionActor {
         for e in decided {
             self.on_decided.do_send(e);
         }
+    }
+
+    /// Close the election's trace with who won and why; the reference is for the sync after it.
+    fn decided_trace(
+        &mut self,
+        state: PeerState,
+        vote: Vote,
+        took: u64,
+    ) -> crate::telemetry::TraceRef {
+        let span = std::mem::replace(&mut self.span, tracing::Span::none());
+        if span.is_disabled() {
+            return crate::telemetry::TraceRef::default();
+        }
+        let outcome = match state {
+            PeerState::Leading => "LEADING",
+            PeerState::Following => "FOLLOWING",
+            PeerState::Observing => "OBSERVING",
+            PeerState::Looking => "LOOKING",
+        };
+        span.record("keeper.outcome", outcome);
+        span.record("keeper.leader", vote.leader);
+        span.record("keeper.leader_zxid", format!("0x{:x}", vote.zxid));
+        span.record("keeper.leader_epoch", vote.peer_epoch);
+        span.record("keeper.rounds", self.machine.round());
+        span.record("keeper.notifications", self.notifications);
+        span.record("keeper.took_ms", took);
+        span.in_scope(|| {
+            tracing::debug!(
+                target: crate::telemetry::TARGET,
+                "decided: {outcome}, leader {} (its vote has the highest (epoch, zxid, id) = \
+                 ({}, 0x{:x}, {}) among those a quorum agreed on)",
+                vote.leader,
+                vote.peer_epoch,
+                vote.zxid,
+                vote.leader
+            )
+        });
+        crate::telemetry::TraceRef::of(&span)
     }
 
     /// Log the state when it (or the leader) changed since the last line.
@@ -289,6 +352,13 @@ impl Handler<PeerNotification> for ElectionActor {
     type Result = ();
     fn handle(&mut self, m: PeerNotification, _: &mut Context<Self>) {
         tracing::debug!(myid = self.me, "{}", m.0.describe(self.machine.state()));
+        if !self.span.is_disabled() {
+            self.notifications += 1;
+            let state = self.machine.state();
+            self.span.in_scope(
+                || tracing::debug!(target: crate::telemetry::TARGET, "{}", m.0.describe(state)),
+            );
+        }
         let now = self.now_ms();
         let actions = self.machine.on_notification(m.0, now);
         self.execute(actions);

@@ -64,6 +64,34 @@ impl TxnOp {
     pub fn is_error(&self) -> bool {
         matches!(self, TxnOp::Error { .. })
     }
+
+    /// The txn type as ZooKeeper's log tools name it (for traces).
+    pub fn name(&self) -> &'static str {
+        match self {
+            TxnOp::CreateSession { .. } => "createSession",
+            TxnOp::CloseSession => "closeSession",
+            TxnOp::Create { .. } => "create",
+            TxnOp::Delete { .. } => "delete",
+            TxnOp::SetData { .. } => "setData",
+            TxnOp::SetAcl { .. } => "setACL",
+            TxnOp::Check { .. } => "check",
+            TxnOp::Error { .. } => "error",
+            TxnOp::Multi(_) => "multi",
+        }
+    }
+
+    /// The path a txn writes (the first one of a multi), if any.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            TxnOp::Create { path, .. }
+            | TxnOp::Delete { path }
+            | TxnOp::SetData { path, .. }
+            | TxnOp::SetAcl { path, .. }
+            | TxnOp::Check { path, .. } => Some(path),
+            TxnOp::Multi(ops) => ops.iter().find_map(|o| o.path()),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

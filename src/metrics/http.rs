@@ -150,6 +150,11 @@ async fn metrics(tree: web::Data<Addr<DataTreeActor>>) -> HttpResponse {
     let mut families = gauge_families(&rows);
     families.extend(SERVER.families());
     families.extend(process_families());
+    families.push(counter(
+        "keeper_trace_spans_dropped",
+        "Trace spans dropped because the export queue was full (collector slow or unreachable)",
+        crate::telemetry::dropped_spans() as f64,
+    ));
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(encode(&families))

@@ -254,9 +254,21 @@ pub(super) static SPECS: &[Spec] = &[
         get: |s| Typed::Str(s.telemetry.otlp_endpoint.clone()),
     },
     Spec {
+        key: "telemetry.otlp_protocol",
+        ty: Ty::Str(check_otlp_protocol),
+        expect: "`grpc`, `http/protobuf` or empty (from OTEL_EXPORTER_OTLP_PROTOCOL, else by port)",
+        get: |s| Typed::Str(s.telemetry.otlp_protocol.clone()),
+    },
+    Spec {
+        key: "telemetry.sampling_ratio",
+        ty: Ty::Str(check_sampling_ratio),
+        expect: "a number 0..=1 (the share of client writes traced) or empty",
+        get: |s| Typed::Str(s.telemetry.sampling_ratio.clone()),
+    },
+    Spec {
         key: "telemetry.service_name",
-        ty: Ty::Str(check_non_empty),
-        expect: "a non-empty string",
+        ty: Ty::Str(check_any),
+        expect: "a string (empty: OTEL_SERVICE_NAME, else keeper)",
         get: |s| Typed::Str(s.telemetry.service_name.clone()),
     },
     Spec {
@@ -362,6 +374,14 @@ fn check_four_letter_words(s: &str) -> bool {
         .map(str::trim)
         .filter(|w| !w.is_empty())
         .all(|w| w == "*" || (w.len() == 4 && w.chars().all(|c| c.is_ascii_alphabetic())))
+}
+
+fn check_otlp_protocol(s: &str) -> bool {
+    matches!(s, "" | "grpc" | "http/protobuf")
+}
+
+fn check_sampling_ratio(s: &str) -> bool {
+    s.is_empty() || crate::telemetry::parse_ratio(s).is_some()
 }
 
 fn check_otlp_endpoint(s: &str) -> bool {

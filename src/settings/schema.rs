@@ -147,8 +147,13 @@ impl Default for QuorumSettings {
 #[serde(default)]
 pub struct TelemetrySettings {
     pub log_level: String,
-    /// Empty = no export.
+    /// Empty = `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, else no export.
     pub otlp_endpoint: String,
+    /// `grpc` or `http/protobuf`; empty = `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL`, else by port.
+    pub otlp_protocol: String,
+    /// Share of client writes traced, 0..=1; empty = `OTEL_TRACES_SAMPLER[_ARG]`, else 0.001.
+    pub sampling_ratio: String,
+    /// Empty = `OTEL_SERVICE_NAME`, else `keeper`.
     pub service_name: String,
     /// 0 = no metrics endpoint.
     pub metrics_port: u16,
@@ -160,7 +165,9 @@ impl Default for TelemetrySettings {
         TelemetrySettings {
             log_level: "info".to_string(),
             otlp_endpoint: String::new(),
-            service_name: "keeper".to_string(),
+            otlp_protocol: String::new(),
+            sampling_ratio: String::new(),
+            service_name: String::new(),
             metrics_port: 0,
             metrics_host: "0.0.0.0".to_string(),
         }

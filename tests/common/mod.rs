@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod otlp;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -216,6 +217,8 @@ pub struct Ensemble {
     keep: bool,
     /// Each member's (metrics, AdminServer) ports, once [`Ensemble::with_http`] chose them.
     http: std::collections::BTreeMap<u64, (u16, u16)>,
+    /// Environment variables of every member's process.
+    envs: Vec<(String, String)>,
 }
 
 impl Ensemble {
@@ -251,6 +254,7 @@ impl Ensemble {
             starts: Default::default(),
             keep: false,
             http: Default::default(),
+            envs: Vec::new(),
         };
         std::fs::write(e.config_path(), e.config_text()).expect("write config");
         e
@@ -266,6 +270,12 @@ impl Ensemble {
         for (i, id) in self.ids().into_iter().enumerate() {
             self.http.insert(id, (port(2 * i), port(2 * i + 1)));
         }
+        self
+    }
+
+    /// Set an environment variable for every member's process (before starting them).
+    pub fn with_env(mut self, key: &str, value: &str) -> Ensemble {
+        self.envs.push((key.to_string(), value.to_string()));
         self
     }
 
@@ -748,6 +758,7 @@ impl Ensemble {
                 cmd.arg("--set").arg("admin.enabled=false");
             }
         }
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
         let child = cmd.spawn().expect("start keeper");
         self.procs.insert(id, child);

@@ -22,6 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod snapshots;
+mod traces;
 use snapshots::*;
 
 fn settings_snap_count(s: &Settings) -> u64 {
@@ -128,12 +129,13 @@ pub struct GetTracker;
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub enum FromTree {
-    /// Leader: propose the txns the engine prepared in one turn, in zxid order.
-    Propose(Vec<Txn>),
+    /// Leader: propose the txns the engine prepared in one turn, in zxid order, with the trace
+    /// context of those that this server's clients sent in a sampled trace (zxid, traceparent).
+    Propose(Vec<Txn>, Vec<(i64, String)>),
     /// The local log has everything up to this zxid on disk.
     Logged(i64),
-    /// Learner: to the leader.
-    Forward(Forward),
+    /// Learner: to the leader, with the trace context of a sampled write (or empty).
+    Forward(Forward, String),
     Revalidate {
         session: i64,
         timeout: i32,
@@ -289,6 +291,10 @@ pub struct DataTreeActor {
     serving: bool,
     mode: &'static str,
     quorum_info: Option<fourlw::QuorumInfo>,
+    /// Sampled client writes of this server's connections, until their reply.
+    roots: traces::Roots,
+    /// Traced txns (zxid, traceparent) that the next `run` proposes, besides the roots'.
+    traced_next: Vec<(i64, String)>,
 }
 
 impl DataTreeActor {
@@ -310,6 +316,8 @@ impl DataTreeActor {
             serving: true,
             mode: "standalone",
             quorum_info: None,
+            roots: traces::Roots::default(),
+            traced_next: Vec::new(),
         }
     }
 
@@ -330,6 +338,7 @@ impl DataTreeActor {
         // A leader's proposals of this turn go to the ZAB actor as one batch (one log append,
         // one step of the machine), ahead of anything else this turn sends it, in order.
         let mut proposals = Vec::new();
+        let mut traced = std::mem::take(&mut self.traced_next);
         for o in outs {
             if !proposals.is_empty()
                 && matches!(
@@ -337,20 +346,44 @@ impl DataTreeActor {
                     Out::Forward(_) | Out::Revalidate { .. } | Out::SyncDone { .. }
                 )
             {
-                self.propose(std::mem::take(&mut proposals));
+                self.propose(std::mem::take(&mut proposals), std::mem::take(&mut traced));
             }
             match o {
                 Out::Send(c, b) => self.queue_for(c, ToClient::Frame(b)),
-                Out::Reply(c, b) => self.queue_for(c, ToClient::Reply(b)),
+                Out::Reply(c, b) => {
+                    if !self.roots.is_empty() {
+                        self.roots.replied(c, &b);
+                    }
+                    self.queue_for(c, ToClient::Reply(b))
+                }
                 Out::Close(c) => self.queue_for(c, ToClient::Close),
                 Out::Session(c, id) => self.queue_for(c, ToClient::Session(id)),
                 Out::Persist(t) => match (&self.zab, self.engine.role()) {
-                    (Some(_), Role::Leader) => proposals.push(t),
-                    _ => self.batch.push(t),
+                    (Some(_), Role::Leader) => {
+                        if !self.roots.is_empty() {
+                            if let Some(tp) = self.roots.proposed(&t) {
+                                traced.push((t.zxid, tp));
+                            }
+                        }
+                        proposals.push(t)
+                    }
+                    _ => {
+                        if !self.roots.is_empty() {
+                            self.roots.logging(&t);
+                        }
+                        self.batch.push(t)
+                    }
                 },
                 Out::Forward(f) => {
+                    let trace = match &f {
+                        Forward::Request { session, cxid, .. } if !self.roots.is_empty() => {
+                            let leader = self.quorum_info.as_ref().and_then(|q| q.leader);
+                            self.roots.forwarded(*session, *cxid, leader)
+                        }
+                        _ => String::new(),
+                    };
                     if let Some(z) = &self.zab {
-                        z.do_send(FromTree::Forward(f));
+                        z.do_send(FromTree::Forward(f, trace));
                     }
                 }
                 Out::Revalidate { session, timeout } => {
@@ -375,7 +408,7 @@ impl DataTreeActor {
                 }
             }
         }
-        self.propose(proposals);
+        self.propose(proposals, traced);
         if !self.batch.is_empty() {
             let batch = std::mem::take(&mut self.batch);
             if let Some(p) = &self.persister {
@@ -389,9 +422,9 @@ impl DataTreeActor {
         }
     }
 
-    fn propose(&self, txns: Vec<Txn>) {
+    fn propose(&self, txns: Vec<Txn>, traced: Vec<(i64, String)>) {
         if let (false, Some(z)) = (txns.is_empty(), &self.zab) {
-            z.do_send(FromTree::Propose(txns));
+            z.do_send(FromTree::Propose(txns, traced));
         }
     }
 
@@ -433,7 +466,8 @@ impl Actor for DataTreeActor {
         });
         // A quiet server's latency figures are current within a second too.
         ctx.run_interval(Duration::from_secs(1), |act, _| {
-            act.engine.latencies.flush()
+            act.engine.latencies.flush();
+            act.roots.expire(false);
         });
     }
 }
@@ -475,6 +509,12 @@ impl Handler<ClientRequests> for DataTreeActor {
         let now = now_ms();
         let mut outs = Vec::new();
         for r in m.0 {
+            if crate::telemetry::enabled() {
+                let c = self.engine.conns.get(&r.conn);
+                let session = c.map_or(0, |c| c.session);
+                let peer = c.map(|c| c.addr.as_str());
+                self.roots.arrive(r.conn, r.xid, &r.req, session, peer);
+            }
             outs.extend(
                 self.engine
                     .request_with_body(r.conn, r.xid, r.opcode, r.req, r.body, now),
@@ -493,6 +533,9 @@ impl Handler<Durable> for DataTreeActor {
                 z.do_send(FromTree::Logged(m.zxid));
             }
         } else {
+            if !self.roots.is_empty() {
+                self.roots.durable(m.zxid);
+            }
             let outs = self.engine.durable(m.zxid, now_ms());
             self.run(outs);
         }
@@ -528,7 +571,38 @@ impl Handler<ExpireSessions> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: ExpireSessions, _: &mut Context<Self>) {
         let outs = self.engine.expire(&m.0, now_ms());
-        self.run(outs);
+        // Traced as a whole: the closeSession proposals, on every server, are its children.
+        let span = crate::telemetry::start_span(
+            "session expiry",
+            opentelemetry::trace::SpanKind::Internal,
+            crate::telemetry::Parent::Root,
+            None,
+            vec![
+                opentelemetry::KeyValue::new("keeper.sessions", m.0.len() as i64),
+                opentelemetry::KeyValue::new(
+                    "zk.sessions",
+                    m.0.iter()
+                        .map(|id| format!("0x{id:x}"))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            ],
+        );
+        if let Some(mut span) = span {
+            use opentelemetry::trace::Span as _;
+            if self.engine.role() == Role::Leader {
+                let tp = crate::telemetry::traceparent(&span);
+                for o in &outs {
+                    if let Out::Persist(t) = o {
+                        self.traced_next.push((t.zxid, tp.clone()));
+                    }
+                }
+            }
+            self.run(outs);
+            span.end();
+        } else {
+            self.run(outs);
+        }
     }
 }
 
@@ -628,6 +702,7 @@ impl Handler<SetRole> for DataTreeActor {
     fn handle(&mut self, m: SetRole, _: &mut Context<Self>) {
         // As ZooKeeper restarts its server on a role change: every client reconnects.
         self.close_all_clients();
+        self.roots.expire(true);
         self.engine.set_role(m.role);
         self.zab = m.zab;
         self.serving = false;

@@ -73,6 +73,16 @@ impl DataTreeActor {
             .name("keeper-snapshot".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
+                let mut span = crate::telemetry::start_span(
+                    "snapshot",
+                    opentelemetry::trace::SpanKind::Internal,
+                    crate::telemetry::Parent::Root,
+                    None,
+                    vec![
+                        crate::telemetry::zxid_attr(zxid),
+                        opentelemetry::KeyValue::new("keeper.sessions", sessions.len() as i64),
+                    ],
+                );
                 let result = (|| -> std::io::Result<i64> {
                     // Even creating the file happens here, off the event loop.
                     let mut writer = SnapshotWriter::create(&data_dir, zxid)?;
@@ -91,6 +101,19 @@ impl DataTreeActor {
                         return Err(e);
                     }
                     let path = writer.finish()?;
+                    if let Some(s) = &mut span {
+                        use opentelemetry::trace::Span as _;
+                        s.set_attribute(opentelemetry::KeyValue::new(
+                            "keeper.file",
+                            path.display().to_string(),
+                        ));
+                        if let Ok(m) = std::fs::metadata(&path) {
+                            s.set_attribute(opentelemetry::KeyValue::new(
+                                "keeper.bytes",
+                                m.len() as i64,
+                            ));
+                        }
+                    }
                     crate::metrics::SERVER
                         .snapshottime
                         .add(started.elapsed().as_millis() as u64);
@@ -105,6 +128,13 @@ impl DataTreeActor {
                     }
                     Ok(zxid)
                 })();
+                if let Some(mut s) = span {
+                    use opentelemetry::trace::Span as _;
+                    if let Err(e) = &result {
+                        s.set_status(opentelemetry::trace::Status::error(e.to_string()));
+                    }
+                    s.end();
+                }
                 me.do_send(SnapDone(job, result.map_err(|e| e.to_string())));
             });
         if let Err(e) = spawned {

@@ -9,8 +9,27 @@ impl ZabActor {
         // The machine sends each PROPOSAL / COMMIT / INFORM to its learners one after another:
         // they share one frame, encoded once.
         let mut shared: Option<((u8, i64), Arc<SharedFrame>)> = None;
-        while let Some(a) = rest.next() {
+        while let Some(mut a) = rest.next() {
             let metrics = &crate::metrics::SERVER;
+            if !self.sync_span.is_disabled() {
+                let what = match &a {
+                    leader::Action::Send(sid, PeerMessage::Diff { zxid }) => {
+                        Some(format!("DIFF to server {sid} up to 0x{zxid:x}"))
+                    }
+                    leader::Action::Send(sid, PeerMessage::Trunc { zxid }) => {
+                        Some(format!("TRUNC of server {sid} to 0x{zxid:x}, then DIFF"))
+                    }
+                    leader::Action::SendSnapshot(sid) => Some(format!("SNAP to server {sid}")),
+                    leader::Action::Send(sid, PeerMessage::NewLeader { .. }) => {
+                        Some(format!("NEWLEADER to server {sid}"))
+                    }
+                    _ => None,
+                };
+                if let Some(w) = what {
+                    self.sync_span
+                        .in_scope(|| tracing::debug!(target: crate::telemetry::TARGET, "{w}"));
+                }
+            }
             match &a {
                 leader::Action::Send(_, PeerMessage::Diff { .. }) => metrics.diff_count.inc(),
                 leader::Action::Send(_, PeerMessage::Trunc { .. }) => {
@@ -23,6 +42,9 @@ impl ZabActor {
                     metrics.proposal_count.add(txns.len() as u64)
                 }
                 _ => {}
+            }
+            if let leader::Action::Send(_, m) = &mut a {
+                self.traces.fill(m);
             }
             match a {
                 leader::Action::Send(sid, m) => match broadcast_key(&m) {
@@ -95,8 +117,13 @@ impl ZabActor {
                         self.persister.append_then(txns, announce.clone());
                     }
                 }
-                leader::Action::Commit(z) => self.tree.do_send(Commit(z)),
+                leader::Action::Commit(z) => {
+                    self.traces.committed(z);
+                    self.tree.do_send(Commit(z));
+                }
                 leader::Action::Established(e) => {
+                    self.sync_span.record("keeper.epoch", e);
+                    self.sync_span = tracing::Span::none();
                     self.report_status();
                     tracing::info!(
                         "LEADING - epoch {e} established with a quorum; serving clients"
@@ -240,6 +267,9 @@ impl ZabActor {
                 last_zxid,
             } => machine.ack_epoch(sid, current_epoch, last_zxid, now),
             PeerMessage::Ack { zxid } => {
+                if !self.traces.is_empty() {
+                    self.traces.ack(sid, zxid);
+                }
                 if let Some(t) = machine.proposal_time(zxid) {
                     let took = (crate::actors::data_tree::now_ms() - t).max(0) as u64;
                     crate::metrics::SERVER
@@ -255,8 +285,9 @@ impl ZabActor {
                 body,
                 auth,
                 is_super,
-                ..
+                trace,
             } => {
+                self.traces.request(sid, session, cxid, trace);
                 if opcode == op::CREATE_SESSION {
                     let timeout = body
                         .get(..4)

@@ -128,9 +128,15 @@ impl ZabActor {
                     );
                     return;
                 }
-                learner::Action::Commit(t) => self.tree.do_send(ApplyCommitted(t)),
+                learner::Action::Commit(t) => {
+                    self.traces.committed(t.zxid);
+                    self.tree.do_send(ApplyCommitted(t));
+                }
                 learner::Action::Serve => {
                     tracing::info!("up to date with the leader; serving clients");
+                    self.sync_span.record("keeper.txns", self.sync_txns);
+                    self.sync_span.record("keeper.epoch", self.current_epoch);
+                    self.sync_span = tracing::Span::none();
                     // srvr / mntr / the admin commands say so from the first request on.
                     self.report_status();
                     if let State::Learning { since, .. } = &self.state {
@@ -172,6 +178,7 @@ impl ZabActor {
             machine,
             snap,
             acks,
+            leader,
             ..
         } = &mut self.state
         else {
@@ -205,6 +212,8 @@ impl ZabActor {
                 let Some((zxid, sessions, nodes)) = snap.take() else {
                     return;
                 };
+                self.sync_span
+                    .record("keeper.snapshot_nodes", nodes.len() as u64);
                 let tree = self.tree.clone();
                 let gen = self.gen;
                 ctx.wait(
@@ -231,12 +240,31 @@ impl ZabActor {
                 );
             }
             other => {
+                if !self.sync_span.is_disabled() {
+                    let mode = match &other {
+                        PeerMessage::Diff { .. } => Some("DIFF"),
+                        PeerMessage::Trunc { .. } => Some("TRUNC"),
+                        PeerMessage::Snap { .. } => Some("SNAP"),
+                        _ => None,
+                    };
+                    if let Some(mode) = mode {
+                        self.sync_span.record("keeper.sync_mode", mode);
+                    }
+                    if matches!(other, PeerMessage::Proposal { .. }) {
+                        self.sync_txns += 1;
+                    }
+                }
                 let m = &crate::metrics::SERVER;
                 match &other {
-                    PeerMessage::Proposal { .. } => m.learner_proposal_received_count.inc(),
-                    PeerMessage::Commit { .. } | PeerMessage::Inform { .. } => {
-                        m.learner_commit_received_count.inc()
+                    PeerMessage::Proposal { txn, trace } => {
+                        m.learner_proposal_received_count.inc();
+                        self.traces.received(txn, trace, *leader, false);
                     }
+                    PeerMessage::Inform { txn, trace } => {
+                        m.learner_commit_received_count.inc();
+                        self.traces.received(txn, trace, *leader, true);
+                    }
+                    PeerMessage::Commit { .. } => m.learner_commit_received_count.inc(),
                     _ => {}
                 }
                 let a = machine.on_message(other, now);

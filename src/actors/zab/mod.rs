@@ -42,7 +42,9 @@ use tokio_util::codec::FramedRead;
 mod leading;
 mod learning;
 mod link;
+mod traces;
 use link::*;
+use traces::ZabTraces;
 
 /// A snapshot being received from the leader: zxid, sessions, nodes.
 type IncomingSnapshot = (
@@ -104,6 +106,13 @@ pub struct ZabActor {
     /// until it does (or follows someone else).
     parked: HashMap<u64, Link>,
     parked_msgs: Vec<(u64, PeerMessage)>,
+    /// Sampled writes in flight through this server's role.
+    traces: ZabTraces,
+    /// The trace of the sync after an election (leader: until established; learner: until
+    /// it serves), a child of the election's; disabled while tracing is off.
+    sync_span: tracing::Span,
+    /// Proposals received while syncing (learner), for the sync's trace.
+    sync_txns: u64,
 }
 
 #[derive(Message)]
@@ -175,6 +184,9 @@ impl ZabActor {
             listener: Some(listener),
             parked: HashMap::new(),
             parked_msgs: Vec::new(),
+            traces: ZabTraces::default(),
+            sync_span: tracing::Span::none(),
+            sync_txns: 0,
         })
     }
 
@@ -202,6 +214,12 @@ impl ZabActor {
     /// Back to election: drop the role, bring the tree to the log's end, vote with it.
     fn look(&mut self, why: &str, ctx: &mut Context<Self>) {
         tracing::info!("LOOKING: {why}");
+        self.traces.abandon(why);
+        if !self.sync_span.is_disabled() {
+            self.sync_span
+                .in_scope(|| tracing::debug!(target: crate::telemetry::TARGET, "abandoned: {why}"));
+            self.sync_span = tracing::Span::none();
+        }
         self.gen += 1;
         self.close_links();
         self.state = State::Looking;
@@ -452,6 +470,13 @@ impl ZabActor {
                 ..Default::default()
             },
         };
+        let role = match &self.state {
+            State::Leading { .. } => "leading",
+            State::Learning { .. } if self.quorum.is_observer(self.me) => "observing",
+            State::Learning { .. } => "following",
+            State::Looking => "looking",
+        };
+        crate::telemetry::set_role(role, self.current_epoch);
         self.tree.do_send(super::data_tree::QuorumStatus(info));
     }
 }
@@ -648,6 +673,23 @@ impl ZabActor {
 impl Handler<Elected> for ZabActor {
     type Result = ();
     fn handle(&mut self, m: Elected, ctx: &mut Context<Self>) {
+        let name = match m.state {
+            PeerState::Leading => "leader sync",
+            _ => "learner sync",
+        };
+        self.sync_txns = 0;
+        self.sync_span = tracing::debug_span!(
+            target: crate::telemetry::TARGET,
+            "sync",
+            otel.name = name,
+            keeper.server_id = self.me,
+            keeper.leader = m.vote.leader,
+            keeper.sync_mode = tracing::field::Empty,
+            keeper.txns = tracing::field::Empty,
+            keeper.snapshot_nodes = tracing::field::Empty,
+            keeper.epoch = tracing::field::Empty,
+        );
+        m.trace.adopt(&self.sync_span);
         match m.state {
             PeerState::Leading => self.lead(m.vote, ctx),
             PeerState::Following | PeerState::Observing => self.follow(m.vote.leader, m.vote, ctx),
@@ -660,11 +702,22 @@ impl Handler<FromTree> for ZabActor {
     type Result = ();
     fn handle(&mut self, m: FromTree, ctx: &mut Context<Self>) {
         match (&mut self.state, m) {
-            (State::Leading { machine, .. }, FromTree::Propose(txns)) => {
+            (
+                State::Leading {
+                    machine, learners, ..
+                },
+                FromTree::Propose(txns, local),
+            ) => {
+                if !local.is_empty() || !self.traces.is_empty() {
+                    let mut sent: Vec<u64> = learners.values().copied().collect();
+                    sent.sort_unstable();
+                    self.traces.propose(&txns, &local, &sent);
+                }
                 let a = machine.propose_all(txns);
                 self.leader_actions(a, ctx);
             }
             (State::Leading { machine, .. }, FromTree::Logged(z)) => {
+                self.traces.logged(z, false);
                 let a = machine.logged(z);
                 self.leader_actions(a, ctx);
             }
@@ -672,10 +725,11 @@ impl Handler<FromTree> for ZabActor {
                 self.send_to_learner(server, PeerMessage::SyncDone { session });
             }
             (State::Learning { machine, .. }, FromTree::Logged(z)) => {
+                self.traces.logged(z, !self.quorum.is_observer(self.me));
                 let a = machine.logged(z);
                 self.learner_actions(a, ctx);
             }
-            (State::Learning { .. }, FromTree::Forward(f)) => {
+            (State::Learning { .. }, FromTree::Forward(f, trace)) => {
                 let msg = match f {
                     Forward::CreateSession { session, timeout } => PeerMessage::Request {
                         session,
@@ -699,7 +753,7 @@ impl Handler<FromTree> for ZabActor {
                         body: body.to_vec(),
                         auth: auth.ids,
                         is_super: auth.is_super,
-                        trace: String::new(),
+                        trace,
                     },
                     Forward::Sync { session } => PeerMessage::Sync { session },
                 };
@@ -719,6 +773,7 @@ impl Handler<Tick> for ZabActor {
     fn handle(&mut self, _: Tick, ctx: &mut Context<Self>) {
         let now = self.now();
         self.report_status();
+        self.traces.expire();
         match &mut self.state {
             State::Leading {
                 machine, learners, ..
