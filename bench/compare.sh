@@ -43,6 +43,11 @@
 #   BENCH_DUEL_SECONDS   measured seconds of each of those runs (default 3)
 #   BENCH_DUEL_PRELOAD   seconds of unmeasured mixed:50 load on each system before those runs, so
 #                        that the fresh JVMs have compiled their hot paths (default 30; 0 = none)
+#   BENCH_TRACE_ROUNDS   rounds of the tracing-cost runs (default 5; 0 = none): three Keeper
+#                        ensembles at once, with tracing off, at the default sampling ratio and at
+#                        ratio 1.0, exporting to bench/otlp_sink.py; write runs alternate between them
+#   BENCH_TRACE_SECONDS  measured seconds of each of those runs (default 5)
+#   BENCH_TRACING_ONLY   1: only the tracing-cost runs (no ZooKeeper needed)
 #   BENCH_OUT            output directory (default bench/out)
 #   BENCH_KEEPER_BIN     keeper binary to use instead of building target/release/keeper
 #   JAVA, ZK_CLASSPATH   how ZooKeeper is started (default: java and Debian's jars)
@@ -69,6 +74,10 @@ ZNODES="${BENCH_ZNODES:-100000}"
 DUEL_ROUNDS="${BENCH_DUEL_ROUNDS:-6}"
 DUEL_SECONDS="${BENCH_DUEL_SECONDS:-3}"
 DUEL_PRELOAD="${BENCH_DUEL_PRELOAD:-30}"
+TRACE_ROUNDS="${BENCH_TRACE_ROUNDS:-5}"
+TRACE_SECONDS="${BENCH_TRACE_SECONDS:-5}"
+TRACING_ONLY="${BENCH_TRACING_ONLY:-0}"
+if [[ "$TRACING_ONLY" == 1 ]]; then DUEL_ROUNDS=0 FAILOVER_RUNS=0; fi
 JAVA="${JAVA:-java}"
 ZK_CLASSPATH_GIVEN="${ZK_CLASSPATH:+yes}"
 ZK_CLASSPATH="${ZK_CLASSPATH:-/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-simple.jar}"
@@ -96,7 +105,8 @@ esac
 for v in DURATION WARMUP PRELOAD DUEL_PRELOAD; do
     [[ "${!v}" =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "BENCH_$v must be a number of seconds, got '${!v}'"
 done
-for v in CLIENTS OUTSTANDING MANY WATCHERS VALUE_SIZE FAILOVER_RUNS ZNODES DUEL_ROUNDS DUEL_SECONDS ZK_HEAP_MB; do
+for v in CLIENTS OUTSTANDING MANY WATCHERS VALUE_SIZE FAILOVER_RUNS ZNODES DUEL_ROUNDS DUEL_SECONDS ZK_HEAP_MB \
+    TRACE_ROUNDS TRACE_SECONDS; do
     [[ "${!v}" =~ ^[0-9]+$ ]] || die "$v must be a non-negative integer, got '${!v}'"
 done
 # maxClientCnxns counts per client address per server; with one server every client lands on it.
@@ -112,9 +122,11 @@ flock -n 9 || die "another benchmark run holds $OUT/.lock; wait for it to finish
 SERVER_PIDS=()   # index = server id (1..SIZE); empty = not running
 DUEL_PIDS=()     # both systems' servers during the side-by-side one-client runs
 SAMPLER_PID=""
+SINK_PID=""
 TMP_DIRS=()
 cleanup() {
     if [[ -n "$SAMPLER_PID" ]]; then kill "$SAMPLER_PID" 2>/dev/null || true; fi
+    if [[ -n "$SINK_PID" ]]; then kill "$SINK_PID" 2>/dev/null || true; fi
     local pid
     for pid in "${SERVER_PIDS[@]}" "${DUEL_PIDS[@]}"; do
         [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true
@@ -150,11 +162,15 @@ apt_install() {
 }
 
 command -v python3 >/dev/null 2>&1 || apt_install python3
-if [[ -z "$ZK_CLASSPATH_GIVEN" ]] && [[ ! -f /usr/share/java/zookeeper.jar ]]; then
-    apt_install zookeeper
+if [[ "$TRACING_ONLY" != 1 ]]; then
+    if [[ -z "$ZK_CLASSPATH_GIVEN" ]] && [[ ! -f /usr/share/java/zookeeper.jar ]]; then
+        apt_install zookeeper
+    fi
+    command -v "$JAVA" >/dev/null 2>&1 || apt_install default-jre-headless
+    command -v gnuplot >/dev/null 2>&1 || apt_install gnuplot-nox
 fi
-command -v "$JAVA" >/dev/null 2>&1 || apt_install default-jre-headless
-command -v gnuplot >/dev/null 2>&1 || apt_install gnuplot-nox
+# The servers' tracing is what the tracing-cost runs set, not what this shell's OTEL_* say.
+for v in "${!OTEL_@}"; do unset "$v"; done
 
 if [[ -z "${BENCH_KEEPER_BIN:-}" ]]; then
     log "building keeper (release)"
@@ -268,6 +284,8 @@ EOT
     esac
 }
 
+KEEPER_EXTRA=()   # more `--set key=value` for Keeper's servers (the tracing-cost runs)
+
 # start_member SYSTEM DIR ID: starts server ID (again, after a kill: same data directory) and
 # sets SERVER_PIDS[ID] to the server process itself, not a wrapper. Logs append to DIR/ID/server.log.
 start_member() {
@@ -278,6 +296,7 @@ start_member() {
             "$BENCH_KEEPER_BIN" server --config "$dir/keeper.toml" \
                 --set "server.id=$id" \
                 --set "storage.data_dir=$dir/$id/data" \
+                "${KEEPER_EXTRA[@]}" \
                 >>"$dir/$id/server.log" 2>&1 &
         else
             "$BENCH_KEEPER_BIN" server \
@@ -287,6 +306,7 @@ start_member() {
                 --set storage.force_sync=true \
                 --set "server.tick_time=$TICK_TIME" \
                 --set "server.max_client_cnxns=$MAX_CNXNS" \
+                "${KEEPER_EXTRA[@]}" \
                 >>"$dir/$id/server.log" 2>&1 &
         fi
         ;;
@@ -503,10 +523,14 @@ json.dump({"topology": "$TOPOLOGY", "servers": $SIZE, "duration": $DURATION, "wa
            "zk_heap_mb": $ZK_HEAP_MB, "force_sync": True,
            "failover_runs": $FAILOVER_RUNS if "$TOPOLOGY" == "ensemble" else 0,
            "failover_warmup": $FAILOVER_WARMUP, "failover_limit": $FAILOVER_LIMIT, "znodes": $ZNODES,
-           "duel_rounds": $DUEL_ROUNDS, "duel_seconds": $DUEL_SECONDS, "duel_preload": $DUEL_PRELOAD},
+           "duel_rounds": $DUEL_ROUNDS, "duel_seconds": $DUEL_SECONDS, "duel_preload": $DUEL_PRELOAD,
+           "trace_rounds": $TRACE_ROUNDS, "trace_seconds": $TRACE_SECONDS,
+           "tracing_only": "$TRACING_ONLY" == "1"},
           open(sys.argv[1], "w"), indent=2)
 EOF
-for sys in keeper zookeeper; do
+SYSTEMS_RUN=(keeper zookeeper)
+[[ "$TRACING_ONLY" == 1 ]] && SYSTEMS_RUN=()
+for sys in "${SYSTEMS_RUN[@]}"; do
     run_system "$sys"
 done
 
@@ -579,8 +603,70 @@ if ((DUEL_ROUNDS > 0)); then
     DUEL_PIDS=()
 fi
 
+# ----- the cost of tracing, Keeper alone ---------------------------------------------------
+# Three Keeper ensembles run at once: tracing off, on at the default sampling ratio, and on at
+# ratio 1.0 (every write traced). The traced two export over OTLP/HTTP to bench/otlp_sink.py,
+# which accepts and counts, so the servers pay the whole of it (spans, batching, protobuf,
+# HTTP) while no collector's own work weighs on this machine. Short write runs alternate
+# between the three, the order rotating each round, so the machine's drift falls on all alike;
+# the table shows the median over the rounds.
+TRACE_CONFIGS=(off default full)
+declare -A TRACE_HOSTS TRACE_DIRS
+tracing_cost() {
+    local sink_port dir cfg round i n=${#TRACE_CONFIGS[@]}
+    rm -rf "$OUT/runs/keeper-tracing"
+    mkdir -p "$OUT/runs/keeper-tracing"
+    read -r sink_port < <(free_ports 1)
+    python3 "$BENCH_DIR/otlp_sink.py" "$sink_port" --stats "$OUT/runs/keeper-tracing/sink.stats" &
+    SINK_PID=$!
+    local endpoint=(--set "telemetry.otlp_endpoint=http://127.0.0.1:$sink_port"
+        --set telemetry.otlp_protocol=http/protobuf)
+    for cfg in "${TRACE_CONFIGS[@]}"; do
+        case "$cfg" in
+        off) KEEPER_EXTRA=() ;;
+        default) KEEPER_EXTRA=("${endpoint[@]}") ;;
+        full) KEEPER_EXTRA=("${endpoint[@]}" --set telemetry.sampling_ratio=1.0) ;;
+        esac
+        dir=$(mktemp -d "/tmp/keeper-tracing-$cfg.XXXXXX")
+        TMP_DIRS+=("$dir")
+        SERVER_PIDS=()
+        log "tracing cost: Keeper with tracing $cfg"
+        start_system keeper "$dir"
+        DUEL_PIDS+=("${SERVER_PIDS[@]}")
+        SERVER_PIDS=()
+        TRACE_HOSTS[$cfg]=$HOSTS
+        TRACE_DIRS[$cfg]=$dir
+    done
+    KEEPER_EXTRA=()
+    for ((round = 1; round <= TRACE_ROUNDS; round++)); do
+        for ((i = 0; i < n; i++)); do
+            cfg=${TRACE_CONFIGS[$(((round - 1 + i) % n))]}
+            RUN_DURATION=$TRACE_SECONDS RUN_WARMUP=1 CONNECT=${TRACE_HOSTS[$cfg]} \
+                bench keeper-tracing "$cfg-$round" --workload mixed:0 \
+                --clients "$CLIENTS" --outstanding "$OUTSTANDING"
+        done
+    done
+    for pid in "${DUEL_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${DUEL_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    DUEL_PIDS=()
+    kill "$SINK_PID" 2>/dev/null || true
+    wait "$SINK_PID" 2>/dev/null || true
+    SINK_PID=""
+    for cfg in "${TRACE_CONFIGS[@]}"; do
+        for ((i = 1; i <= SIZE; i++)); do
+            cp "${TRACE_DIRS[$cfg]}/$i/server.log" "$OUT/runs/keeper-tracing/server-$cfg-$i.log" 2>/dev/null || true
+        done
+    done
+    log "tracing cost: the sink received $(cat "$OUT/runs/keeper-tracing/sink.stats" 2>/dev/null || echo nothing)"
+}
+if ((TRACE_ROUNDS > 0)); then
+    log "tracing cost: $TRACE_ROUNDS rotating rounds of ${TRACE_SECONDS}s, writes ${CLIENTS}x${OUTSTANDING}"
+    tracing_cost
+fi
+
 echo
 python3 "$BENCH_DIR/report.py" "$OUT"
+[[ "$TRACING_ONLY" == 1 ]] && exit 0
 
 if [[ "$TOPOLOGY" == ensemble ]]; then
     PLOT_TOPOLOGY="3-server ensembles"

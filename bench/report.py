@@ -7,8 +7,10 @@ Usage: report.py OUT_DIR
 Reads OUT_DIR/params.json, OUT_DIR/runs/<system>/meta.json, OUT_DIR/runs/<system>/<load>.json
 (each one `keeper bench --json` report) and, for ensembles, OUT_DIR/runs/<system>/failover-<n>.json
 (each one `ensemble_probe.py failover` report), and OUT_DIR/runs/disk/fsync-<round>.json (each one
-`fsync_probe.py` report, the disk's own floor in a round of the side-by-side runs). Writes OUT_DIR/results.json, OUT_DIR/table.txt and
-OUT_DIR/throughput.dat, and prints the table. Standard library only.
+`fsync_probe.py` report, the disk's own floor in a round of the side-by-side runs), and
+OUT_DIR/runs/keeper-tracing/<config>-<round>.json (the tracing-cost runs: Keeper with tracing off,
+at the default sampling ratio and at ratio 1.0). Writes OUT_DIR/results.json, OUT_DIR/table.txt
+and OUT_DIR/throughput.dat, and prints the tables. Standard library only.
 """
 
 import json
@@ -174,6 +176,51 @@ def rows(params, runs, meta, failover):
     return r
 
 
+TRACE_CONFIGS = [("off", "tracing off"), ("default", "tracing on, default sampling ratio"),
+                 ("full", "tracing on, ratio 1.0 (every write)")]
+
+
+def tracing_table(params, out_dir):
+    """The tracing-cost rows: median throughput and latency over the rounds, and each
+    configuration's throughput relative to tracing off (the same run, the same machine)."""
+    d = os.path.join(out_dir, "runs", "keeper-tracing")
+    rounds = params.get("trace_rounds") or 0
+    if not rounds or not os.path.isdir(d):
+        return [], []
+    figures, table = [], [("Keeper, writes " f"{params.get('clients')}x{params.get('outstanding')}",
+                           "ops/s", "p50 (ms)", "p99 (ms)", "vs off")]
+    reps = {c: [load(os.path.join(d, f"{c}-{i}.json")) for i in range(1, rounds + 1)] for c, _ in TRACE_CONFIGS}
+    base = median([get(r, "ops_per_sec") for r in reps["off"]])
+    for c, label in TRACE_CONFIGS:
+        ops = median([get(r, "ops_per_sec") for r in reps[c]])
+        p50 = ms(median([get(r, "latency_us", "p50") for r in reps[c]]))
+        p99 = ms(median([get(r, "latency_us", "p99") for r in reps[c]]))
+        errors = sum((get(r, "errors") or 0) for r in reps[c] if r)
+        rel = ops / base if (ops is not None and base) else None
+        figures.append({"figure": label, "ops_per_sec": ops, "p50_ms": p50, "p99_ms": p99,
+                        "vs_off": rel, "errors": errors,
+                        "per_round": [get(r, "ops_per_sec") for r in reps[c]]})
+        table.append((label, fmt(ops, "{:.0f}"), fmt(p50, "{:.3f}"), fmt(p99, "{:.3f}"), fmt(rel, "{:.3f}")))
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    lines = ["", "The cost of tracing (Keeper alone)"]
+    for i, row in enumerate(table):
+        lines.append("  ".join([row[0].ljust(widths[0])] + [row[j].rjust(widths[j]) for j in range(1, 5)]))
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    lines.append(
+        f"three ensembles running at once, {rounds} rounds of {params.get('trace_seconds')} s rotating between "
+        "them; medians over the rounds; the traced ones export over OTLP/HTTP to a local sink that accepts "
+        "and counts (bench/otlp_sink.py)"
+    )
+    errs = [f"{f['figure']}: {f['errors']}" for f in figures if f["errors"]]
+    if errs:
+        lines.append("errors: " + ", ".join(errs))
+    stats = load(os.path.join(d, "sink.stats"))
+    if stats:
+        lines.append(f"the sink received {stats.get('requests')} export requests, {stats.get('bytes')} bytes")
+    return lines, figures
+
+
 def fmt(v, f):
     return "n/a" if v is None else f.format(v)
 
@@ -255,6 +302,11 @@ def main():
     for s in SYSTEMS:
         for note in meta[s].get("notes", []):
             lines.append(f"note ({s}): {note}")
+    trace_lines, trace_figures = tracing_table(params, out_dir)
+    if params.get("tracing_only"):
+        lines = trace_lines[1:]
+    else:
+        lines += trace_lines
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, "table.txt"), "w") as f:
         f.write(text)
@@ -267,7 +319,8 @@ def main():
             f.write(f"{ratio} " + " ".join("NaN" if v is None else f"{v:.1f}" for v in vals) + "\n")
 
     with open(os.path.join(out_dir, "results.json"), "w") as f:
-        json.dump({"params": params, "meta": meta, "figures": figures, "runs": runs, "failover": failover, "disk": disk}, f, indent=2)
+        json.dump({"params": params, "meta": meta, "figures": figures, "runs": runs, "failover": failover,
+                   "disk": disk, "tracing": trace_figures}, f, indent=2)
         f.write("\n")
     return 0
 

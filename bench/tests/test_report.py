@@ -136,3 +136,37 @@ def test_fsync_probe_reports_every_writer(tmp_path):
 def test_fsync_probe_usage():
     res = subprocess.run([sys.executable, os.path.join(BENCH, "fsync_probe.py")], capture_output=True, text=True)
     assert res.returncode == 2 and "Usage" in res.stderr
+
+
+def test_tracing_cost_rows(tmp_path):
+    """The tracing-cost table: medians over the rotating rounds and each configuration against
+    tracing off; a tracing-only run prints that table alone."""
+    out = str(tmp_path)
+    write(os.path.join(out, "params.json"),
+          {"servers": 3, "clients": 16, "outstanding": 16, "trace_rounds": 3, "trace_seconds": 5,
+           "tracing_only": True})
+    d = os.path.join(out, "runs", "keeper-tracing")
+    per_round = {"off": (100000, 90000, 110000), "default": (97000, 99000, 96000), "full": (30000, 31000, None)}
+    for cfg, values in per_round.items():
+        for i, ops in enumerate(values, 1):
+            if ops is not None:
+                write(os.path.join(d, f"{cfg}-{i}.json"), report({"p50": 1000, "p99": 4000}, ops=ops))
+    write(os.path.join(d, "sink.stats"), {"requests": 12, "bytes": 3456})
+    stdout, results, _ = run_report(out)
+    rows = {f["figure"]: f for f in results["tracing"]}
+    assert rows["tracing off"]["ops_per_sec"] == 100000
+    assert rows["tracing on, default sampling ratio"]["ops_per_sec"] == 97000
+    assert abs(rows["tracing on, default sampling ratio"]["vs_off"] - 0.97) < 1e-9
+    # A missing round is left out of the median, not counted as zero.
+    assert rows["tracing on, ratio 1.0 (every write)"]["ops_per_sec"] == 30500
+    assert stdout.startswith("The cost of tracing")
+    assert "0.970" in stdout and "12 export requests" in stdout
+    assert "Keeper vs Apache ZooKeeper" not in stdout
+
+
+def test_no_tracing_rows_without_rounds(tmp_path):
+    out = str(tmp_path)
+    make_run(out)
+    stdout, results, _ = run_report(out)
+    assert results["tracing"] == []
+    assert "The cost of tracing" not in stdout
