@@ -11,6 +11,8 @@
 #   make fix               cargo fmt + clippy --fix
 #   make compat-zookeeper  the compatibility suites against a real Apache ZooKeeper 3.8
 #                          (not part of `test`; shows what correct behaviour is)
+#   make observe           a local 3-server ensemble, Debian's Prometheus scraping it and a light
+#                          load; prints where to look, Ctrl-C stops it (observability/README.md)
 #   make bench-compare     Keeper vs Apache ZooKeeper 3.8 side by side (results in bench/out/)
 #   make profile           perf + flame graph of a 3-server ensemble under load (bench/out/profile/)
 #   make bench-threads     CPU per operation of every server thread, by name, under saturating
@@ -41,7 +43,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export ZKCLI CLI_MT
 
 .PHONY: build run test verify fix deps zookeeper-deps prometheus-deps venv cargo-test compat compat-keeper \
-        compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads simulate
+        compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads simulate observe
 
 build:
 	$(CARGO) build
@@ -131,6 +133,9 @@ bench-tools: venv
 
 bench-compare:
 	bash bench/compare.sh
+
+observe: prometheus-deps
+	bash observability/observe.sh
 
 profile:
 	bash bench/profile.sh

@@ -72,6 +72,9 @@ enum Cmd {
         /// Election port of server 1 (the others follow).
         #[arg(long, default_value_t = 3888)]
         election_port: u16,
+        /// Prometheus metrics port of server 1 (the others follow); 0: no metrics endpoint.
+        #[arg(long, default_value_t = 0)]
+        metrics_port: u16,
     },
     /// Print the txns of a transaction log segment (like ZooKeeper's LogFormatter).
     LogDump { path: PathBuf },
@@ -260,6 +263,7 @@ fn main() -> ExitCode {
             client_port,
             quorum_port,
             election_port,
+            metrics_port,
         } => ExitCode::from(
             keeper::devensemble::run(keeper::devensemble::Options {
                 size,
@@ -268,6 +272,7 @@ fn main() -> ExitCode {
                 client_port,
                 quorum_port,
                 election_port,
+                metrics_port,
             })
             .clamp(0, 255) as u8,
         ),

@@ -302,6 +302,30 @@ fn prometheus_scrapes_an_ensemble_and_the_alert_rules_hold() {
         let r = query(port, expr);
         assert_eq!(instances(&r).len(), 3, "{expr}: {r}");
     }
+    // Every query of the shipped Grafana dashboard (observability/grafana/dashboards) returns a
+    // series for every server, with its variables as Grafana fills them.
+    // The leader's own figures come from the leader alone.
+    const LEADER_ONLY: [&str; 3] = ["learners", "synced_followers", "keeper_max_learner_lag"];
+    let mut missing = Vec::new();
+    for expr in dashboard_queries() {
+        let q = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$instance", ".+");
+        let want = if LEADER_ONLY.iter().any(|m| expr.starts_with(m)) {
+            1
+        } else {
+            3
+        };
+        let r = query(port, &q);
+        if instances(&r).len() != want {
+            missing.push(format!("{expr}: {r}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "dashboard queries:\n{}",
+        missing.join("\n")
+    );
     // Leader-only figures come from the leader, and one server leads.
     for expr in [
         "learners",
@@ -325,6 +349,171 @@ fn prometheus_scrapes_an_ensemble_and_the_alert_rules_hold() {
         "ALERTS{alertstate=\"firing\",alertname!=\"KeeperLeaderElection\"}",
     );
     assert!(instances(&firing).is_empty(), "{firing}");
+}
+
+/// The PromQL of every panel of the shipped Grafana dashboard, and of its variable.
+fn dashboard_queries() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/observability/grafana/dashboards/keeper.json"
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("dashboard JSON");
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().unwrap() {
+        // Every panel reads the provisioned Prometheus datasource.
+        if p["type"] != "row" {
+            assert_eq!(p["datasource"]["uid"], "prometheus", "{}", p["title"]);
+        }
+        for t in p["targets"].as_array().into_iter().flatten() {
+            out.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    let var = d["templating"]["list"][0]["query"]["query"]
+        .as_str()
+        .unwrap();
+    let metric = var
+        .strip_prefix("label_values(")
+        .and_then(|v| v.split(',').next())
+        .unwrap();
+    out.push(metric.to_string());
+    assert!(out.len() > 30, "{} queries", out.len());
+    out
+}
+
+/// What docker-compose.yml mounts exists, and Grafana's provisioning names the datasource uid
+/// the dashboard reads (no Docker here: the files are what can be checked).
+#[test]
+fn the_compose_files_hold_together() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/observability");
+    let compose = std::fs::read_to_string(format!("{dir}/docker-compose.yml")).unwrap();
+    let mounts: Vec<&str> = compose
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- ./"))
+        .map(|m| m.split(':').next().unwrap())
+        .collect();
+    assert!(mounts.len() >= 5, "{mounts:?}");
+    for m in mounts {
+        assert!(
+            std::path::Path::new(&format!("{dir}/{m}")).exists(),
+            "docker-compose.yml mounts {m}, which is not there"
+        );
+    }
+    assert!(std::path::Path::new(&format!("{dir}/Dockerfile")).exists());
+    let sources =
+        std::fs::read_to_string(format!("{dir}/grafana/provisioning/datasources/keeper.yml"))
+            .unwrap();
+    assert!(sources.contains("uid: prometheus"), "{sources}");
+    assert!(sources.contains("url: http://prometheus:9090"), "{sources}");
+    let prom = std::fs::read_to_string(format!("{dir}/prometheus/prometheus.yml")).unwrap();
+    for id in 1..=3 {
+        assert!(
+            compose.contains(&format!("keeper{id}:")),
+            "service keeper{id}"
+        );
+        assert!(
+            prom.contains(&format!("keeper{id}:7000")),
+            "scrape of keeper{id}"
+        );
+    }
+    let toml = std::fs::read_to_string(format!("{dir}/compose/keeper.toml")).unwrap();
+    assert!(toml.contains("metrics_port = 7000"), "{toml}");
+    dashboard_queries();
+}
+
+/// `make observe`: the script starts an ensemble, Prometheus scrapes all three servers and sees
+/// the load it runs; stopped, it leaves nothing running.
+#[test]
+fn make_observe_runs_an_ensemble_under_prometheus_with_load() {
+    if prometheus().is_none() {
+        return;
+    }
+    let _serial = serial();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/observability/observe.sh");
+    let client = free_port();
+    let metrics = free_port();
+    let prom = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("observe.out");
+    let child = std::process::Command::new("bash")
+        .arg(script)
+        .env("KEEPER_BIN", env!("CARGO_BIN_EXE_keeper"))
+        .env("OBSERVE_CLIENT_PORT", client.to_string())
+        .env("OBSERVE_QUORUM_PORT", free_port().to_string())
+        .env("OBSERVE_ELECTION_PORT", free_port().to_string())
+        .env("OBSERVE_METRICS_PORT", metrics.to_string())
+        .env("OBSERVE_PROMETHEUS_PORT", prom.to_string())
+        .env("OBSERVE_SECONDS", "120")
+        .env("OBSERVE_DIR", dir.path().join("run"))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("observe.sh");
+    // Stopped (as Ctrl-C does) however the test ends.
+    struct Stop(Option<std::process::Child>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            if let Some(c) = self.0.as_mut() {
+                // SAFETY: kill(2) of our own child, not yet reaped.
+                unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut guard = Stop(Some(child));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = serde_json::Value::Null;
+    loop {
+        let printed = std::fs::read_to_string(&out).unwrap_or_default();
+        if printed.contains(&format!("http://127.0.0.1:{prom}")) {
+            if let Ok(v) =
+                std::panic::catch_unwind(|| query(prom, "increase(packets_received[30s]) > 0"))
+            {
+                let up = std::panic::catch_unwind(|| query(prom, "up == 1")).ok();
+                if instances(&v).len() == 3
+                    && up.as_ref().map(instances).map(|i| i.len()) == Some(3)
+                {
+                    break;
+                }
+                last = v;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no load seen on all three servers through Prometheus: {last}\n{printed}"
+        );
+        if let Some(Ok(Some(s))) = guard.0.as_mut().map(|c| c.try_wait()) {
+            panic!("observe.sh exited early ({s}):\n{printed}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let printed = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        printed.contains(&format!("127.0.0.1:{client}")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("127.0.0.1:{metrics}/metrics")),
+        "{printed}"
+    );
+    // SIGTERM (as Ctrl-C does): everything it started stops.
+    let mut c = guard.0.take().unwrap();
+    // SAFETY: kill(2) of our own child, not yet reaped.
+    unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            guard.0 = Some(c);
+            panic!("observe.sh did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for port in [client, client + 1, client + 2, metrics, prom] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still answers after observe.sh stopped"
+        );
+    }
 }
 
 fn command(port: u16, name: &str) -> (u16, serde_json::Value) {
