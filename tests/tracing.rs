@@ -66,7 +66,21 @@ fn one_write_through_a_follower_is_one_trace_across_every_server() {
         .expect("a second follower")
         .0;
 
+    // A client of the second follower watches the path: the write fires its watch there.
+    let watch_rt = rt();
+    let (_watching, watch) = watch_rt.block_on(async {
+        let c = client_of(&e, other).await;
+        let (stat, w) = c.check_and_watch_stat("/traced").await.expect("exists");
+        assert!(stat.is_none());
+        (c, w)
+    });
     let zxid = create_through(&e, follower, "/traced");
+    watch_rt.block_on(async {
+        let ev = tokio::time::timeout(Duration::from_secs(10), watch.changed())
+            .await
+            .expect("the watch fires");
+        assert_eq!(ev.path, "/traced");
+    });
     let hex = format!("0x{zxid:x}");
     let root_of = |s: &[RSpan]| {
         s.iter()
@@ -82,9 +96,19 @@ fn one_write_through_a_follower_is_one_trace_across_every_server() {
                 .filter(|x| x.trace_id == r.trace_id)
                 .map(|x| x.name.as_str())
                 .collect();
-            ["propose", "proposal", "inform", "quorum wait"]
-                .iter()
-                .all(|n| in_trace.contains(n))
+            [
+                "propose",
+                "proposal",
+                "inform",
+                "quorum wait",
+                "apply + watches",
+            ]
+            .iter()
+            .all(|n| in_trace.contains(n))
+                && s.iter()
+                    .filter(|x| x.trace_id == r.trace_id && x.name == "apply + watches")
+                    .count()
+                    >= 4
                 && s.iter()
                     .filter(|x| x.trace_id == r.trace_id && x.name == "proposal")
                     .count()
@@ -175,6 +199,20 @@ fn one_write_through_a_follower_is_one_trace_across_every_server() {
         .unwrap_or_else(|| panic!("no inform span: {summary:#?}"));
     assert_eq!(inform.instance, observer.to_string());
     assert_eq!(inform.parent, propose.span_id);
+
+    // Every server applied it under its own span of the write; the watch fired on one.
+    for id in e.ids() {
+        let apply = trace
+            .iter()
+            .find(|s| s.name == "apply + watches" && s.instance == id.to_string())
+            .unwrap_or_else(|| panic!("no apply span on server {id}: {summary:#?}"));
+        let parent = &ids[&apply.parent];
+        assert_eq!(parent.instance, id.to_string(), "{summary:#?}");
+        assert_eq!(apply.attrs.get("zk.zxid"), Some(&hex));
+        let fired = apply.attrs.get("zk.watches_fired").map(String::as_str);
+        let want = if id == other { "1" } else { "0" };
+        assert_eq!(fired, Some(want), "server {id}: {:?}", apply.attrs);
+    }
 
     // Every span's parent is in the trace (nothing dangles), and every server is in it.
     for s in &trace {

@@ -166,12 +166,12 @@ pub struct SetServing(pub bool);
 /// Leader: proposals up to this zxid are committed.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Commit(pub i64);
+pub struct Commit(pub i64, pub Vec<(i64, String)>);
 
-/// Learner: a committed txn to apply.
+/// Learner: a committed txn to apply, with its trace context when it is traced.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ApplyCommitted(pub Txn);
+pub struct ApplyCommitted(pub Txn, pub Option<String>);
 
 /// Leader: a learner's client write.
 #[derive(Message)]
@@ -738,6 +738,19 @@ impl Handler<Commit> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: Commit, ctx: &mut Context<Self>) {
         let before = self.engine.applied;
+        // A traced txn is applied on its own, so that its span holds its apply and the watch
+        // events it fired and nothing else's.
+        for (zxid, parent) in m.1 {
+            if zxid > m.0 {
+                break;
+            }
+            let outs = self.engine.durable(zxid - 1, now_ms());
+            self.run(outs);
+            let span = traces::apply_span(zxid, &parent);
+            let outs = self.engine.durable(zxid, now_ms());
+            traces::applied(span, &outs);
+            self.run(outs);
+        }
         let outs = self.engine.durable(m.0, now_ms());
         self.run(outs);
         self.count_for_snapshot(before, ctx);
@@ -748,7 +761,9 @@ impl Handler<ApplyCommitted> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: ApplyCommitted, ctx: &mut Context<Self>) {
         let before = self.engine.applied;
+        let span = m.1.and_then(|p| traces::apply_span(m.0.zxid, &p));
         let outs = self.engine.committed(&m.0, now_ms());
+        traces::applied(span, &outs);
         self.run(outs);
         self.count_for_snapshot(before, ctx);
     }

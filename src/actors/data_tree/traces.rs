@@ -8,6 +8,7 @@
 use crate::codec::jute::{op, Request, WriteOp};
 use crate::datatree::watch::ConnId;
 use crate::datatree::Txn;
+use crate::engine::Out;
 use crate::telemetry::{self, session_attr, zxid_attr, Parent, Span};
 use opentelemetry::trace::{Span as _, SpanKind, Status};
 use opentelemetry::KeyValue;
@@ -208,4 +209,32 @@ fn write_name(w: &WriteOp) -> &'static str {
         WriteOp::Check { .. } => "check",
         WriteOp::DeleteContainer { .. } => "deleteContainer",
     }
+}
+
+/// A committed txn of a sampled write is applied to the tree: a child of its `propose`
+/// (leader) or `proposal` / `inform` (learner) span.
+pub(super) fn apply_span(zxid: i64, parent: &str) -> Option<Span> {
+    telemetry::start_span(
+        "apply + watches",
+        SpanKind::Internal,
+        Parent::Remote(parent),
+        None,
+        vec![zxid_attr(zxid)],
+    )
+}
+
+/// The txn is applied: the watch events it fired (frames of xid -1) and the replies it freed.
+pub(super) fn applied(span: Option<Span>, outs: &[Out]) {
+    let Some(mut span) = span else { return };
+    let (mut watches, mut replies) = (0i64, 0i64);
+    for o in outs {
+        match o {
+            Out::Send(_, b) if b.get(4..8) == Some(&(-1i32).to_be_bytes()[..]) => watches += 1,
+            Out::Reply(..) => replies += 1,
+            _ => {}
+        }
+    }
+    span.set_attribute(KeyValue::new("zk.watches_fired", watches));
+    span.set_attribute(KeyValue::new("keeper.replies", replies));
+    span.end();
 }

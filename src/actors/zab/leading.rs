@@ -118,8 +118,8 @@ impl ZabActor {
                     }
                 }
                 leader::Action::Commit(z) => {
-                    self.traces.committed(z);
-                    self.tree.do_send(Commit(z));
+                    let traced = self.traces.committed(z);
+                    self.tree.do_send(Commit(z, traced));
                 }
                 leader::Action::Established(e) => {
                     self.sync_span.record("keeper.epoch", e);

@@ -129,8 +129,8 @@ impl ZabActor {
                     return;
                 }
                 learner::Action::Commit(t) => {
-                    self.traces.committed(t.zxid);
-                    self.tree.do_send(ApplyCommitted(t));
+                    let trace = self.traces.committed(t.zxid).pop().map(|(_, p)| p);
+                    self.tree.do_send(ApplyCommitted(t, trace));
                 }
                 learner::Action::Serve => {
                     tracing::info!("up to date with the leader; serving clients");

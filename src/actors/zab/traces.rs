@@ -224,19 +224,23 @@ impl ZabTraces {
     }
 
     /// Everything up to `zxid` is committed (leader) or handed to the tree to apply (learner).
-    pub(super) fn committed(&mut self, zxid: i64) {
+    /// The traced ones, in zxid order, with the context of their span for the tree's `apply`.
+    pub(super) fn committed(&mut self, zxid: i64) -> Vec<(i64, String)> {
         if zxid <= self.committed_to {
-            return;
+            return Vec::new();
         }
-        for (_, w) in self.writes.range_mut(self.committed_to + 1..=zxid) {
+        let mut traced = Vec::new();
+        for (z, w) in self.writes.range_mut(self.committed_to + 1..=zxid) {
             if let Some(mut q) = w.quorum.take() {
                 q.add_event("quorum reached", vec![]);
                 q.end();
             }
-            w.span.add_event("committed; applied to the tree", vec![]);
+            w.span.add_event("committed", vec![]);
+            traced.push((*z, w.traceparent.clone()));
         }
         self.committed_to = zxid;
         self.finish_done();
+        traced
     }
 
     /// End the writes that are committed and on disk here (an observer logs no INFORM span).
