@@ -15,8 +15,10 @@ use serde_json::{json, Map, Value};
 /// a serving server (as ZooKeeper's `CommandBase`).
 const COMMANDS: &[(&str, &[&str], bool)] = &[
     ("configuration", &["conf", "config"], true),
+    ("connection_stat_reset", &["crst"], true),
     ("connections", &["cons"], true),
     ("dirs", &[], true),
+    ("dump", &[], true),
     ("environment", &["env", "envi"], false),
     ("get_trace_mask", &["gtmk"], false),
     ("is_read_only", &["isro"], true),
@@ -24,9 +26,13 @@ const COMMANDS: &[(&str, &[&str], bool)] = &[
     ("monitor", &["mntr"], false),
     ("ruok", &[], true),
     ("server_stats", &["srvr"], true),
+    ("stat_reset", &["srst"], true),
     ("stats", &["stat"], true),
     ("voting_view", &[], true),
     ("watch_summary", &["wchs"], true),
+    ("watches", &["wchc"], true),
+    ("watches_by_path", &["wchp"], true),
+    ("zabstate", &[], false),
 ];
 
 /// The primary name of a command and whether it needs a serving server.
@@ -174,6 +180,51 @@ pub fn answer(name: &str, e: &mut Engine, info: &ServerInfo) -> Map<String, Valu
         "is_read_only" => {
             out.insert("read_only".into(), json!(false));
         }
+        "connection_stat_reset" => {
+            fourlw::answer("crst", e, info);
+        }
+        "stat_reset" => {
+            fourlw::answer("srst", e, info);
+        }
+        "dump" => {
+            // Keys as ZooKeeper's maps of longs give them: decimal strings.
+            let mut expiry = Map::new();
+            for (deadline, ids) in &info.buckets {
+                expiry.insert(deadline.to_string(), json!(ids));
+            }
+            let mut eph = Map::new();
+            let ephemerals = e.tree.ephemerals();
+            let mut ids: Vec<_> = ephemerals.keys().copied().collect();
+            ids.sort();
+            for id in ids {
+                eph.insert(id.to_string(), json!(ephemerals[&id]));
+            }
+            out.insert("expiry_time_to_session_ids".into(), Value::Object(expiry));
+            out.insert("session_id_to_ephemeral_paths".into(), Value::Object(eph));
+        }
+        "watches" => {
+            let mut by_session = Map::new();
+            for (conn, paths) in e.watches.data_by_conn() {
+                let sid = e.conns.get(&conn).map_or(0, |c| c.session);
+                by_session.insert(sid.to_string(), json!(paths));
+            }
+            out.insert(
+                "session_id_to_watched_paths".into(),
+                Value::Object(by_session),
+            );
+        }
+        "watches_by_path" => {
+            let mut by_path = Map::new();
+            for (p, conns) in e.watches.data_by_path() {
+                let sids: Vec<i64> = conns
+                    .iter()
+                    .map(|c| e.conns.get(c).map_or(0, |c| c.session))
+                    .collect();
+                by_path.insert(p.to_string(), json!(sids));
+            }
+            out.insert("path_to_session_ids".into(), Value::Object(by_path));
+        }
+        "zabstate" => zab_state(e, info, &mut out),
         "watch_summary" => {
             let (conns, paths, total) = e.watches.data_summary();
             out.insert("num_connections".into(), json!(conns));
@@ -225,6 +276,56 @@ pub fn answer(name: &str, e: &mut Engine, info: &ServerInfo) -> Map<String, Valu
         _ => {}
     }
     out
+}
+
+/// ZooKeeper's `zabstate`: this member's addresses, whether it votes, its last zxid and the
+/// phase of ZAB it is in (`election`, `discovery`, `synchronization`, `broadcast`); a
+/// standalone server does not vote and has no phase.
+fn zab_state(e: &Engine, info: &ServerInfo, out: &mut Map<String, Value>) {
+    let st = info.settings;
+    let me = info
+        .quorum
+        .as_ref()
+        .and_then(|_| st.members().ok())
+        .and_then(|ms| ms.into_iter().find(|m| m.id == st.server.id));
+    let Some(m) = me else {
+        out.insert("voting".into(), json!(false));
+        out.insert("zabstate".into(), json!(""));
+        return;
+    };
+    let q = info.quorum.as_ref().expect("a member has a quorum view");
+    let host = if m.host.contains(':') {
+        format!("[{}]", m.host)
+    } else {
+        m.host.clone()
+    };
+    let zxid = e.tree.last_zxid;
+    let phase = match q.peer_state.split_once(" - ") {
+        Some((_, phase)) => phase.to_string(),
+        None => "election".to_string(),
+    };
+    out.insert("myid".into(), json!(st.server.id));
+    out.insert("is_leader".into(), json!(info.mode == "leader"));
+    out.insert(
+        "quorum_address".into(),
+        json!(format!("{host}:{}", m.quorum_port)),
+    );
+    out.insert(
+        "election_address".into(),
+        json!(format!("{host}:{}", m.election_port)),
+    );
+    out.insert(
+        "client_address".into(),
+        json!(m
+            .client
+            .as_ref()
+            .map_or(String::new(), |(h, p)| format!("{h}:{p}"))),
+    );
+    out.insert("voting".into(), json!(!m.observer));
+    out.insert("last_zxid".into(), json!(format!("0x{zxid:x}")));
+    out.insert("zab_epoch".into(), json!(zxid >> 32));
+    out.insert("zab_counter".into(), json!(zxid & 0xffff_ffff));
+    out.insert("zabstate".into(), json!(phase));
 }
 
 /// The JSON document of an answer: `command`, `error` (null when none) and the fields.

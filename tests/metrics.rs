@@ -421,6 +421,40 @@ fn the_compose_files_hold_together() {
     dashboard_queries();
 }
 
+/// The first of `n` consecutive free loopback ports between 20000 and 32000 (below the
+/// ephemeral range; none of this process's earlier picks).
+fn port_run(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    if NEXT.load(Ordering::Relaxed) == 0 {
+        let seed = (std::process::id() as u64 * 7919
+            + std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos() as u64)
+            % 10_000;
+        let _ = NEXT.compare_exchange(
+            0,
+            20_000 + seed as u16,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+    for _ in 0..200 {
+        let base = NEXT.fetch_add(n + 1, Ordering::Relaxed);
+        let base = if base + n >= 32_000 {
+            20_000 + base % 10_000
+        } else {
+            base
+        };
+        let free = (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports below 32000");
+}
+
 /// `make observe`: the script starts an ensemble, Prometheus scrapes all three servers and sees
 /// the load it runs; stopped, it leaves nothing running.
 #[test]
@@ -430,17 +464,21 @@ fn make_observe_runs_an_ensemble_under_prometheus_with_load() {
     }
     let _serial = serial();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/observability/observe.sh");
-    let client = free_port();
-    let metrics = free_port();
-    let prom = free_port();
+    // The script takes runs of consecutive ports (server N: base + N - 1). They come from
+    // below the kernel's ephemeral range, which the other tests' bind(0) ports come from.
+    let client = port_run(3);
+    let quorum = port_run(3);
+    let election = port_run(3);
+    let metrics = port_run(3);
+    let prom = port_run(1);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("observe.out");
     let child = std::process::Command::new("bash")
         .arg(script)
         .env("KEEPER_BIN", env!("CARGO_BIN_EXE_keeper"))
         .env("OBSERVE_CLIENT_PORT", client.to_string())
-        .env("OBSERVE_QUORUM_PORT", free_port().to_string())
-        .env("OBSERVE_ELECTION_PORT", free_port().to_string())
+        .env("OBSERVE_QUORUM_PORT", quorum.to_string())
+        .env("OBSERVE_ELECTION_PORT", election.to_string())
         .env("OBSERVE_METRICS_PORT", metrics.to_string())
         .env("OBSERVE_PROMETHEUS_PORT", prom.to_string())
         .env("OBSERVE_SECONDS", "120")
@@ -553,6 +591,12 @@ fn the_admin_server_answers_zookeepers_commands_in_json() {
         ("lead", "leader"),
         ("voting_view", "voting_view"),
         ("isro", "is_read_only"),
+        ("dump", "dump"),
+        ("wchc", "watches"),
+        ("wchp", "watches_by_path"),
+        ("crst", "connection_stat_reset"),
+        ("srst", "stat_reset"),
+        ("zabstate", "zabstate"),
     ] {
         let (code, v) = command(port, name);
         assert_eq!(code, 200, "{name}: {v}");
@@ -581,6 +625,36 @@ fn the_admin_server_answers_zookeepers_commands_in_json() {
     assert_eq!(view["1"]["learner_type"], "participant", "{v}");
     let (_, r) = command(port, "isro");
     assert_eq!(r["read_only"], false);
+    for (id, state) in [(follower, false), (leader, true)] {
+        let (_, z) = command(e.admin_port(id), "zabstate");
+        assert_eq!(z["myid"], id, "{z}");
+        assert_eq!(z["is_leader"], state, "{z}");
+        assert_eq!(z["voting"], true, "{z}");
+        assert_eq!(z["zabstate"], "broadcast", "{z}");
+        assert!(z["last_zxid"].as_str().unwrap().starts_with("0x"), "{z}");
+        assert!(z["zab_counter"].as_u64().unwrap() >= 3, "{z}");
+    }
+    // A session with an ephemeral node and a watch, seen by dump, wchc and wchp.
+    rt().block_on(async {
+        let c = client_of(&e, follower).await;
+        let opts = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+        c.create("/admin-eph", b"", &opts).await.expect("create");
+        // Held: the client removes a watch whose watcher it drops.
+        let (_, _, _watcher) = c.get_and_watch_data("/admin-eph").await.expect("watch");
+        let sid = c.session_id().0;
+        let (_, d) = command(port, "dump");
+        let eph = &d["session_id_to_ephemeral_paths"][sid.to_string()];
+        assert_eq!(eph, &serde_json::json!(["/admin-eph"]), "{d}");
+        let (_, w) = command(port, "wchc");
+        let paths = &w["session_id_to_watched_paths"][sid.to_string()];
+        assert_eq!(paths, &serde_json::json!(["/admin-eph"]), "{w}");
+        let (_, p) = command(port, "wchp");
+        assert_eq!(
+            p["path_to_session_ids"]["/admin-eph"],
+            serde_json::json!([sid]),
+            "{p}"
+        );
+    });
     let (code, u) = command(port, "no_such_command");
     assert_eq!(code, 404, "{u}");
     assert!(
