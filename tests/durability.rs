@@ -1785,3 +1785,68 @@ fn sigterm_stops_at_once_with_a_word_and_loses_nothing() {
         }
     });
 }
+
+/// A failed fsync (EIO, injected once by `KEEPER_FAULTS`: the fsync after it would succeed, as
+/// on a disk with a transient error) is never retried as if it worked: that batch's writes fail,
+/// so does every later write, and reads go on. Restarted without the fault, the server has every
+/// acknowledged write and none of the failed ones.
+#[test]
+fn a_failed_fsync_stops_the_writes_and_loses_no_acknowledged_one() {
+    let mut server = Server::start_with_env(&[], &[("KEEPER_FAULTS", "fsync_eio_at=20")]);
+    let _keep = KeepOnPanic::new(&server, "a_failed_fsync_stops_the_writes");
+    let addr = server.addr();
+    let r = rt();
+    let (acked, failed) = r.block_on(async {
+        let c = connect(&addr, Duration::from_secs(10)).await;
+        let (mut acked, mut failed) = (Vec::new(), Vec::new());
+        // One write in flight at a time: one fsync each.
+        for i in 0..40 {
+            let p = format!("/eio{i:03}");
+            match within(20, "a write", c.create(&p, p.as_bytes(), OPEN)).await {
+                Ok(_) => {
+                    assert!(failed.is_empty(), "{p} acknowledged after a failed fsync");
+                    acked.push(p);
+                }
+                Err(e) => {
+                    assert_eq!(e, SYSTEM_ERROR, "{p}");
+                    failed.push(p);
+                }
+            }
+        }
+        // Reads go on.
+        let (d, _) = within(20, "a read", c.get_data(&acked[0]))
+            .await
+            .expect("a read after the failure");
+        assert_eq!(d, acked[0].as_bytes());
+        (acked, failed)
+    });
+    assert!(
+        acked.len() >= 10 && !failed.is_empty(),
+        "{acked:?} {failed:?}"
+    );
+    let log = server.log();
+    assert!(log.contains("never retried"), "{log}");
+    assert_eq!(
+        log.matches("the transaction log is not written any more")
+            .count(),
+        1,
+        "said once: {log}"
+    );
+
+    server.env.clear();
+    server.restart();
+    r.block_on(async {
+        let c = connect(&addr, Duration::from_secs(10)).await;
+        for p in &acked {
+            let (d, _) = c.get_data(p).await.unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert_eq!(d, p.as_bytes());
+        }
+        for p in &failed {
+            assert_eq!(c.get_data(p).await.unwrap_err(), zk::Error::NoNode, "{p}");
+        }
+        // And writes work again on the healthy disk.
+        c.create("/after", b"", OPEN)
+            .await
+            .expect("a write after the restart");
+    });
+}

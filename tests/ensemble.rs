@@ -880,3 +880,70 @@ fn a_taken_election_port_stops_the_server_with_a_clear_error() {
         "{err}"
     );
 }
+
+/// A member whose log fsync fails (EIO, injected once) stops, as ZooKeeper's does, instead of
+/// retrying it; the others go on taking writes (through a new leader if it led); restarted
+/// without the fault it recovers and syncs, and every acknowledged write is on every member.
+#[test]
+fn a_member_whose_fsync_fails_stops_and_nothing_acknowledged_is_lost() {
+    let _serial = serial();
+    let mut e = Ensemble::new(3, 0, &[]);
+    e.set_member_env(1, "KEEPER_FAULTS", Some("fsync_eio_at=40"));
+    e.start_all();
+    e.wait_leader(ELECTION);
+    let r = rt();
+    let hosts = e.connect_string(&[2, 3]);
+    let acked = r.block_on(async {
+        let c = connect(&hosts).await;
+        c.create("/eio", b"", OPEN).await.expect("create /eio");
+        let mut acked = Vec::new();
+        // One write in flight at a time: an fsync each on every member.
+        for i in 0..120 {
+            let p = format!("/eio/n{i:04}");
+            if within(30, "a write", c.create(&p, p.as_bytes(), OPEN))
+                .await
+                .is_ok()
+            {
+                acked.push(p);
+            }
+        }
+        acked
+    });
+    let deadline = Instant::now() + ELECTION;
+    let status = loop {
+        if let Some(s) = e.exited(1) {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member 1 did not stop:\n{}",
+            e.log(1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "{status}");
+    assert!(
+        e.log(1).contains("cannot be written any more"),
+        "{}",
+        e.log(1)
+    );
+    assert!(
+        acked.len() >= 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+
+    e.set_member_env(1, "KEEPER_FAULTS", None);
+    e.start_one(1);
+    e.wait_modes(ELECTION);
+    for id in e.ids() {
+        let nodes = r.block_on(dump_on(&e, id, "/eio"));
+        for p in &acked {
+            assert_eq!(
+                nodes.get(p).map(|(d, _)| d.as_slice()),
+                Some(p.as_bytes()),
+                "{p} on member {id}"
+            );
+        }
+    }
+}

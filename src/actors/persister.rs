@@ -97,6 +97,8 @@ struct Loop {
     writer: LogWriter,
     tree: Addr<DataTreeActor>,
     failed: bool,
+    /// The log's poisoning was logged (at error, once).
+    poison_said: bool,
     buf: Vec<u8>,
     /// Hooks to call once the current batch is durable, with their txns, in order.
     hooks: Vec<(Arc<dyn OnDurable>, Vec<i64>)>,
@@ -149,11 +151,32 @@ impl Loop {
             Err(e) => {
                 self.writer.undo(mark);
                 self.failed = true;
-                tracing::error!(
-                    "writing the transaction log failed ({e}); failing {} writes from zxid 0x{first:x}; the server stays up for reads and retries with the next write",
-                    batch.len()
-                );
-                self.tree.do_send(PersistFailed { zxid: first });
+                let fatal = self.writer.poisoned().map(str::to_string);
+                match &fatal {
+                    // Said once; every later write fails at once with the same reason.
+                    Some(_) if self.poison_said => {
+                        tracing::debug!("failing {} writes from zxid 0x{first:x}: {e}", batch.len())
+                    }
+                    Some(why) => {
+                        self.poison_said = true;
+                        tracing::error!(
+                            "{why}: the transaction log is not written any more (a failed \
+                             fsync is never retried: the data it could not write may be gone \
+                             from memory too); failing {} writes from zxid 0x{first:x}. A \
+                             standalone server keeps serving reads and fails every write; \
+                             restart it once the disk is fixed: every acknowledged write is \
+                             on disk",
+                            batch.len()
+                        );
+                    }
+                    None => tracing::error!(
+                        "writing the transaction log failed ({e}); failing {} writes from \
+                         zxid 0x{first:x}; nothing of them stays in the log, and the next \
+                         write tries again (a full disk: free space and writes resume)",
+                        batch.len()
+                    ),
+                }
+                self.tree.do_send(PersistFailed { zxid: first, fatal });
             }
         }
         batch.clear();
@@ -167,6 +190,7 @@ fn run(rx: Receiver<Cmd>, dir: PathBuf, writer: LogWriter, tree: Addr<DataTreeAc
         writer,
         tree,
         failed: false,
+        poison_said: false,
         buf: Vec::with_capacity(1 << 16),
         hooks: Vec::new(),
     };

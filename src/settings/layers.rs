@@ -304,6 +304,11 @@ const TOOL_VARS: &[&str] = &[
     "KEEPER_CONTAINER_CHECK_KEY",
     "KEEPER_DEVIATIONS",
     "KEEPER_EXTRA_ARGS",
+    // The storage's fault injection, which tests switch on (src/storage/faults.rs).
+    "KEEPER_FAULTS",
+    // Set by cargo for the processes its tests start (build.rs's facts).
+    "KEEPER_BUILD_DATE",
+    "KEEPER_GIT_COMMIT",
 ];
 
 /// The variable of a known key that `name` was probably meant to be: the closest (see

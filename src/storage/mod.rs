@@ -2,6 +2,7 @@
 //! small atomically-replaced state files, recovery at start and retention.
 pub mod dump;
 pub mod epoch;
+pub mod faults;
 pub mod lock;
 pub mod recovery;
 pub mod repair;

@@ -194,6 +194,12 @@ fn valid_record_after(buf: &[u8], pos: usize) -> bool {
     matches!(frame_at(buf, next), FrameAt::Ok(p, _) if rmp_serde::from_slice::<Txn>(p).is_ok())
 }
 
+/// A full disk (or quota): an error that leaves what was written before intact and that
+/// freeing space cures.
+fn no_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+}
+
 /// Cut a segment back to `len` bytes (dropping a torn tail or a failed batch) and make it so.
 pub fn truncate(path: &Path, len: u64) -> io::Result<()> {
     let f = OpenOptions::new().write(true).open(path)?;
@@ -211,6 +217,12 @@ pub struct LogWriter {
     force_sync: bool,
     /// Bytes appended since the last roll.
     pub bytes_since_roll: u64,
+    /// Why the log can no longer be written, once an I/O error left it in a state this process
+    /// cannot vouch for: a failed fsync (the kernel may have dropped the pages it could not
+    /// write, and a later fsync would succeed without them), a failed write other than a full
+    /// disk, or a failed undo. Every later append and sync fails with it: the data on disk is
+    /// what a restart recovers, never something written after such an error.
+    poisoned: Option<String>,
 }
 
 fn preallocate(f: &File, from: u64, len: u64) -> io::Result<()> {
@@ -234,6 +246,27 @@ impl LogWriter {
             preallocate: preallocate.max(4096),
             force_sync,
             bytes_since_roll: 0,
+            poisoned: None,
+        }
+    }
+
+    /// Why the log cannot be written any more (see the field), if it cannot.
+    pub fn poisoned(&self) -> Option<&str> {
+        self.poisoned.as_deref()
+    }
+
+    fn poison(&mut self, what: &str, e: &io::Error) -> io::Error {
+        let why = format!("{what} failed ({e})");
+        self.poisoned.get_or_insert(why.clone());
+        io::Error::new(e.kind(), why)
+    }
+
+    fn check(&self) -> io::Result<()> {
+        match &self.poisoned {
+            Some(why) => Err(io::Error::other(format!(
+                "the log is not written after an earlier I/O error: {why}"
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -249,10 +282,18 @@ impl LogWriter {
             .create(true)
             .truncate(true)
             .open(&path)?;
+        // A full disk here leaves an empty new segment, which the next try truncates again.
         preallocate(&f, 0, self.preallocate)?;
-        f.write_all_at(&header(), 0)?;
-        f.sync_all()?;
-        fsync_dir(&self.dir)?;
+        if let Err(e) = f.write_all_at(&header(), 0) {
+            return Err(if no_space(&e) {
+                e
+            } else {
+                self.poison("writing a new log segment's header", &e)
+            });
+        }
+        if let Err(e) = f.sync_all().and_then(|_| fsync_dir(&self.dir)) {
+            return Err(self.poison("fsync of a new log segment", &e));
+        }
         self.allocated = self.preallocate;
         self.pos = HEADER_LEN;
         self.file = Some((f, path));
@@ -265,6 +306,7 @@ impl LogWriter {
         let Some(first) = txns.first() else {
             return Ok(());
         };
+        self.check()?;
         if self.file.is_none() {
             self.open(first.zxid)?;
         }
@@ -275,6 +317,13 @@ impl LogWriter {
         let start = self.pos;
         let r = self.write_at_end(buf);
         if let Err(e) = r {
+            // A full disk: nothing of this batch stays (the undo makes sure, or poisons).
+            // Anything else (EIO): the file is not to be trusted with more.
+            let e = if no_space(&e) {
+                e
+            } else {
+                self.poison("writing the log", &e)
+            };
             self.undo_to(start);
             return Err(e);
         }
@@ -300,9 +349,12 @@ impl LogWriter {
     /// Forget everything written after `pos` (a batch that failed to write or sync).
     fn undo_to(&mut self, pos: u64) {
         if let Some((f, _)) = &self.file {
-            // Zero the tail so no complete record of the failed batch can be read back.
-            let _ = f.set_len(pos);
-            let _ = f.sync_all();
+            // Cut the tail so no complete record of the failed batch can be read back; if
+            // that cannot be made durable, a restart might read the batch back: no more
+            // writes then (recovery will see what is there, and none of it was acknowledged).
+            if let Err(e) = f.set_len(pos).and_then(|_| f.sync_all()) {
+                self.poison("cutting a failed batch off the log", &e);
+            }
             self.allocated = pos;
         }
         self.bytes_since_roll = self.bytes_since_roll.saturating_sub(self.pos - pos);
@@ -311,13 +363,17 @@ impl LogWriter {
 
     /// Make everything appended durable.
     pub fn sync(&mut self) -> io::Result<()> {
+        self.check()?;
         if !self.force_sync {
             return Ok(());
         }
-        match &self.file {
-            Some((f, _)) => f.sync_data(),
+        let r = match &self.file {
+            Some((f, _)) => super::faults::before_fsync().and_then(|_| f.sync_data()),
             None => Ok(()),
-        }
+        };
+        // Never retried: after a failed fsync the pages it could not write may be gone from
+        // the page cache, and a second fsync would report success without them.
+        r.map_err(|e| self.poison("fsync of the log", &e))
     }
 
     /// Position of the end of the written part, for `undo`.
@@ -327,7 +383,10 @@ impl LogWriter {
 
     /// Drop a batch that was written but could not be synced.
     pub fn undo(&mut self, mark: u64) {
-        self.undo_to(mark);
+        // Nothing written since (the append failed before writing): no I/O on a bad disk.
+        if self.pos != mark {
+            self.undo_to(mark);
+        }
     }
 
     /// Close the current segment; the next append starts a new one.

@@ -56,16 +56,26 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     child: Option<Child>,
     extra: Vec<String>,
+    /// Environment of the next starts (e.g. `KEEPER_FAULTS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_with_env(extra, &[])
+    }
+
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut s = Server {
             port: free_port(),
             dir,
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         s.spawn();
         s
@@ -92,6 +102,7 @@ impl Server {
         for e in &self.extra {
             cmd.arg("--set").arg(e);
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let log = std::fs::File::create(self.dir.path().join("server.log")).expect("log file");
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
         self.child = Some(cmd.spawn().expect("start keeper"));
@@ -219,6 +230,8 @@ pub struct Ensemble {
     http: std::collections::BTreeMap<u64, (u16, u16)>,
     /// Environment variables of every member's process.
     envs: Vec<(String, String)>,
+    /// And of one member's (e.g. `KEEPER_FAULTS`), for its next starts.
+    member_envs: std::collections::BTreeMap<u64, Vec<(String, String)>>,
 }
 
 impl Ensemble {
@@ -255,6 +268,7 @@ impl Ensemble {
             keep: false,
             http: Default::default(),
             envs: Vec::new(),
+            member_envs: Default::default(),
         };
         std::fs::write(e.config_path(), e.config_text()).expect("write config");
         e
@@ -277,6 +291,22 @@ impl Ensemble {
     pub fn with_env(mut self, key: &str, value: &str) -> Ensemble {
         self.envs.push((key.to_string(), value.to_string()));
         self
+    }
+
+    /// Set (Some) or clear (None) an environment variable of member `id`'s next starts.
+    pub fn set_member_env(&mut self, id: u64, key: &str, value: Option<&str>) {
+        let vars = self.member_envs.entry(id).or_default();
+        vars.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            vars.push((key.to_string(), v.to_string()));
+        }
+    }
+
+    /// Member `id`'s exit status once its process has ended by itself (it is reaped then).
+    pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let status = self.procs.get_mut(&id)?.try_wait().ok()??;
+        self.procs.remove(&id);
+        Some(status)
     }
 
     pub fn metrics_port(&self, id: u64) -> u16 {
@@ -759,6 +789,9 @@ impl Ensemble {
             }
         }
         cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
+        if let Some(vars) = self.member_envs.get(&id) {
+            cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+        }
         cmd.stdout(Stdio::null()).stderr(Stdio::from(log));
         let child = cmd.spawn().expect("start keeper");
         self.procs.insert(id, child);

@@ -101,6 +101,8 @@ pub struct Durable {
 #[rtype(result = "()")]
 pub struct PersistFailed {
     pub zxid: i64,
+    /// Set when the log cannot be written any more (a failed fsync, an I/O error): why.
+    pub fatal: Option<String>,
 }
 
 #[derive(Message)]
@@ -550,6 +552,17 @@ impl Handler<Durable> for DataTreeActor {
 impl Handler<PersistFailed> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: PersistFailed, _: &mut Context<Self>) {
+        if let (Some(why), false) = (&m.fatal, self.engine.role() == Role::Standalone) {
+            // As ZooKeeper's sync thread does on an I/O error: the member stops. Every write
+            // it acknowledged is on a quorum's disks; a member that cannot log cannot vote.
+            crate::metrics::SERVER.unrecoverable_error_count.inc();
+            tracing::error!(
+                "the transaction log cannot be written any more: {why}; this member stops \
+                 (the others hold every acknowledged write). Fix or replace the disk, then \
+                 restart it: it recovers what is on its disk and syncs with the leader"
+            );
+            std::process::exit(1);
+        }
         if self.engine.role() != Role::Standalone {
             if let Some(z) = &self.zab {
                 z.do_send(FromTree::LogFailed);
