@@ -17,6 +17,9 @@
 #   make profile           perf + flame graph of a 3-server ensemble under load (bench/out/profile/)
 #   make bench-threads     CPU per operation of every server thread, by name, under saturating
 #                          write and read loads (bench/out/threads.json): the serial bottleneck
+#   make fuzz              each cargo-fuzz target (fuzz/) for FUZZ_SECONDS (default 120); `make
+#                          test` runs each for FUZZ_SMOKE_SECONDS (10). Findings go to
+#                          fuzz/regressions/<target>/, which `cargo test` replays (tests/fuzz.rs)
 #   make simulate          the seeded whole-ensemble ZAB simulation over SEEDS seeds (default
 #                          10000; `cargo test` runs 300); SEED=n replays one seed with its steps
 #
@@ -43,7 +46,8 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export ZKCLI CLI_MT
 
 .PHONY: build run test verify fix deps zookeeper-deps prometheus-deps venv cargo-test compat compat-keeper \
-        compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads simulate observe
+        compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads simulate observe \
+        fuzz fuzz-tools fuzz-seeds fuzz-smoke
 
 build:
 	$(CARGO) build
@@ -59,6 +63,7 @@ test: deps
 	$(MAKE) --no-print-directory cargo-test || { status=$$?; echo "make test: cargo test FAILED"; }; \
 	$(MAKE) --no-print-directory compat-keeper || { status=$$?; echo "make test: compat suites FAILED"; }; \
 	$(MAKE) --no-print-directory bench-tools || { status=$$?; echo "make test: bench tool tests FAILED"; }; \
+	$(MAKE) --no-print-directory fuzz-smoke || { status=$$?; echo "make test: fuzz smoke run FAILED"; }; \
 	exit $$status
 
 verify:
@@ -128,6 +133,30 @@ compat-zookeeper: deps
 # The benchmark's report and disk probe on made-up runs (no server, no timing asserted).
 bench-tools: venv
 	"$(PYTEST)" -p no:cacheprovider --timeout 60 bench/tests
+
+# ---- fuzzing (cargo-fuzz on stable Rust: no sanitizer) -----------------------------------
+
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS := client_frames peer_messages log_segment snapshot config tree_model
+FUZZ_SECONDS ?= 120
+FUZZ_SMOKE_SECONDS ?= 10
+
+fuzz-tools:
+	@if $(CARGO) fuzz --version 2>/dev/null | grep -q " $(CARGO_FUZZ_VERSION)$$"; then \
+	  echo "cargo-fuzz $(CARGO_FUZZ_VERSION): present"; \
+	else \
+	  $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked; \
+	fi
+
+# The targets' seeds: the server's own encodings and the golden client frames.
+fuzz-seeds:
+	$(CARGO) test --test fuzz -- --ignored write_seeds
+
+fuzz: fuzz-tools fuzz-seeds
+	@status=0; for t in $(FUZZ_TARGETS); do bash fuzz/run.sh $$t $(FUZZ_SECONDS) || status=1; done; exit $$status
+
+fuzz-smoke: fuzz-tools fuzz-seeds
+	@status=0; for t in $(FUZZ_TARGETS); do bash fuzz/run.sh $$t $(FUZZ_SMOKE_SECONDS) || status=1; done; exit $$status
 
 # ---- benchmarks (never part of `test`) ---------------------------------------------------
 

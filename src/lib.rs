@@ -25,6 +25,8 @@ pub mod devensemble;
 pub mod engine;
 pub mod error;
 pub mod fourlw;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod proto;
 pub mod settings;
