@@ -1428,16 +1428,19 @@ fn torn(name: &'static str, damage: fn(&std::fs::File, usize, usize)) {
     let _keep = KeepOnPanic::new(&server, name);
     let addr = server.addr();
     let r = rt();
-    let mut nodes = r.block_on(async {
+    let (c, mut nodes) = r.block_on(async {
         let c = connect(&addr, Duration::from_secs(10)).await;
         c.create("/t", b"", OPEN).await.unwrap();
         let nodes = write_nodes(&c, "/t", 0..50).await;
         c.create("/t/last", &payload("/t/last", 99), OPEN)
             .await
             .unwrap();
-        nodes
+        (c, nodes)
     });
+    // The client outlives the server: dropped first, it would close its session, and that
+    // closeSession, not the create of /t/last, could be the newest record when the kill lands.
     server.kill();
+    r.block_on(async move { drop(c) });
     archive_log(&server, "before");
     let segs = segments(&version_dir(&server));
     let (_, seg) = segs.last().expect("a log segment").clone();

@@ -533,3 +533,119 @@ fn a_multi_of_thousands_of_ops_is_one_txn_and_a_too_big_one_is_refused() {
         assert_eq!(c.get_children("/m").await.expect("children").0.len(), 5_000);
     });
 }
+
+/// A `mntr` figure of the server on `port`.
+fn mntr(port: u16, key: &str) -> Option<i64> {
+    let text = common::four_letter(port, "mntr").ok()?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once('\t')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// Ten thousand clients that open a session and then say nothing (ZooKeeper's usual load of
+/// idle watchers, at a size real ensembles reach): what they cost the server, that a busy
+/// client beside them is served, and that when they all vanish at once (no closeSession) their
+/// sessions expire together without the server faltering.
+#[test]
+fn ten_thousand_idle_sessions_cost_little_and_expire_together() {
+    // Each side holds one descriptor per session: take the hard limit (the server inherits it),
+    // and open fewer sessions, said aloud, where even that is too small.
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    let n = 10_000usize.min((lim.rlim_cur as usize).saturating_sub(512)) / 8 * 8;
+    if n < 10_000 {
+        println!(
+            "descriptor limit {}: {n} sessions, not 10,000",
+            lim.rlim_cur
+        );
+    }
+    let server = Server::start(&["server.max_client_cnxns=0"]);
+    let pid = server.pid().expect("pid");
+    let idle_kib = rss_kib(pid);
+    let started = Instant::now();
+    // Eight openers at once: each session is a txn, group-committed with the others'.
+    let per = n / 8;
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let addr = server.addr();
+            std::thread::spawn(move || (0..per).map(|_| raw_session(&addr)).collect::<Vec<_>>())
+        })
+        .collect();
+    let mut conns: Vec<TcpStream> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("openers"))
+        .collect();
+    let opened = started.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    let held_kib = rss_kib(pid);
+    let sessions = mntr(server.port, "zk_global_sessions").expect("mntr");
+    let alive = mntr(server.port, "zk_num_alive_connections").expect("mntr");
+    println!(
+        "{n} idle sessions opened in {opened:?}; server RSS {idle_kib} KiB idle, {held_kib} KiB \
+         holding them ({} B each); mntr: {sessions} sessions, {alive} connections",
+        (held_kib.saturating_sub(idle_kib) << 10) / n as u64
+    );
+    assert!(
+        sessions >= n as i64 && alive >= n as i64,
+        "{sessions} {alive}"
+    );
+    assert!(
+        held_kib < idle_kib + 256 * 1024,
+        "server RSS grew from {idle_kib} to {held_kib} KiB for {n} idle sessions"
+    );
+
+    // A busy client beside them.
+    let t = Instant::now();
+    rt().block_on(async {
+        let c = connect(&server.addr()).await;
+        c.create("/busy", b"", OPEN).await.expect("create");
+        for i in 0..200 {
+            let p = format!("/busy/n{i}");
+            c.create(&p, b"x", OPEN).await.expect("create");
+            c.get_data(&p).await.expect("read");
+        }
+    });
+    println!(
+        "a busy client beside them: 200 writes and reads in {:?}",
+        t.elapsed()
+    );
+
+    // All vanish at once, without closing their sessions: they expire together (10 s timeout).
+    for c in &mut conns {
+        let _ = c.shutdown(std::net::Shutdown::Both);
+    }
+    drop(conns);
+    let gone = Instant::now();
+    let deadline = gone + Duration::from_secs(60);
+    loop {
+        let left = mntr(server.port, "zk_global_sessions").unwrap_or(i64::MAX);
+        if left <= 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} sessions left 60 s after their clients went"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!(
+        "{n} sessions expired {:?} after their clients went (timeout 10 s); RSS then {} KiB",
+        gone.elapsed(),
+        rss_kib(pid)
+    );
+    // The server still serves, and what the busy client wrote is there.
+    rt().block_on(async {
+        let c = connect(&server.addr()).await;
+        let kids = c.list_children("/busy").await.expect("children");
+        assert_eq!(kids.len(), 200);
+    });
+}
