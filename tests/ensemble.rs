@@ -30,6 +30,54 @@ const ELECTION: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------- scenarios
 
+/// The members' quorum and election ports that accept a connection on `ip`.
+fn peer_ports_on(e: &Ensemble, ip: &str) -> Vec<(u64, u16)> {
+    let mut open = Vec::new();
+    for id in e.ids() {
+        let m = e.member(id);
+        for port in [m.quorum_port, m.election_port] {
+            let to = std::net::SocketAddr::new(ip.parse().unwrap(), port);
+            if std::net::TcpStream::connect_timeout(&to, Duration::from_secs(2)).is_ok() {
+                open.push((id, port));
+            }
+        }
+    }
+    open
+}
+
+/// zoo.cfg's `quorumListenOnAllIPs` (`quorum.listen_on_all_ips`), for a VM whose advertised
+/// address is not its own: every member listens for its peers on all of the host's addresses
+/// (here a second loopback address answers), peers still dial the entries' addresses, and the
+/// ensemble forms and replicates as usual.
+#[test]
+fn listen_on_all_ips_opens_the_peer_ports_on_every_address() {
+    let _serial = serial();
+    let e = Ensemble::start(3, 0, &["quorum.listen_on_all_ips=true"]);
+    let leader = e.wait_leader(ELECTION);
+    let follower = e.followers()[0];
+    let want: Vec<(u64, u16)> = e
+        .ids()
+        .into_iter()
+        .flat_map(|id| {
+            [
+                (id, e.member(id).quorum_port),
+                (id, e.member(id).election_port),
+            ]
+        })
+        .collect();
+    assert_eq!(peer_ports_on(&e, "127.0.0.2"), want);
+    rt().block_on(async {
+        let c = client_of(&e, follower).await;
+        c.create("/all-ips", b"x", OPEN).await.unwrap();
+        let l = client_of(&e, leader).await;
+        l.sync("/all-ips").await.unwrap();
+        assert_eq!(l.get_data("/all-ips").await.unwrap().0, b"x");
+    });
+    // Strangers on those ports changed nothing: the same leader, every member serving.
+    assert_eq!(e.wait_leader(ELECTION), leader);
+    assert_eq!(e.wait_modes(ELECTION).len(), 3);
+}
+
 /// Scenario 1: Three voters: one leader, two followers; writes through every member are read from
 /// every member; sequential names agree; an ephemeral made through a follower goes away everywhere
 /// with its session.
@@ -49,6 +97,8 @@ fn three_voters_replicate_through_every_member() {
         .map(|m| *m.0)
         .collect();
     assert_eq!((leaders.len(), followers.len()), (1, 2), "{modes:?}");
+    // The peer ports listen on the member entry's address (127.0.0.1) only.
+    assert_eq!(peer_ports_on(&e, "127.0.0.2"), Vec::<(u64, u16)>::new());
     rt().block_on(async {
         let clients: BTreeMap<u64, zk::Client> = {
             let mut m = BTreeMap::new();

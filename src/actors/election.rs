@@ -28,6 +28,8 @@ pub struct ElectionOptions {
     /// (ZooKeeper's `maxNotificationInterval`, 60 s).
     pub max_resend_ms: u64,
     pub transport: TransportConfig,
+    /// `quorum.listen_on_all_ips`: bind the election port on every address of the host.
+    pub listen_on_all_ips: bool,
 }
 
 impl Default for ElectionOptions {
@@ -36,6 +38,7 @@ impl Default for ElectionOptions {
             tick: Duration::from_millis(20),
             max_resend_ms: 60_000,
             transport: TransportConfig::default(),
+            listen_on_all_ips: false,
         }
     }
 }
@@ -160,7 +163,7 @@ pub async fn start_election_with(
             format!("server id {me} (server.id) is not in quorum.members"),
         )
     })?;
-    let listener = bind_election_port(mine).await?;
+    let listener = bind_election_port(mine, options.listen_on_all_ips).await?;
     let quorum = QuorumVerifier::new(
         members.iter().filter(|m| !m.observer).map(|m| m.id),
         members.iter().filter(|m| m.observer).map(|m| m.id),

@@ -65,8 +65,8 @@ impl Default for TransportConfig {
 }
 
 /// Bind this server's election address. The error names the address and the setting.
-pub async fn bind_election_port(me: &Member) -> io::Result<TcpListener> {
-    let addr = me.election_addr();
+pub async fn bind_election_port(me: &Member, all_ips: bool) -> io::Result<TcpListener> {
+    let addr = me.listen_addr(me.election_port, all_ips);
     TcpListener::bind(addr.as_str()).await.map_err(|e| {
         io::Error::new(
             e.kind(),

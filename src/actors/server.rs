@@ -67,7 +67,7 @@ pub async fn start(
         .extend(locks);
     let quorum_listener = match members.iter().find(|m| m.id == settings.server.id) {
         Some(me) if ensemble => {
-            let addr = me.quorum_addr();
+            let addr = me.listen_addr(me.quorum_port, settings.quorum.listen_on_all_ips);
             Some(TcpListener::bind(&addr).await.map_err(|e| {
                 std::io::Error::new(
                     e.kind(),

@@ -241,6 +241,12 @@ pub(super) static SPECS: &[Spec] = &[
         get: |s| Typed::Str(s.quorum.io_threads.clone()),
     },
     Spec {
+        key: "quorum.listen_on_all_ips",
+        ty: Ty::Bool,
+        expect: BOOL_EXPECT,
+        get: |s| Typed::Bool(s.quorum.listen_on_all_ips),
+    },
+    Spec {
         key: "telemetry.log_level",
         ty: Ty::Str(check_log_level),
         expect: "a log filter: trace, debug, info, warn, error or off, \

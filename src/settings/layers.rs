@@ -73,8 +73,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, SettingsError> {
         }
     }
 
-    // A zoo.cfg with server.N lines takes this server's id from dataDir/myid,
-    // unless a higher layer sets server.id.
+    // A file with the member list (zoo.cfg's server.N lines, a TOML's quorum.members) and no
+    // server.id takes this server's id from dataDir/myid, unless a higher layer sets it.
     if let Some(f) = file.as_mut() {
         if f.needs_myid && !has_key(&env, "server.id") && !has_key(&sets, "server.id") {
             let data_dir = [&sets, &env, &f.entries]
@@ -389,9 +389,14 @@ fn file_layer(path: &Path, warnings: &mut Vec<String>) -> Result<FileLayer, Sett
     if is_zoo_cfg(path, &content) {
         zoo_layer(&content, &layer, warnings)
     } else {
+        let entries = toml_layer(&content, path, &layer, warnings)?;
+        // As with a zoo.cfg: a file that lists the members and not which one this server is
+        // leaves the id to `<data_dir>/myid`, so one file serves every member.
+        let needs_myid = entries.iter().any(|e| e.key.starts_with("quorum.members."))
+            && !has_key(&entries, "server.id");
         Ok(FileLayer {
-            entries: toml_layer(&content, path, &layer, warnings)?,
-            needs_myid: false,
+            entries,
+            needs_myid,
             zoo_cfg: false,
             lines: BTreeMap::new(),
         })

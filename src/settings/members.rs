@@ -34,6 +34,17 @@ impl Member {
         join_host_port(&self.host, self.election_port)
     }
 
+    /// Where this member listens for `port` (its quorum or election port): the entry's address,
+    /// or every address of the host with `quorum.listen_on_all_ips` (the wildcard of the
+    /// entry's family).
+    pub fn listen_addr(&self, port: u16, all_ips: bool) -> String {
+        match (all_ips, self.host.contains(':')) {
+            (false, _) => join_host_port(&self.host, port),
+            (true, false) => format!("0.0.0.0:{port}"),
+            (true, true) => format!("[::]:{port}"),
+        }
+    }
+
     /// `clientHost:clientPort`, when the entry has a client part.
     pub fn client_addr(&self) -> Option<String> {
         self.client.as_ref().map(|(h, p)| join_host_port(h, *p))

@@ -131,6 +131,9 @@ pub struct QuorumSettings {
     pub peer_type: String,
     /// `auto` or a count; see [`Settings::quorum_io_threads`].
     pub io_threads: String,
+    /// Listen on the member's quorum and election ports on every address of the host (zoo.cfg
+    /// `quorumListenOnAllIPs`), while peers still dial the address in the member entry.
+    pub listen_on_all_ips: bool,
 }
 
 impl Default for QuorumSettings {
@@ -139,6 +142,7 @@ impl Default for QuorumSettings {
             members: BTreeMap::new(),
             peer_type: "participant".to_string(),
             io_threads: "auto".to_string(),
+            listen_on_all_ips: false,
         }
     }
 }

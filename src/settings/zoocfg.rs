@@ -53,6 +53,7 @@ const ZOO_KEYS: &[(&str, &str)] = &[
     ("jute.maxbuffer", "server.jute_max_buffer"),
     ("forceSync", "storage.force_sync"),
     ("peerType", "quorum.peer_type"),
+    ("quorumListenOnAllIPs", "quorum.listen_on_all_ips"),
     ("extendedTypesEnabled", "server.extended_types_enabled"),
     (
         "DigestAuthenticationProvider.superDigest",
@@ -137,11 +138,6 @@ const ZOO_NOT_IMPLEMENTED: &[NotImplemented] = &[
         &["false"],
         "dynamic reconfiguration is not implemented yet; reconfig requests are refused \
          with ReconfigDisabled",
-    ),
-    not_yet(
-        "quorumListenOnAllIPs",
-        &["false"],
-        "not implemented yet; quorum and election ports listen on the member's address",
     ),
     not_yet(
         "standaloneEnabled",
@@ -643,7 +639,8 @@ pub(super) fn read_myid(data_dir: &Path) -> Result<Entry, SettingsError> {
     let text = std::fs::read_to_string(&path).map_err(|e| SettingsError::MyId {
         path: path.clone(),
         reason: format!(
-            "{e} (a zoo.cfg with server.N entries needs this server's id in dataDir/myid, \
+            "{e} (a configuration that lists the members (zoo.cfg's server.N, \
+             quorum.members) without server.id needs this server's id in dataDir/myid; \
              or set server.id, e.g. --set server.id=1)"
         ),
     })?;

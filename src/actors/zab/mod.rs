@@ -9,7 +9,9 @@ use super::data_tree::{
     Reload, RemoteCreateSession, RemoteRequest, RemoteSync, RevalidateSession, Revalidated,
     SetRole, SetServing, Touches, TreeSnapshot, Window, WriteSnapshot,
 };
-use super::election::{start_election, Elected, ElectionActor, Established, LookForLeader};
+use super::election::{
+    start_election_with, Elected, ElectionActor, ElectionOptions, Established, LookForLeader,
+};
 use super::link_writer::{LinkWriter, SharedFrame};
 use super::persister::Persister;
 use super::quorum_hooks::{AckWhenDurable, AnnounceWhenDurable};
@@ -508,10 +510,15 @@ impl Actor for ZabActor {
         let epoch = self.current_epoch;
         let tree = self.tree.clone();
         let addr = ctx.address();
+        let options = ElectionOptions {
+            listen_on_all_ips: self.settings.quorum.listen_on_all_ips,
+            ..ElectionOptions::default()
+        };
         ctx.wait(
             async move {
                 let last = tree.send(Window).await.map(|w| w.1).unwrap_or(0);
-                start_election(me, &members, last, epoch as u64, addr.recipient()).await
+                start_election_with(options, me, &members, last, epoch as u64, addr.recipient())
+                    .await
             }
             .into_actor(self)
             .map(|r, act, _| match r {

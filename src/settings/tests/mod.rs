@@ -726,7 +726,18 @@ fn example_files_load() {
         assert_eq!(loaded.settings.client.port, 2180 + id);
         assert_eq!(loaded.settings.members().unwrap().len(), 3);
     }
-    // Without a server id the ensemble file is rejected with a clear error.
+    // Without a server id (nor a myid in ./data) the ensemble file is rejected with a clear
+    // error.
     let msg = err_text(load_with(Some(&example("ensemble-3.toml")), &[], &[]));
-    assert!(msg.contains("`server.id`"), "{msg}");
+    assert!(msg.contains("server.id") && msg.contains("myid"), "{msg}");
+}
+
+#[test]
+fn member_listen_addr() {
+    let m = parse_member(1, "10.0.0.5:2888:3888").unwrap();
+    assert_eq!(m.listen_addr(m.quorum_port, false), "10.0.0.5:2888");
+    assert_eq!(m.listen_addr(m.election_port, true), "0.0.0.0:3888");
+    let m = parse_member(2, "[fd00::5]:2888:3888").unwrap();
+    assert_eq!(m.listen_addr(m.quorum_port, false), "[fd00::5]:2888");
+    assert_eq!(m.listen_addr(m.quorum_port, true), "[::]:2888");
 }

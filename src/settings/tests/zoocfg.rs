@@ -298,7 +298,6 @@ fn zoo_cfg_keys_not_implemented_yet_warn() {
     let dir = tempfile::tempdir().unwrap();
     let lines = [
         "reconfigEnabled=true",
-        "quorumListenOnAllIPs=true",
         "localSessionsEnabled=true",
         "preAllocSize=65536",
         "snapSizeLimitInKb=4194304",
@@ -329,11 +328,8 @@ fn zoo_cfg_keys_not_implemented_yet_warn() {
         "dynamic reconfiguration is not implemented yet; \
          reconfig requests are refused with ReconfigDisabled"
     ));
-    assert!(w[1].ends_with(
-        "not implemented yet; quorum and election ports listen on the member's address"
-    ));
-    assert!(w[3].ends_with("use storage.preallocate_size"), "{}", w[3]);
-    assert!(w[4].ends_with("use storage.snap_size_limit"), "{}", w[4]);
+    assert!(w[2].ends_with("use storage.preallocate_size"), "{}", w[2]);
+    assert!(w[3].ends_with("use storage.snap_size_limit"), "{}", w[3]);
     // Nothing else changed.
     assert_eq!(loaded.settings.storage.preallocate_size, 64 << 20);
 
@@ -353,6 +349,19 @@ fn zoo_cfg_keys_not_implemented_yet_warn() {
     assert!(!loaded.settings.admin.enabled);
     assert_eq!(loaded.settings.admin.port, 8081);
     assert_eq!(loaded.settings.admin.command_url, "/commands");
+    assert!(!loaded.settings.quorum.listen_on_all_ips);
+
+    // quorumListenOnAllIPs is Keeper's quorum.listen_on_all_ips.
+    let all = write(
+        dir.path(),
+        "all.cfg",
+        "dataDir=/tmp/zk
+quorumListenOnAllIPs=true
+",
+    );
+    let loaded = load_with(Some(&all), &[], &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(loaded.settings.quorum.listen_on_all_ips);
 }
 
 #[test]
@@ -490,5 +499,57 @@ fn zoo_cfg_prometheus_provider_opens_the_metrics_endpoint() {
     assert!(
         err.contains("metricsProvider.httpPort") && err.contains("line 3"),
         "{err}"
+    );
+}
+
+/// A Keeper TOML file that lists the members and not `server.id` is one file for every member:
+/// each takes its id from `<data_dir>/myid`, as with a zoo.cfg.
+#[test]
+fn toml_ensemble_takes_its_id_from_myid() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir(&data).unwrap();
+    fs::write(data.join("myid"), "2\n").unwrap();
+    let cfg = write(
+        dir.path(),
+        "keeper.toml",
+        &format!(
+            "[storage]\ndata_dir = \"{}\"\n[quorum.members]\n\
+             1 = \"127.0.0.1:2888:3888;2181\"\n2 = \"127.0.0.1:2889:3889;2182\"\n\
+             3 = \"127.0.0.1:2890:3890;2183\"\n",
+            data.display()
+        ),
+    );
+    let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
+    assert_eq!(loaded.settings.server.id, 2);
+    assert_eq!(loaded.settings.client.port, 2182);
+    assert_eq!(
+        loaded.origins["server.id"],
+        data.join("myid").display().to_string()
+    );
+    // --set server.id wins, and then myid is not read.
+    fs::remove_file(data.join("myid")).unwrap();
+    let loaded = load_with(Some(&cfg), &[], &["server.id=3"]).unwrap();
+    assert_eq!(loaded.settings.server.id, 3);
+    // Without either: an error that names the myid file and server.id.
+    let msg = err_text(load_with(Some(&cfg), &[], &[]));
+    assert!(
+        msg.contains(&data.join("myid").display().to_string()) && msg.contains("server.id"),
+        "{msg}"
+    );
+    // A file that names the id itself needs no myid.
+    let own = write(
+        dir.path(),
+        "one.toml",
+        &format!(
+            "[server]\nid = 1\n[storage]\ndata_dir = \"{}\"\n[quorum.members]\n\
+             1 = \"127.0.0.1:2888:3888;2181\"\n2 = \"127.0.0.1:2889:3889;2182\"\n\
+             3 = \"127.0.0.1:2890:3890;2183\"\n",
+            data.display()
+        ),
+    );
+    assert_eq!(
+        load_with(Some(&own), &[], &[]).unwrap().settings.server.id,
+        1
     );
 }
