@@ -9,6 +9,7 @@
 //! - `engine`     pure request pipeline of every role: requests in, ordered replies and txns out
 //! - `storage`    transaction log, snapshots, recovery, retention (files)
 //! - `fourlw`     four-letter-word answers
+//! - `tls`        the secure client port's TLS (rustls, PEM stores), x509 ids, `keeper certs`
 //! - `admin`      ZooKeeper's AdminServer: /commands/<name> in JSON
 //! - `metrics`    ZooKeeper-named counters, summaries and gauges; the Prometheus endpoint
 //! - `actors`     thin actix shells that do the IO around the pure machines
@@ -32,3 +33,4 @@ pub mod proto;
 pub mod settings;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;

@@ -94,6 +94,28 @@ enum Cmd {
     },
     /// Print the nodes and sessions of a snapshot (like ZooKeeper's SnapshotFormatter).
     SnapshotDump { path: PathBuf },
+    /// Make a cluster CA and TLS certificates for servers and clients: PEM files that
+    /// tls.key_store / tls.trust_store (ssl.keyStore / ssl.trustStore.location) take as they
+    /// are. A CA already in the directory signs the new ones (a new host joins the same trust).
+    Certs {
+        /// Where the files go.
+        #[arg(long, default_value = "./certs")]
+        out: PathBuf,
+        /// Servers' host names or IP addresses, comma-separated: server-<host>.pem each, valid
+        /// for that name, for serving clients and as a client of its peers.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+        /// Clients' names, comma-separated: client-<name>.pem each, with subject
+        /// CN=<name>,O=<org> (its id in x509 ACLs).
+        #[arg(long, value_delimiter = ',')]
+        clients: Vec<String>,
+        /// Organization in the subjects.
+        #[arg(long, default_value = "Keeper")]
+        org: String,
+        /// Days the server and client certificates are valid (the CA: ten years).
+        #[arg(long, default_value_t = 825)]
+        days: u32,
+    },
     /// Load generator for ZooKeeper-protocol servers: `keeper bench --help`.
     #[command(disable_help_flag = true)]
     Bench {
@@ -228,6 +250,44 @@ async fn stop_on_signal() {
     actix_rt::System::current().stop();
 }
 
+fn certs(
+    out: &std::path::Path,
+    hosts: &[String],
+    clients: &[String],
+    org: &str,
+    days: u32,
+) -> Result<String, String> {
+    if hosts.is_empty() && clients.is_empty() {
+        return Err(
+            "name the servers (--hosts h1,h2,h3) and/or the clients (--clients app)".into(),
+        );
+    }
+    let w = keeper::tls::make::certs(out, hosts, clients, org, days)?;
+    let mut text = format!(
+        "{} CA {} (its key {}: keep it off the servers)\n",
+        if w.ca_reused {
+            "signed by the"
+        } else {
+            "made the"
+        },
+        w.ca.display(),
+        out.join(keeper::tls::make::CA_KEY).display()
+    );
+    for f in &w.files {
+        text += &format!("wrote {}\n", f.display());
+    }
+    if let Some(h) = hosts.first() {
+        text += &format!(
+            "\non each server (here {h}), in its TOML file:\n  [client]\n  secure_port = 2281\n  \
+             [tls]\n  key_store = \"{}\"\n  trust_store = \"{}\"\nor in zoo.cfg: \
+             secureClientPort=2281, ssl.keyStore.location=..., ssl.trustStore.location=...\n",
+            out.join(format!("server-{h}.pem")).display(),
+            w.ca.display()
+        );
+    }
+    Ok(text)
+}
+
 fn print_or_fail(r: Result<String, String>) -> ExitCode {
     match r {
         Ok(text) => {
@@ -291,6 +351,13 @@ fn main() -> ExitCode {
             print_or_fail(run(&path, action))
         }
         Cmd::SnapshotDump { path } => print_or_fail(keeper::storage::dump::snapshot_dump(&path)),
+        Cmd::Certs {
+            out,
+            hosts,
+            clients,
+            org,
+            days,
+        } => print_or_fail(certs(&out, &hosts, &clients, &org, days)),
         Cmd::Bench { args } => ExitCode::from(keeper::bench::main(args).clamp(0, 255) as u8),
     }
 }

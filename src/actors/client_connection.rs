@@ -7,7 +7,7 @@
 //! (`client.max_queued_bytes`). Past the soft marks the connection stops reading; past the hard
 //! one it is closed.
 
-use super::client_io::{may_read, Gate, InFlight, Limits, Outbox};
+use super::client_io::{may_read, ClientSocket, Gate, InFlight, Limits, Outbox};
 use super::client_listener::ConnClosed;
 use super::data_tree::{
     ClientRequest, ClientRequests, Connect, DataTreeActor, FourLetter, Register, ToClient,
@@ -17,6 +17,7 @@ use super::session_tracker::{SessionTracker, Touch};
 use crate::codec::jute::frame::{Frame, FrameError};
 use crate::codec::jute::{op, ConnectRequest, Reader, Request};
 use crate::datatree::watch::ConnId;
+use crate::tls::X509Peer;
 use actix::prelude::*;
 use bytes::Bytes;
 use std::net::SocketAddr;
@@ -25,7 +26,6 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWrite;
-use tokio::net::tcp::OwnedWriteHalf;
 
 /// A connection that has not sent its connect request by then is closed (ZooKeeper's
 /// `zookeeper.nio.sessionlessCnxnTimeout` is the same 10 s): idle sockets hold no session and
@@ -39,7 +39,9 @@ pub struct ClientConnection {
     tracker: Option<Addr<SessionTracker>>,
     listener: Recipient<ConnClosed>,
     /// Taken by the writer future when it starts.
-    sock: Option<OwnedWriteHalf>,
+    sock: Option<ClientSocket>,
+    /// The client certificate's identity (TLS), given to the tree with the connection.
+    x509: Option<X509Peer>,
     out: Outbox,
     gate: Rc<Gate>,
     in_flight: InFlight,
@@ -62,7 +64,8 @@ impl ClientConnection {
         tree: Addr<DataTreeActor>,
         tracker: Option<Addr<SessionTracker>>,
         listener: Recipient<ConnClosed>,
-        sock: OwnedWriteHalf,
+        sock: ClientSocket,
+        x509: Option<X509Peer>,
         gate: Rc<Gate>,
         limits: Limits,
         tick_ms: u64,
@@ -74,6 +77,7 @@ impl ClientConnection {
             tracker,
             listener,
             sock: Some(sock),
+            x509,
             out: Outbox::default(),
             gate,
             in_flight: InFlight::new(limits.global.clone()),
@@ -227,6 +231,7 @@ impl Actor for ClientConnection {
             conn: self.id,
             addr: self.peer.to_string(),
             client: ctx.address().recipient(),
+            x509: self.x509.take(),
         });
     }
 
@@ -337,7 +342,7 @@ impl ClientConnection {
 /// Writes the queued frames, several per `writev`, as long as the socket takes them; once the
 /// connection closes and the queue is written, shuts the write side down.
 struct Flush {
-    sock: OwnedWriteHalf,
+    sock: ClientSocket,
 }
 
 impl ActorFuture<ClientConnection> for Flush {
@@ -352,6 +357,19 @@ impl ActorFuture<ClientConnection> for Flush {
         let this = self.get_mut();
         loop {
             if act.out.is_empty() {
+                // TLS keeps what was written in its session until flushed (plain: a no-op).
+                match Pin::new(&mut this.sock).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Pending => {
+                        act.out.wait(cx.waker());
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(_)) => {
+                        tracing::debug!("write to {} failed", act.peer);
+                        ctx.stop();
+                        return Poll::Ready(());
+                    }
+                }
                 if act.closing {
                     // Everything is written: the client sees the end of the stream after the
                     // last reply, and the connection is done.

@@ -223,6 +223,58 @@ impl Drop for InFlight {
     }
 }
 
+/// The write side of a client socket: plain TCP, or TLS on the secure client port (whose
+/// writes are buffered by the TLS session until flushed).
+pub enum ClientSocket {
+    Plain(tokio::net::tcp::OwnedWriteHalf),
+    Tls(tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl tokio::io::AsyncWrite for ClientSocket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ClientSocket::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            ClientSocket::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ClientSocket::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            ClientSocket::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            ClientSocket::Plain(s) => s.is_write_vectored(),
+            ClientSocket::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientSocket::Plain(s) => Pin::new(s).poll_flush(cx),
+            ClientSocket::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ClientSocket::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            ClientSocket::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

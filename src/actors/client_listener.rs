@@ -2,16 +2,19 @@
 //! ClientConnection per socket on one of the IO arbiters.
 
 use super::client_connection::{ClientConnection, READ_BATCH};
-use super::client_io::{Gate, Gated, Limits};
+use super::client_io::{ClientSocket, Gate, Gated, Limits};
 use super::data_tree::DataTreeActor;
 use super::session_tracker::SessionTracker;
 use crate::codec::jute::frame::FrameCodec;
+use crate::tls::{ClientTls, X509Peer};
 use actix::prelude::*;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::codec::FramedRead;
 
@@ -37,6 +40,8 @@ pub struct ClientListener {
     max_buffer: u32,
     limits: Limits,
     tick_ms: u64,
+    /// The secure client port's TLS; `None` on the plain port.
+    tls: Option<Arc<ClientTls>>,
 }
 
 impl ClientListener {
@@ -62,7 +67,14 @@ impl ClientListener {
             max_buffer,
             limits,
             tick_ms,
+            tls: None,
         }
+    }
+
+    /// This listener is the secure client port: every connection begins with a TLS handshake.
+    pub fn with_tls(mut self, tls: Arc<ClientTls>) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
 
@@ -115,12 +127,17 @@ impl StreamHandler<Accepted> for ClientListener {
             }
         };
         let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-        let tree = self.tree.clone();
-        let tracker = self.tracker.clone();
-        let me = ctx.address().recipient();
-        let max = self.max_buffer;
-        let tick = self.tick_ms;
-        let limits = self.limits.clone();
+        let start = Start {
+            id,
+            peer,
+            tree: self.tree.clone(),
+            tracker: self.tracker.clone(),
+            listener: ctx.address().recipient(),
+            max_buffer: self.max_buffer,
+            limits: self.limits.clone(),
+            tick_ms: self.tick_ms,
+        };
+        let tls = self.tls.clone();
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len().max(1)];
         self.next_arbiter += 1;
         arbiter.spawn_fn(move || {
@@ -129,22 +146,90 @@ impl StreamHandler<Accepted> for ClientListener {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!("cannot register connection from {peer}: {e}");
-                    me.do_send(ConnClosed(peer.ip()));
+                    start.listener.do_send(ConnClosed(peer.ip()));
                     return;
                 }
             };
-            let (r, w) = stream.into_split();
-            ClientConnection::create(move |ctx| {
-                let gate = Rc::new(Gate::default());
-                ctx.add_stream(
-                    Gated::new(
-                        FramedRead::with_capacity(r, FrameCodec::new(max), READ_BUFFER),
-                        gate.clone(),
-                    )
-                    .ready_chunks(READ_BATCH),
-                );
-                ClientConnection::new(id, peer, tree, tracker, me, w, gate, limits, tick)
+            let Some(tls) = tls else {
+                let (r, w) = stream.into_split();
+                start.run(r, ClientSocket::Plain(w), None);
+                return;
+            };
+            // The TLS handshake, bounded in time as the connect request is: a client that
+            // opens the secure port and says nothing holds nothing for long.
+            let acceptor = tls.acceptor();
+            actix::spawn(async move {
+                let shake = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                match shake.await {
+                    Ok(Ok(stream)) => {
+                        let x509 = tls.peer(stream.get_ref().1);
+                        if let Some(x) = &x509 {
+                            tracing::debug!("TLS client {peer} authenticated as x509 `{}`", x.dn);
+                        }
+                        let (r, w) = tokio::io::split(stream);
+                        start.run(r, ClientSocket::Tls(w), x509);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!("TLS handshake with {peer} failed: {e}");
+                        crate::metrics::SERVER.unsuccessful_handshake.inc();
+                        start.listener.do_send(ConnClosed(peer.ip()));
+                    }
+                    Err(_) => {
+                        tracing::info!(
+                            "TLS handshake with {peer} not done within {TLS_HANDSHAKE_TIMEOUT:?}, \
+                             closed"
+                        );
+                        crate::metrics::SERVER.unsuccessful_handshake.inc();
+                        start.listener.do_send(ConnClosed(peer.ip()));
+                    }
+                }
             });
+        });
+    }
+}
+
+/// A TLS client that has not finished its handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a new connection's actor is made of, but its socket.
+struct Start {
+    id: u64,
+    peer: std::net::SocketAddr,
+    tree: Addr<DataTreeActor>,
+    tracker: Option<Addr<SessionTracker>>,
+    listener: Recipient<ConnClosed>,
+    max_buffer: u32,
+    limits: Limits,
+    tick_ms: u64,
+}
+
+impl Start {
+    /// The connection's actor, on the calling arbiter.
+    fn run<R>(self, r: R, w: ClientSocket, x509: Option<X509Peer>)
+    where
+        R: tokio::io::AsyncRead + Unpin + 'static,
+    {
+        ClientConnection::create(move |ctx| {
+            let gate = Rc::new(Gate::default());
+            ctx.add_stream(
+                Gated::new(
+                    FramedRead::with_capacity(r, FrameCodec::new(self.max_buffer), READ_BUFFER),
+                    gate.clone(),
+                )
+                .ready_chunks(READ_BATCH),
+            );
+            ClientConnection::new(
+                self.id,
+                self.peer,
+                self.tree,
+                self.tracker,
+                self.listener,
+                w,
+                x509,
+                gate,
+                self.limits,
+                self.tick_ms,
+            )
         });
     }
 }

@@ -94,6 +94,31 @@ pub async fn start(
         )
     })?;
     let local = listener.local_addr()?;
+    // The secure client port: its TLS files are read now, so that a bad one stops the server
+    // with a message naming it rather than failing every client later.
+    let secure = if settings.client.secure_port != 0 {
+        let tls = crate::tls::ClientTls::new(&settings.tls).map_err(std::io::Error::other)?;
+        let address = if settings.client.secure_address.is_empty() {
+            &settings.client.address
+        } else {
+            &settings.client.secure_address
+        };
+        let bind = format!("{address}:{}", settings.client.secure_port);
+        let l = TcpListener::bind(&bind).await.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot listen on {bind} (client.secure_address, client.secure_port): {e}"),
+            )
+        })?;
+        tracing::info!(
+            "secure client port {} (TLS, client certificates: {})",
+            l.local_addr()?,
+            settings.tls.client_auth
+        );
+        Some((l, std::sync::Arc::new(tls)))
+    } else {
+        None
+    };
     let config = TreeConfig {
         extended_types: settings.server.extended_types_enabled,
     };
@@ -176,21 +201,28 @@ pub async fn start(
             .map(|i| named_arbiter(format!("keeper-io-{i}")).handle())
             .collect()
     };
-    ClientListener::new(
-        listener,
-        tree,
-        tracker,
-        arbiters,
-        settings.server.max_client_cnxns,
-        settings.server.jute_max_buffer,
-        Limits::new(
-            settings.client.max_in_flight,
-            settings.client.max_queued_bytes,
-            settings.server.global_outstanding_limit,
-        ),
-        tick,
-    )
-    .start();
+    let limits = Limits::new(
+        settings.client.max_in_flight,
+        settings.client.max_queued_bytes,
+        settings.server.global_outstanding_limit,
+    );
+    let client_listener = |l| {
+        ClientListener::new(
+            l,
+            tree.clone(),
+            tracker.clone(),
+            arbiters.clone(),
+            settings.server.max_client_cnxns,
+            settings.server.jute_max_buffer,
+            limits.clone(),
+            tick,
+        )
+    };
+    client_listener(listener).start();
+    if let Some((l, tls)) = secure {
+        // Its own per-IP count, as ZooKeeper's secure connection factory keeps.
+        client_listener(l).with_tls(tls).start();
+    }
     // The arbiters live as long as the process.
     std::mem::forget(tree_arbiter);
     Ok(local)

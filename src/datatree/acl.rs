@@ -49,6 +49,15 @@ impl AuthInfo {
         }
     }
 
+    /// A client certificate's subject (TLS), as ZooKeeper's X509 provider adds it.
+    pub fn add_x509(&mut self, dn: &str, is_super: bool) {
+        if is_super {
+            self.is_super = true;
+            self.push(Id::new("super", dn));
+        }
+        self.push(Id::new("x509", dn));
+    }
+
     fn push(&mut self, id: Id) {
         if !self.ids.contains(&id) {
             self.ids.push(id);
@@ -85,6 +94,29 @@ fn ip_matches(acl_id: &str, addr: &str) -> bool {
         }
         _ => false,
     }
+}
+
+fn valid_dn(id: &str) -> bool {
+    // Every comma-separated name (a backslash escapes the next character) is `type=value`.
+    let mut names = vec![String::new()];
+    let mut escaped = false;
+    for c in id.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                names.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        names.last_mut().expect("one").push(c);
+    }
+    !id.is_empty()
+        && !escaped
+        && names
+            .iter()
+            .all(|n| n.split_once('=').is_some_and(|(t, _)| !t.trim().is_empty()))
 }
 
 fn valid_ip_id(id: &str) -> bool {
@@ -155,6 +187,8 @@ pub fn fixup(acl: &[Acl], auth: &AuthInfo) -> Result<Vec<Acl>, Code> {
             }
             "digest" if a.id.id.matches(':').count() == 1 => push(a.clone()),
             "ip" if valid_ip_id(&a.id.id) => push(a.clone()),
+            // A certificate subject (X500Principal would parse it): attribute=value pairs.
+            "x509" if valid_dn(&a.id.id) => push(a.clone()),
             _ => return Err(Code::InvalidAcl),
         }
     }
@@ -222,6 +256,40 @@ mod tests {
     fn digest_matches_zookeeper() {
         // Known pair from ZooKeeper's documentation and tooling.
         assert_eq!(digest("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
+    }
+
+    #[test]
+    fn x509_ids_from_certificates() {
+        let mut auth = AuthInfo::for_ip("10.1.2.3");
+        auth.add_x509("CN=app,O=Example", false);
+        let acl = [Acl::new(perms::ALL, "x509", "CN=app,O=Example")];
+        assert!(check(&acl, perms::READ, &auth));
+        assert!(!check(
+            &[Acl::new(perms::ALL, "x509", "CN=other,O=Example")],
+            perms::READ,
+            &auth
+        ));
+        assert!(!auth.is_super);
+        // `auth` expands to the certificate's id (not the address).
+        assert_eq!(
+            fixup(&[Acl::new(perms::ALL, "auth", "")], &auth).unwrap(),
+            acl.to_vec()
+        );
+        // Valid subjects, escapes included; not subjects.
+        for ok in ["CN=a", "CN=a\\,b,O=c", "CN=x+OU=y,O=z", "2.5.4.5=#0c023432"] {
+            assert!(fixup(&[Acl::new(1, "x509", ok)], &auth).is_ok(), "{ok}");
+        }
+        for bad in ["", "nobody", "CN=a,", "CN=a\\", "=x"] {
+            assert_eq!(
+                fixup(&[Acl::new(1, "x509", bad)], &auth),
+                Err(Code::InvalidAcl),
+                "{bad}"
+            );
+        }
+        // The super user's certificate passes every ACL.
+        let mut admin = AuthInfo::for_ip("10.1.2.4");
+        admin.add_x509("CN=admin", true);
+        assert!(admin.is_super && check(&acl, perms::ALL, &admin));
     }
 
     #[test]

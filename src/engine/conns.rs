@@ -158,6 +158,14 @@ impl Engine {
         outs.push(Out::Reply(conn, b));
     }
 
+    /// A TLS connection's client certificate: its subject is the connection's `x509` id (and,
+    /// for `tls.x509_super_user`, the super user), as with ZooKeeper's X509 provider.
+    pub fn authenticated_x509(&mut self, conn: ConnId, dn: &str, is_super: bool) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.auth.add_x509(dn, is_super);
+        }
+    }
+
     /// A new TCP connection.
     pub fn connected(&mut self, conn: ConnId, ip: &str, now: i64) {
         self.conns.insert(

@@ -17,6 +17,7 @@ pub struct ServerMetrics {
     pub updatelatency: Summary,
     pub connection_request_count: Counter,
     pub connection_rejected: Counter,
+    pub unsuccessful_handshake: Counter,
     pub bytes_received_count: Counter,
     pub node_created_watch_count: Summary,
     pub node_deleted_watch_count: Summary,
@@ -97,6 +98,10 @@ pub static SERVER: ServerMetrics = ServerMetrics {
     connection_rejected: Counter::new(
         "connection_rejected",
         "Client connections refused (maxClientCnxns, connection limits)",
+    ),
+    unsuccessful_handshake: Counter::new(
+        "unsuccessful_handshake",
+        "TLS handshakes with clients that failed or timed out",
     ),
     bytes_received_count: Counter::new("bytes_received_count", "Bytes received from clients"),
     node_created_watch_count: Summary::new(
@@ -182,6 +187,7 @@ impl ServerMetrics {
         vec![
             &self.connection_request_count,
             &self.connection_rejected,
+            &self.unsuccessful_handshake,
             &self.bytes_received_count,
             &self.revalidate_count,
             &self.looking_count,

@@ -157,6 +157,18 @@ pub(super) static SPECS: &[Spec] = &[
         get: |s| Typed::Str(s.client.address.clone()),
     },
     Spec {
+        key: "client.secure_port",
+        ty: Ty::Int { min: 0, max: U16 },
+        expect: "an integer 0..=65535 (0 = no TLS client port)",
+        get: |s| Typed::Int(s.client.secure_port.into()),
+    },
+    Spec {
+        key: "client.secure_address",
+        ty: Ty::Str(check_any),
+        expect: "a host name or IP address, or empty for client.address",
+        get: |s| Typed::Str(s.client.secure_address.clone()),
+    },
+    Spec {
         key: "client.io_threads",
         ty: Ty::Str(check_io_threads),
         expect: "`auto` or an integer 0..=64 (0 = connections share the data tree's thread)",
@@ -308,6 +320,54 @@ pub(super) static SPECS: &[Spec] = &[
         get: |s| Typed::Str(s.admin.command_url.clone()),
     },
     Spec {
+        key: "tls.key_store",
+        ty: Ty::Str(check_any),
+        expect: "the path of a PEM file with the private key and certificate chain",
+        get: |s| Typed::Str(s.tls.key_store.clone()),
+    },
+    Spec {
+        key: "tls.key_store_password",
+        ty: Ty::Str(check_any),
+        expect: "a password",
+        get: |s| Typed::Str(s.tls.key_store_password.clone()),
+    },
+    Spec {
+        key: "tls.key_store_type",
+        ty: Ty::Str(check_store_type),
+        expect: STORE_TYPE_EXPECT,
+        get: |s| Typed::Str(s.tls.key_store_type.clone()),
+    },
+    Spec {
+        key: "tls.trust_store",
+        ty: Ty::Str(check_any),
+        expect: "the path of a PEM file with CA certificates",
+        get: |s| Typed::Str(s.tls.trust_store.clone()),
+    },
+    Spec {
+        key: "tls.trust_store_type",
+        ty: Ty::Str(check_store_type),
+        expect: STORE_TYPE_EXPECT,
+        get: |s| Typed::Str(s.tls.trust_store_type.clone()),
+    },
+    Spec {
+        key: "tls.client_auth",
+        ty: Ty::Str(check_client_auth),
+        expect: "`need`, `want` or `none`",
+        get: |s| Typed::Str(s.tls.client_auth.clone()),
+    },
+    Spec {
+        key: "tls.x509_super_user",
+        ty: Ty::Str(check_any),
+        expect: "a certificate subject, e.g. CN=admin,O=Example",
+        get: |s| Typed::Str(s.tls.x509_super_user.clone()),
+    },
+    Spec {
+        key: "tls.cert_reload",
+        ty: Ty::Bool,
+        expect: BOOL_EXPECT,
+        get: |s| Typed::Bool(s.tls.cert_reload),
+    },
+    Spec {
         key: "telemetry.metrics_host",
         ty: Ty::Str(check_non_empty),
         expect: "an address to listen on, e.g. 0.0.0.0 or 127.0.0.1",
@@ -324,6 +384,17 @@ pub(super) fn section_of(key: &str) -> &str {
 
 fn check_any(_: &str) -> bool {
     true
+}
+
+const STORE_TYPE_EXPECT: &str = "`PEM` (or empty): Keeper reads PEM files; convert a JKS or \
+     PKCS12 store with `keytool -importkeystore` and `openssl pkcs12 -nodes`";
+
+fn check_store_type(s: &str) -> bool {
+    s.is_empty() || s.eq_ignore_ascii_case("pem")
+}
+
+fn check_client_auth(s: &str) -> bool {
+    matches!(s.to_ascii_lowercase().as_str(), "need" | "want" | "none")
 }
 
 fn check_io_threads(s: &str) -> bool {

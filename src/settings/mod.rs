@@ -46,6 +46,7 @@ pub use members::Member;
 pub use render::render_effective;
 pub use schema::{
     ClientSettings, QuorumSettings, ServerSettings, Settings, StorageSettings, TelemetrySettings,
+    TlsSettings,
 };
 
 /// `config/default.toml`, embedded in the binary.
@@ -68,6 +69,7 @@ const SECTIONS: &[&str] = &[
     "quorum",
     "telemetry",
     "admin",
+    "tls",
 ];
 
 impl Settings {
@@ -182,6 +184,29 @@ impl Settings {
                     layer: origin(spec.key),
                     reason: format!("expected {}", spec.expect),
                 });
+            }
+        }
+
+        if self.client.secure_port != 0 {
+            let key = "client.secure_port";
+            let needs = |what: &str| SettingsError::InvalidValue {
+                key: key.to_string(),
+                value: self.client.secure_port.to_string(),
+                layer: origin(key),
+                reason: format!("a TLS client port needs {what}"),
+            };
+            if self.tls.key_store.is_empty() {
+                return Err(needs(
+                    "tls.key_store (ssl.keyStore.location): a PEM file with the server's key \
+                     and certificate chain (`keeper certs` makes one)",
+                ));
+            }
+            if self.tls.trust_store.is_empty() && !self.tls.client_auth.eq_ignore_ascii_case("none")
+            {
+                return Err(needs(
+                    "tls.trust_store (ssl.trustStore.location) to check client certificates \
+                     against, or tls.client_auth = none (ssl.clientAuth=none)",
+                ));
             }
         }
 

@@ -15,6 +15,7 @@ pub struct Settings {
     pub quorum: QuorumSettings,
     pub telemetry: TelemetrySettings,
     pub admin: AdminSettings,
+    pub tls: TlsSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +76,10 @@ pub struct ClientSettings {
     /// Replies and watch events queued for one connection that its client has not read: past
     /// half a MiB the connection is not read; past this many bytes it is closed.
     pub max_queued_bytes: u64,
+    /// TLS client port (zoo.cfg `secureClientPort`); 0 = none. See [`TlsSettings`].
+    pub secure_port: u16,
+    /// Its address (zoo.cfg `secureClientPortAddress`); "" = `address`.
+    pub secure_address: String,
 }
 
 impl Default for ClientSettings {
@@ -85,6 +90,8 @@ impl Default for ClientSettings {
             io_threads: "auto".to_string(),
             max_in_flight: 128,
             max_queued_bytes: 64 << 20,
+            secure_port: 0,
+            secure_address: String::new(),
         }
     }
 }
@@ -196,6 +203,50 @@ impl Default for AdminSettings {
             address: "0.0.0.0".to_string(),
             port: 8080,
             command_url: "/commands".to_string(),
+        }
+    }
+}
+
+/// TLS of the secure client port, with ZooKeeper's model (`ssl.*`): the server's key and
+/// certificate chain in one PEM key store, the CAs that sign client certificates in a PEM
+/// trust store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM file with this server's private key and its certificate chain
+    /// (`ssl.keyStore.location`).
+    pub key_store: String,
+    /// Password of an encrypted key (`ssl.keyStore.password`): refused with a clear error,
+    /// Keeper reads unencrypted PEM keys.
+    pub key_store_password: String,
+    /// `PEM` or "" (`ssl.keyStore.type`); anything else is refused.
+    pub key_store_type: String,
+    /// PEM file with the CA certificates that client certificates must chain to
+    /// (`ssl.trustStore.location`).
+    pub trust_store: String,
+    /// `PEM` or "" (`ssl.trustStore.type`).
+    pub trust_store_type: String,
+    /// `need` (ZooKeeper's default), `want` or `none` (`ssl.clientAuth`).
+    pub client_auth: String,
+    /// Subject DN of the client certificate that is the super user
+    /// (`X509AuthenticationProvider.superUser`); "" = none.
+    pub x509_super_user: String,
+    /// Reload the key and trust stores when their files change, without a restart
+    /// (`client.certReload`).
+    pub cert_reload: bool,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        TlsSettings {
+            key_store: String::new(),
+            key_store_password: String::new(),
+            key_store_type: String::new(),
+            trust_store: String::new(),
+            trust_store_type: String::new(),
+            client_auth: "need".to_string(),
+            x509_super_user: String::new(),
+            cert_reload: true,
         }
     }
 }

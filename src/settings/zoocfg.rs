@@ -68,6 +68,19 @@ const ZOO_KEYS: &[(&str, &str)] = &[
     ("admin.serverAddress", "admin.address"),
     ("admin.serverPort", "admin.port"),
     ("admin.commandURL", "admin.command_url"),
+    ("secureClientPort", "client.secure_port"),
+    ("secureClientPortAddress", "client.secure_address"),
+    ("ssl.keyStore.location", "tls.key_store"),
+    ("ssl.keyStore.password", "tls.key_store_password"),
+    ("ssl.keyStore.type", "tls.key_store_type"),
+    ("ssl.trustStore.location", "tls.trust_store"),
+    ("ssl.trustStore.type", "tls.trust_store_type"),
+    ("ssl.clientAuth", "tls.client_auth"),
+    (
+        "X509AuthenticationProvider.superUser",
+        "tls.x509_super_user",
+    ),
+    ("client.certReload", "tls.cert_reload"),
 ];
 
 /// ZooKeeper keys that mean nothing for Keeper: accepted and ignored with a debug note.
@@ -99,6 +112,14 @@ const ZOO_IGNORED: &[&str] = &[
     // that is queued (flushDelay, which changes when writes are answered, warns).
     "maxWriteQueuePollTime",
     "maxBatchSize",
+    // A PEM trust store has no password.
+    "ssl.trustStore.password",
+    // For the client port ZooKeeper does not check client host names either.
+    "ssl.hostnameVerification",
+    // The x509 provider is built in and is the one TLS connections authenticate with.
+    "ssl.authProvider",
+    // The Netty handshake detection of port unification (which warns).
+    "ssl.handshakeDetectionTimeoutMillis",
 ];
 
 /// A ZooKeeper setting Keeper does not implement yet. Its key (a trailing `*` matches a
@@ -123,6 +144,51 @@ const fn not_yet(
 }
 
 const ZOO_NOT_IMPLEMENTED: &[NotImplemented] = &[
+    not_yet(
+        "ssl.protocol",
+        &["TLSv1.3"],
+        "not implemented yet; the secure client port offers TLSv1.3 and TLSv1.2",
+    ),
+    not_yet(
+        "ssl.enabledProtocols",
+        &["TLSv1.3,TLSv1.2", "TLSv1.2,TLSv1.3"],
+        "not implemented yet; the secure client port offers TLSv1.3 and TLSv1.2",
+    ),
+    not_yet(
+        "ssl.ciphersuites",
+        &[],
+        "not implemented yet; the secure client port offers rustls's default cipher suites \
+         (AEAD only, forward secrecy only)",
+    ),
+    not_yet(
+        "ssl.crl",
+        &["false"],
+        "certificate revocation lists are not implemented yet; revoked client certificates \
+         are accepted until they expire",
+    ),
+    not_yet(
+        "ssl.ocsp",
+        &["false"],
+        "OCSP is not implemented yet; revoked client certificates are accepted until they \
+         expire",
+    ),
+    not_yet(
+        "sslQuorum",
+        &["false"],
+        "TLS between the members is not implemented yet; the quorum and election ports \
+         speak plain TCP",
+    ),
+    not_yet(
+        "ssl.quorum.*",
+        &[],
+        "TLS between the members is not implemented yet (sslQuorum); the quorum and \
+         election ports speak plain TCP",
+    ),
+    not_yet(
+        "client.portUnification",
+        &["false"],
+        "not implemented yet; the client port speaks plain TCP, the secure client port TLS",
+    ),
     not_yet(
         "admin.forceHttps",
         &["false"],
@@ -261,12 +327,8 @@ const ZOO_NOT_IMPLEMENTED: &[NotImplemented] = &[
 
 /// ZooKeeper features Keeper does not implement: accepted with a warning.
 const ZOO_UNSUPPORTED: &[&str] = &[
-    "secureClientPort",
-    "secureClientPortAddress",
     "ssl.*",
-    "sslQuorum",
     "sslQuorumReloadCertFiles",
-    "client.portUnification",
     "portUnification",
     "authProvider.*",
     "quorum.auth.*",
@@ -459,6 +521,15 @@ pub(super) fn zoo_layer(
                 &mut entries,
                 &mut lines,
             )?;
+            continue;
+        }
+        if key
+            .trim_start_matches("zookeeper.")
+            .starts_with("authProvider.")
+            && value.ends_with(".X509AuthenticationProvider")
+        {
+            // What ZooKeeper needs to authenticate TLS clients by certificate: built in here.
+            tracing::debug!(key, value, "the x509 provider is built in");
             continue;
         }
         match zoo_key_kind(key) {

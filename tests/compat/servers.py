@@ -105,6 +105,8 @@ class ServerOptions:
     max_client_cnxns: int | None = None
     extra_zk_cfg: dict = field(default_factory=dict)
     extra_keeper_set: dict = field(default_factory=dict)
+    # more jars for ZooKeeper (e.g. Netty, which its TLS port needs)
+    zk_classpath_extra: list = field(default_factory=list)
 
 
 class Server:
@@ -152,6 +154,8 @@ class Server:
         if self.kind == "zookeeper":
             java = os.environ.get("JAVA", "java")
             cp = os.environ.get("ZK_CLASSPATH", DEFAULT_ZK_CLASSPATH)
+            if o.zk_classpath_extra:
+                cp = ":".join([cp, *o.zk_classpath_extra])
             props = [
                 "-Xmx256m",
                 "-XX:+UseSerialGC",

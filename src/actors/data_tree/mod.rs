@@ -59,6 +59,8 @@ pub struct Register {
     pub conn: ConnId,
     pub addr: String,
     pub client: Recipient<ToClients>,
+    /// A TLS client's certificate identity: its `x509` id (and super user).
+    pub x509: Option<crate::tls::X509Peer>,
 }
 
 #[derive(Message)]
@@ -478,6 +480,9 @@ impl Handler<Register> for DataTreeActor {
     type Result = ();
     fn handle(&mut self, m: Register, _: &mut Context<Self>) {
         self.engine.connected(m.conn, &m.addr, now_ms());
+        if let Some(x) = &m.x509 {
+            self.engine.authenticated_x509(m.conn, &x.dn, x.is_super);
+        }
         self.clients.insert(m.conn, m.client);
     }
 }

@@ -482,12 +482,12 @@ fn unknown_keys_warn() {
     let zoo = write(
         dir.path(),
         "zoo.cfg",
-        "tickTime=2000\ndataDir=/tmp/zk\nfrobnicate=yes\nsecureClientPort=2281\n",
+        "tickTime=2000\ndataDir=/tmp/zk\nfrobnicate=yes\nkerberos.removeHostFromPrincipal=true\n",
     );
     let loaded = load_with(Some(&zoo), &[], &[]).unwrap();
     assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
     assert!(loaded.warnings[0].contains("`frobnicate`"));
-    assert!(loaded.warnings[1].contains("`secureClientPort`"));
+    assert!(loaded.warnings[1].contains("`kerberos.removeHostFromPrincipal`"));
 }
 
 #[test]

@@ -553,3 +553,80 @@ fn toml_ensemble_takes_its_id_from_myid() {
         1
     );
 }
+
+/// ZooKeeper's TLS keys for the client port are Keeper's client.secure_* and tls.*; the x509
+/// provider and Netty's factory are built in; what Keeper does not do warns.
+#[test]
+fn zoo_cfg_tls_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "zoo.cfg",
+        "dataDir=/tmp/zk\nserverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+         secureClientPort=2281\nsecureClientPortAddress=10.0.0.1\n\
+         ssl.keyStore.location=/etc/keeper/server.pem\nssl.keyStore.type=PEM\n\
+         ssl.trustStore.location=/etc/keeper/ca.pem\nssl.trustStore.type=pem\n\
+         ssl.trustStore.password=x\nssl.clientAuth=want\nssl.hostnameVerification=false\n\
+         authProvider.x509=org.apache.zookeeper.server.auth.X509AuthenticationProvider\n\
+         zookeeper.X509AuthenticationProvider.superUser=CN=admin,O=Example\n\
+         client.certReload=false\nssl.protocol=TLSv1.3\n",
+    );
+    let loaded = load_with(Some(&cfg), &[], &[]).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let s = &loaded.settings;
+    assert_eq!(
+        (s.client.secure_port, s.client.secure_address.as_str()),
+        (2281, "10.0.0.1")
+    );
+    assert_eq!(s.tls.key_store, "/etc/keeper/server.pem");
+    assert_eq!(s.tls.trust_store, "/etc/keeper/ca.pem");
+    assert_eq!(s.tls.client_auth, "want");
+    assert_eq!(s.tls.x509_super_user, "CN=admin,O=Example");
+    assert!(!s.tls.cert_reload);
+
+    // A Java key store is refused with the way to convert it.
+    let jks = write(
+        dir.path(),
+        "jks.cfg",
+        "dataDir=/tmp/zk\nsecureClientPort=2281\nssl.keyStore.location=/k.jks\n\
+         ssl.keyStore.type=JKS\nssl.trustStore.location=/t.jks\n",
+    );
+    let msg = err_text(load_with(Some(&jks), &[], &[]));
+    assert!(
+        msg.contains("ssl.keyStore.type") || msg.contains("key_store_type"),
+        "{msg}"
+    );
+    assert!(msg.contains("PEM") && msg.contains("openssl"), "{msg}");
+    // A secure port without a key store, or without a trust store to check clients against.
+    let bare = write(
+        dir.path(),
+        "bare.cfg",
+        "dataDir=/tmp/zk\nsecureClientPort=2281\n",
+    );
+    assert!(err_text(load_with(Some(&bare), &[], &[])).contains("ssl.keyStore.location"));
+    let no_trust = write(
+        dir.path(),
+        "nt.cfg",
+        "dataDir=/tmp/zk\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\n",
+    );
+    let msg = err_text(load_with(Some(&no_trust), &[], &[]));
+    assert!(
+        msg.contains("ssl.trustStore.location") && msg.contains("ssl.clientAuth=none"),
+        "{msg}"
+    );
+    let ok = write(
+        dir.path(),
+        "none.cfg",
+        "dataDir=/tmp/zk\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\nssl.clientAuth=none\n",
+    );
+    load_with(Some(&ok), &[], &[]).unwrap();
+    // Quorum TLS and other protocols warn.
+    let q = write(
+        dir.path(),
+        "q.cfg",
+        "dataDir=/tmp/zk\nsslQuorum=true\nssl.quorum.keyStore.location=/q.pem\nssl.protocol=TLSv1.2\n",
+    );
+    let w = load_with(Some(&q), &[], &[]).unwrap().warnings;
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(w.iter().all(|w| w.contains("not implemented yet")), "{w:?}");
+}
