@@ -1,7 +1,8 @@
 """TLS on the secure client port with kazoo (use_ssl): ZooKeeper's zoo.cfg keys
 (secureClientPort, ssl.keyStore.* / ssl.trustStore.* as PEM, ssl.clientAuth,
 authProvider.x509), certificates made by `keeper certs`, a client certificate as
-an x509 ACL id, plain and TLS ports side by side on one tree.
+an x509 ACL id, plain and TLS ports side by side on one tree, and Debian's zkCli.sh
+over TLS (Netty's client socket).
 
 Against ZooKeeper the same zoo.cfg runs with the Netty connection factory (its
 TLS needs Netty's jars; the module is skipped where Debian's are missing).
@@ -172,3 +173,47 @@ def test_a_certificate_of_another_ca_is_refused(tls_client):
     finally:
         c.stop()
         c.close()
+
+
+ZKCLI = os.environ.get("ZKCLI", "/usr/share/zookeeper/bin/zkCli.sh")
+
+
+def zkcli_tls(name: str, *args: str) -> subprocess.CompletedProcess:
+    """zkCli.sh over TLS with client-<name>.pem: Netty's client socket, whose jars Debian's
+    zkCli.sh classpath lacks (a later -cp in CLIENT_JVMFLAGS wins)."""
+    pem = os.path.join(CERTS, f"client-{name}.pem")
+    cp = ":".join(["/etc/zookeeper/conf", "/usr/share/java/zookeeper.jar", *_netty_jars()])
+    flags = [
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        f"-cp {cp}",
+        "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty",
+        "-Dzookeeper.client.secure=true",
+        f"-Dzookeeper.ssl.keyStore.location={pem}",
+        "-Dzookeeper.ssl.keyStore.type=PEM",
+        f"-Dzookeeper.ssl.trustStore.location={CA}",
+        "-Dzookeeper.ssl.trustStore.type=PEM",
+    ]
+    env = dict(os.environ, CLIENT_JVMFLAGS=" ".join(flags))
+    return subprocess.run(
+        ["bash", ZKCLI, "-server", f"127.0.0.1:{SECURE_PORT}", *args],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
+
+
+def test_zkcli_over_tls_is_known_by_its_certificate(tls_client):
+    if not os.path.exists(ZKCLI) or not _netty_jars():
+        pytest.skip("needs Debian's zkCli.sh and Netty's jars")
+    app = tls_client("app")
+    app.ensure_path("/tls")
+    app.create("/tls/cli", b"for app only", acl=[ACL(Permissions.ALL, Id("x509", APP_DN))])
+    who = zkcli_tls("app", "whoami")
+    assert f"x509: {APP_DN}" in who.stdout, who.stdout + who.stderr
+    got = zkcli_tls("app", "get", "/tls/cli")
+    assert "for app only" in got.stdout, got.stdout + got.stderr
+    refused = zkcli_tls("other", "get", "/tls/cli")
+    assert "for app only" not in refused.stdout
+    assert "Insufficient permission" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
