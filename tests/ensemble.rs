@@ -1071,3 +1071,80 @@ fn a_stalled_disk_on_one_member_does_not_stop_the_others() {
         }
     }
 }
+
+/// Slow disks on every member (each fsync takes 1.5 s, longer than `quorum.peer_timeout`)
+/// under a write load, with ZooKeeper's default timing: heartbeats do not wait for the disks,
+/// so no member is taken for gone: no election, the same leader, and the writes go on (each
+/// waits for its fsyncs).
+#[test]
+fn slow_disks_everywhere_cause_no_election() {
+    let _serial = serial();
+    let mut e = Ensemble::new(3, 0, &["server.tick_time=2000"])
+        .with_env("KEEPER_FAULTS", "fsync_stall_ms=1500,fsync_stall_after=3");
+    e.start_all();
+    let leader = e.wait_leader(Duration::from_secs(60));
+    e.wait_modes(Duration::from_secs(60));
+    let lookings = |e: &Ensemble| -> Vec<usize> {
+        e.ids()
+            .into_iter()
+            .map(|id| e.log(id).matches("LOOKING").count())
+            .collect()
+    };
+    let before = lookings(&e);
+    // Writers on every member, with sessions long enough for replies that wait for fsyncs
+    // of 1.5 s (a client gives up on a reply after a share of its session timeout).
+    let hosts: Vec<String> = e.ids().into_iter().map(|id| e.addr(id)).collect();
+    let (acked, failed) = rt().block_on(async {
+        let mut clients = Vec::new();
+        for h in &hosts {
+            let c = within(
+                60,
+                "a session",
+                zk::Client::connector()
+                    .with_session_timeout(Duration::from_secs(30))
+                    .connect(h),
+            )
+            .await
+            .expect("a session");
+            clients.push(c);
+        }
+        within(60, "create the root", clients[0].create("/slow", b"", OPEN))
+            .await
+            .expect("create the root");
+        let until = Instant::now() + Duration::from_secs(8);
+        let writers = clients.iter().enumerate().map(|(w, c)| async move {
+            let (mut acked, mut failed) = (0, Vec::new());
+            let mut i = 0;
+            while Instant::now() < until {
+                let paths: Vec<String> = (0..8)
+                    .map(|_| {
+                        i += 1;
+                        format!("/slow/w{w}-{i:05}")
+                    })
+                    .collect();
+                let futs: Vec<_> = paths.iter().map(|p| c.create(p, b"", OPEN)).collect();
+                for r in futures::future::join_all(futs).await {
+                    match r {
+                        Ok(_) => acked += 1,
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                }
+            }
+            (acked, failed)
+        });
+        let results = futures::future::join_all(writers).await;
+        let acked: usize = results.iter().map(|r| r.0).sum();
+        let failed: Vec<String> = results.into_iter().flat_map(|r| r.1).collect();
+        (acked, failed)
+    });
+    println!("every fsync 1.5 s: {acked} writes acknowledged in 8 s through 3 members, errors {failed:?}");
+    assert_eq!(
+        lookings(&e),
+        before,
+        "a member went LOOKING:\n{}",
+        e.log_tails(30)
+    );
+    assert_eq!(e.leader(), Some(leader));
+    assert!(acked > 0, "no write acknowledged");
+    assert!(failed.is_empty(), "{failed:?}");
+}

@@ -373,12 +373,17 @@ struct Cluster {
 
 impl Cluster {
     fn start(voters: usize) -> Cluster {
+        Cluster::start_with(voters, &[])
+    }
+
+    /// With more `--set` settings for every member (over its own file's tick 200 ms etc.).
+    fn start_with(voters: usize, extra: &[&str]) -> Cluster {
         // The proxies' ports are held before the ensemble chooses (and releases) the servers'
         // ports: a proxy bound afterwards could get a port a server is about to bind.
         let mut listeners: Vec<TcpListener> = (0..2 * voters * (voters - 1))
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("proxy listen"))
             .collect();
-        let mut e = Ensemble::new(voters, 0, &[]);
+        let mut e = Ensemble::new(voters, 0, extra);
         let mut proxies = BTreeMap::new();
         for a in &e.members {
             for b in &e.members {
@@ -965,5 +970,76 @@ fn silently_flapping_follower_link_loses_no_acknowledged_write() {
     rt.block_on(async {
         check_ledger(e, &e.ids(), "/t5", &ledger).await;
         assert_all_same_tree(e, leader, &e.ids()).await;
+    });
+}
+
+/// Scenario 6, with ZooKeeper's default timing (tickTime 2000, syncLimit 5: 10 s): the
+/// leader's links die silently (no reset, no FIN: a host whose network vanished) while clients
+/// write through the two followers. `quorum.peer_timeout` (1 s by default) has the followers
+/// give it up and elect a leader of their own in about a second, where syncLimit alone took
+/// 10 s; the old leader stops serving as soon; nothing acknowledged is lost.
+#[test]
+fn a_silently_vanished_leader_is_replaced_in_about_a_second() {
+    let _serial = serial();
+    let c = Cluster::start_with(3, &["server.tick_time=2000"]);
+    let e = &c.e;
+    let old = Cluster::leader_of(&c.wait_modes_of(&e.ids(), "start"));
+    let followers = c.others(old);
+    let rt = rt();
+    rt.block_on(async {
+        let cl = client_of(e, followers[0]).await;
+        cl.create("/v", b"", OPEN).await.unwrap();
+    });
+    let load = Load::start(
+        &rt,
+        &e.connect_string(&followers),
+        "/v",
+        "",
+        4,
+        Duration::ZERO,
+    );
+    rt.block_on(load.progress(200, 20, "writes before the cut"));
+
+    let cut = Instant::now();
+    c.net.blackhole_between(&[old], &followers);
+    let modes = c.wait_modes_of(&followers, "the followers electing after the silent cut");
+    let elected = cut.elapsed();
+    let new = Cluster::leader_of(&modes);
+    rt.block_on(load.progress(200, 20, "writes after the cut"));
+    e.wait_not_serving(old, STEP_DOWN);
+    let stepped_down = cut.elapsed();
+    let ledger = rt.block_on(load.stop());
+    // Writes resumed: the first acknowledged write that was sent after the cut.
+    let resumed = ledger
+        .acked
+        .iter()
+        .filter(|(_, sent, _)| *sent >= cut)
+        .map(|(_, _, acked)| acked.duration_since(cut))
+        .min()
+        .expect("writes after the cut");
+    println!(
+        "leader {old}'s links silently dead: {new} elected after {elected:?}, writes through \
+         the followers resumed after {resumed:?}, {old} stopped serving after {stepped_down:?} \
+         (syncLimit x tickTime = 10 s); {} writes acknowledged, errors {:?}",
+        ledger.acked.len(),
+        ledger.errors
+    );
+    // Not a timing assertion: a bound that syncLimit alone could not meet, so that it fails
+    // only if the peer timeout is not what ends the old leadership.
+    let sync_limit = Duration::from_secs(10);
+    assert!(
+        resumed < sync_limit && stepped_down < sync_limit,
+        "writes resumed after {resumed:?}, the old leader stopped after {stepped_down:?}"
+    );
+
+    c.net.heal_all();
+    let modes = c.wait_modes_of(&e.ids(), "everybody after the heal");
+    assert_eq!(modes[&old], "follower", "{modes:?}");
+    let acked: Vec<String> = ledger.acked.iter().map(|a| a.0.clone()).collect();
+    rt.block_on(async {
+        for id in e.ids() {
+            assert_has_all(e, id, &acked, "writes acknowledged around the cut").await;
+        }
+        assert_all_same_tree(e, new, &e.ids()).await;
     });
 }

@@ -253,6 +253,15 @@ pub(super) static SPECS: &[Spec] = &[
         get: |s| Typed::Str(s.quorum.io_threads.clone()),
     },
     Spec {
+        key: "quorum.peer_timeout",
+        ty: Ty::Int {
+            min: 0,
+            max: 3_600_000,
+        },
+        expect: "milliseconds, 0..=3600000 (0 = syncLimit ticks only)",
+        get: |s| Typed::Int(s.quorum.peer_timeout),
+    },
+    Spec {
         key: "quorum.listen_on_all_ips",
         ty: Ty::Bool,
         expect: BOOL_EXPECT,

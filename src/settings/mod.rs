@@ -73,6 +73,17 @@ const SECTIONS: &[&str] = &[
 ];
 
 impl Settings {
+    /// How long an established leader may go without hearing a quorum of its followers, and a
+    /// follower without hearing its leader: `server.sync_limit` ticks, or `quorum.peer_timeout`
+    /// when that is shorter (and not 0).
+    pub fn liveness_ms(&self) -> u64 {
+        let sync = self.server.tick_time * self.server.sync_limit as u64;
+        match self.quorum.peer_timeout {
+            0 => sync,
+            t => t.min(sync),
+        }
+    }
+
     /// Threads that run client connections; 0 = on the data tree's thread. `auto` is 0 on
     /// machines with up to 2 cores (every hop between threads is a wake-up that waits for a
     /// core there), else one per core beyond the tree's and the log writer's, at most 8.

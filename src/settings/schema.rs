@@ -141,6 +141,10 @@ pub struct QuorumSettings {
     /// Listen on the member's quorum and election ports on every address of the host (zoo.cfg
     /// `quorumListenOnAllIPs`), while peers still dial the address in the member entry.
     pub listen_on_all_ips: bool,
+    /// Milliseconds without a word from the leader (a learner) or from a quorum (the leader)
+    /// after which it is taken for gone, when shorter than syncLimit ticks; 0 = syncLimit only.
+    /// Heartbeats go four times as often.
+    pub peer_timeout: u64,
 }
 
 impl Default for QuorumSettings {
@@ -150,6 +154,7 @@ impl Default for QuorumSettings {
             peer_type: "participant".to_string(),
             io_threads: "auto".to_string(),
             listen_on_all_ips: false,
+            peer_timeout: 1000,
         }
     }
 }

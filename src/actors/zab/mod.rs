@@ -203,6 +203,23 @@ impl ZabActor {
         self.settings.server.tick_time
     }
 
+    /// How long a leader may go without hearing a quorum, and a learner without hearing its
+    /// leader, once they broadcast: syncLimit ticks, or `quorum.peer_timeout` when shorter, so
+    /// that a host whose link dies silently (no reset) is replaced in about a second rather
+    /// than after syncLimit (10 s with ZooKeeper's defaults).
+    fn liveness_ms(&self) -> u64 {
+        self.settings.liveness_ms()
+    }
+
+    /// How often the machines are ticked and PINGs go both ways: half a tick, and at least
+    /// four times within the liveness bound, so that a live peer is never taken for a dead one
+    /// for want of a heartbeat.
+    fn heartbeat_ms(&self) -> u64 {
+        (self.tick_ms() / 2)
+            .min(self.liveness_ms() / 4)
+            .clamp(10, 1000)
+    }
+
     fn persist_epoch(&mut self, name: &str, e: u32) -> bool {
         match write_epoch(&self.epoch_dir.join(name), e as u64) {
             Ok(()) => true,
@@ -291,7 +308,7 @@ impl ZabActor {
                 .into_actor(self)
                 .map(move |(window, last), act, ctx| {
                     let init = act.tick_ms() * act.settings.server.init_limit as u64;
-                    let sync = act.tick_ms() * act.settings.server.sync_limit as u64;
+                    let sync = act.liveness_ms();
                     let machine = Leader::new(
                         act.me,
                         act.quorum.clone(),
@@ -391,7 +408,7 @@ impl ZabActor {
                     sid: act.me,
                 });
                 let init = act.tick_ms() * act.settings.server.init_limit as u64;
-                let sync = act.tick_ms() * act.settings.server.sync_limit as u64;
+                let sync = act.liveness_ms();
                 let mut machine = Learner::new(
                     act.me,
                     observer,
@@ -501,10 +518,9 @@ impl Actor for ZabActor {
             });
             ctx.add_stream(accepts);
         }
-        ctx.run_interval(
-            Duration::from_millis((self.tick_ms() / 2).clamp(10, 1000)),
-            |_, ctx| ctx.notify(Tick),
-        );
+        ctx.run_interval(Duration::from_millis(self.heartbeat_ms()), |_, ctx| {
+            ctx.notify(Tick)
+        });
         let me = self.me;
         let members = self.members.clone();
         let epoch = self.current_epoch;

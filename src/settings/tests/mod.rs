@@ -741,3 +741,17 @@ fn member_listen_addr() {
     assert_eq!(m.listen_addr(m.quorum_port, false), "[fd00::5]:2888");
     assert_eq!(m.listen_addr(m.quorum_port, true), "[::]:2888");
 }
+
+#[test]
+fn liveness_is_the_peer_timeout_when_shorter_than_sync_limit() {
+    let mut s = Settings::default();
+    assert_eq!((s.server.tick_time, s.server.sync_limit), (2000, 5));
+    assert_eq!(s.liveness_ms(), 1000);
+    s.quorum.peer_timeout = 0;
+    assert_eq!(s.liveness_ms(), 10_000, "0: syncLimit ticks, as ZooKeeper");
+    s.quorum.peer_timeout = 30_000;
+    assert_eq!(s.liveness_ms(), 10_000);
+    s.server.tick_time = 100;
+    s.quorum.peer_timeout = 1000;
+    assert_eq!(s.liveness_ms(), 500);
+}
