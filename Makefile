@@ -45,7 +45,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ZKCLI CLI_MT
 
-.PHONY: build run test verify fix deps zookeeper-deps prometheus-deps venv cargo-test compat compat-keeper \
+.PHONY: build run test verify fix deps deb deb-tools zookeeper-deps prometheus-deps venv cargo-test compat compat-keeper \
         compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads simulate observe \
         fuzz fuzz-tools fuzz-seeds fuzz-smoke
 
@@ -133,6 +133,22 @@ compat-zookeeper: deps
 # The benchmark's report and disk probe on made-up runs (no server, no timing asserted).
 bench-tools: venv
 	"$(PYTEST)" -p no:cacheprovider --timeout 60 bench/tests
+
+# ---- packaging ---------------------------------------------------------------------------
+
+CARGO_DEB_VERSION := 3.8.0
+
+deb-tools:
+	@if $(CARGO) deb --version 2>/dev/null | grep -q " $(CARGO_DEB_VERSION)"; then \
+	  echo "cargo-deb $(CARGO_DEB_VERSION): present"; \
+	else \
+	  $(CARGO) install cargo-deb --version $(CARGO_DEB_VERSION) --locked; \
+	fi
+
+# A Debian package of the release build (target/debian/): /usr/bin/keeper, the hardened
+# systemd unit (installed disabled), /etc/keeper/keeper.toml and the keeper user.
+deb: deb-tools
+	$(CARGO) deb --strip
 
 # ---- fuzzing (cargo-fuzz on stable Rust: no sanitizer) -----------------------------------
 

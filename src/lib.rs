@@ -15,6 +15,7 @@
 //! - `actors`     thin actix shells that do the IO around the pure machines
 //! - `cli`        `keeper cli`, a zkCli-like client
 //! - `devensemble` `keeper ensemble`: a local ensemble for development
+//! - `deploy`     `keeper ensemble --hosts`: the files of an ensemble on VMs
 //! - `bench`      `keeper bench`: a load generator for any ZooKeeper-protocol server
 pub mod actors;
 pub mod admin;
@@ -22,6 +23,7 @@ pub mod bench;
 pub mod cli;
 pub mod codec;
 pub mod datatree;
+pub mod deploy;
 pub mod devensemble;
 pub mod engine;
 pub mod error;

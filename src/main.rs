@@ -52,8 +52,23 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a local ensemble on loopback for development (Ctrl-C stops it).
+    /// Run a local ensemble on loopback for development (Ctrl-C stops it); with --hosts, write
+    /// the files of an ensemble on those hosts instead (one directory per host: keeper.toml,
+    /// myid, the systemd unit and, with --tls, its certificates).
     Ensemble {
+        /// Hosts of the members, comma-separated, in id order (`host` or `host:observer`):
+        /// write their files to --out rather than run anything.
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+        /// Where --hosts writes.
+        #[arg(long, default_value = "./deploy")]
+        out: PathBuf,
+        /// With --hosts: a TLS client port on every host, a cluster CA and certificates.
+        #[arg(long)]
+        tls: bool,
+        /// With --tls: the TLS client port.
+        #[arg(long, default_value_t = 2281)]
+        secure_client_port: u16,
         /// Number of voting servers.
         #[arg(long, default_value_t = 3)]
         size: u32,
@@ -317,6 +332,25 @@ fn main() -> ExitCode {
         },
         Cmd::Cli { args } => ExitCode::from(keeper::cli::main(args).clamp(0, 255) as u8),
         Cmd::Ensemble {
+            hosts,
+            out,
+            tls,
+            secure_client_port,
+            client_port,
+            quorum_port,
+            election_port,
+            metrics_port,
+            ..
+        } if !hosts.is_empty() => print_or_fail(keeper::deploy::run(&keeper::deploy::Options {
+            hosts,
+            out,
+            client_port,
+            quorum_port,
+            election_port,
+            secure_port: tls.then_some(secure_client_port),
+            metrics_port,
+        })),
+        Cmd::Ensemble {
             size,
             observers,
             dir,
@@ -324,6 +358,7 @@ fn main() -> ExitCode {
             quorum_port,
             election_port,
             metrics_port,
+            ..
         } => ExitCode::from(
             keeper::devensemble::run(keeper::devensemble::Options {
                 size,
