@@ -2,7 +2,8 @@
 //! per host, ready to copy: its `keeper.toml` (the member list by host name, FHS paths, no
 //! server id: that is in `myid`, as ZooKeeper keeps it), `myid`, the hardened systemd unit and,
 //! with `--tls`, its TLS key store and the cluster CA (made by `keeper certs`; the CA's key
-//! stays in `DIR/ca`, off the servers), plus a client certificate for the operator.
+//! stays in `DIR/ca`, off the servers), plus a client certificate for the operator; the
+//! members then also talk to each other over mutual TLS.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -106,7 +107,9 @@ fn config(o: &Options, hosts: &[Host], me: &Host) -> String {
         let _ = writeln!(
             t,
             "[tls]\nkey_store = \"/etc/keeper/tls/server.pem\"\n\
-             trust_store = \"/etc/keeper/tls/ca.pem\"\nclient_auth = \"need\"\n"
+             trust_store = \"/etc/keeper/tls/ca.pem\"\nclient_auth = \"need\"\n\
+             # The members prove who they are to each other with the same certificates.\n\
+             quorum = true\n"
         );
     }
     if o.metrics_port != 0 {
@@ -268,6 +271,7 @@ mod tests {
             );
             assert_eq!(s.client.secure_port, 2281);
             assert_eq!(s.tls.key_store, "/etc/keeper/tls/server.pem");
+            assert!(s.tls.quorum);
             assert!(hd.join("tls/server.pem").exists() && hd.join("tls/ca.pem").exists());
             assert_eq!(
                 std::fs::read_to_string(hd.join("keeper.service")).unwrap(),

@@ -36,22 +36,24 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The server's TLS configuration from the settings. Errors name the file and the setting.
-pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, String> {
-    let store = Path::new(&s.key_store);
-    let text = std::fs::read(store).map_err(|e| {
-        format!(
-            "cannot read the key store {} (tls.key_store, ssl.keyStore.location): {e}",
-            store.display()
-        )
-    })?;
+pub mod quorum;
+
+/// The certificate chain and private key of a PEM key store. Errors name the file and `key`.
+fn key_store(
+    path: &str,
+    password: &str,
+    key: &str,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let store = Path::new(path);
+    let text = std::fs::read(store)
+        .map_err(|e| format!("cannot read the key store {} ({key}): {e}", store.display()))?;
     if contains(&text, b"ENCRYPTED") {
         return Err(format!(
             "the private key in {} is encrypted{}; Keeper reads unencrypted PEM keys (decrypt \
              it with `openssl pkey -in KEY -out PLAIN`, and keep the file readable by the \
              server's user only)",
             store.display(),
-            if s.key_store_password.is_empty() {
+            if password.is_empty() {
                 ""
             } else {
                 " (tls.key_store_password, ssl.keyStore.password)"
@@ -63,19 +65,30 @@ pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, String> {
         .map_err(|e| format!("bad PEM in the key store {}: {e}", store.display()))?;
     if chain.is_empty() {
         return Err(format!(
-            "no CERTIFICATE in the key store {} (tls.key_store): it must hold the server's \
+            "no CERTIFICATE in the key store {} ({key}): it must hold the server's \
              certificate chain and its private key",
             store.display()
         ));
     }
-    let key = PrivateKeyDer::from_pem_slice(&text).map_err(|e| {
+    let private = PrivateKeyDer::from_pem_slice(&text).map_err(|e| {
         format!(
-            "no private key in the key store {} (tls.key_store): it must hold the server's \
+            "no private key in the key store {} ({key}): it must hold the server's \
              private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY) and its \
              certificate chain ({e})",
             store.display()
         )
     })?;
+    Ok((chain, private))
+}
+
+/// The server's TLS configuration from the settings. Errors name the file and the setting.
+pub fn server_config(s: &TlsSettings) -> Result<Arc<ServerConfig>, String> {
+    let store = Path::new(&s.key_store);
+    let (chain, key) = key_store(
+        &s.key_store,
+        &s.key_store_password,
+        "tls.key_store, ssl.keyStore.location",
+    )?;
     let builder = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("TLS protocol versions: {e}"))?;

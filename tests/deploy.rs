@@ -10,6 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
 
@@ -99,17 +100,67 @@ impl Drop for Procs {
     }
 }
 
-#[test]
-fn three_hosts_from_generated_files_form_a_tls_ensemble() {
-    #[allow(deprecated)]
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let ips = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+struct Three {
+    // Held for its Drop, and dropped first: the servers stop before their files go.
+    _procs: Procs,
+    dir: tempfile::TempDir,
+    out: PathBuf,
+    client: u16,
+    election: u16,
+    secure: u16,
+}
+
+const IPS: [&str; 3] = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
+
+impl Three {
+    fn logs(&self) -> String {
+        IPS.iter()
+            .map(|ip| {
+                let l = std::fs::read_to_string(self.dir.path().join(format!("{ip}.log")))
+                    .unwrap_or_default();
+                format!(
+                    "--- {ip}\n{}",
+                    l.lines().rev().take(15).collect::<Vec<_>>().join("\n")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn log(&self, ip: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{ip}.log"))).unwrap_or_default()
+    }
+
+    /// The leader's address, once one of the three leads and the others follow.
+    fn wait_leader(&self) -> &'static str {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let modes: Vec<Option<String>> = IPS.iter().map(|ip| mode(ip, self.client)).collect();
+            let leaders: Vec<usize> = (0..3)
+                .filter(|&i| modes[i].as_deref() == Some("leader"))
+                .collect();
+            if leaders.len() == 1 && modes.iter().all(|m| m.is_some()) {
+                return IPS[leaders[0]];
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no ensemble: {modes:?}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// `keeper ensemble --hosts 127.0.0.1,127.0.0.2,127.0.0.3 --tls`, then a server per address
+/// from its directory's files (the data and TLS paths moved into the test's directory).
+fn three_from_generated_files(extra: &[&str]) -> Three {
     let ports: Vec<u16> = (0..4).map(|_| common::free_port()).collect();
     let (client, quorum, election, secure) = (ports[0], ports[1], ports[2], ports[3]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("deploy");
     let made = Command::new(env!("CARGO_BIN_EXE_keeper"))
-        .args(["ensemble", "--hosts", &ips.join(","), "--tls", "--out"])
+        .args(["ensemble", "--hosts", &IPS.join(","), "--tls", "--out"])
         .arg(&out)
         .args(["--client-port", &client.to_string()])
         .args(["--quorum-port", &quorum.to_string()])
@@ -119,15 +170,15 @@ fn three_hosts_from_generated_files_form_a_tls_ensemble() {
         .expect("keeper ensemble --hosts");
     assert!(made.status.success(), "{made:?}");
     let mut procs = Procs(Vec::new());
-    for ip in ips {
+    for ip in IPS {
         let host = out.join(ip);
         // What the install steps do: myid into the data directory; the rest stays in place.
         let data = dir.path().join(format!("data-{ip}"));
         std::fs::create_dir_all(&data).unwrap();
         std::fs::copy(host.join("myid"), data.join("myid")).unwrap();
         let log = std::fs::File::create(dir.path().join(format!("{ip}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_keeper"))
-            .arg("server")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
+        cmd.arg("server")
             .arg("--config")
             .arg(host.join("keeper.toml"))
             .args(["--set", &format!("client.address={ip}")])
@@ -141,49 +192,44 @@ fn three_hosts_from_generated_files_form_a_tls_ensemble() {
                 &format!("tls.trust_store={}", host.join("tls/ca.pem").display()),
             ])
             // The AdminServer's port would be shared by the three; the four-letter words serve.
-            .args(["--set", "admin.enabled=false"])
+            .args(["--set", "admin.enabled=false"]);
+        for e in extra {
+            cmd.args(["--set", e]);
+        }
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
             .expect("keeper server");
         procs.0.push(child);
     }
-    let logs = || {
-        ips.iter()
-            .map(|ip| {
-                let l = std::fs::read_to_string(dir.path().join(format!("{ip}.log")))
-                    .unwrap_or_default();
-                format!(
-                    "--- {ip}\n{}",
-                    l.lines().rev().take(15).collect::<Vec<_>>().join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let modes: Vec<Option<String>> = ips.iter().map(|ip| mode(ip, client)).collect();
-        let leaders = modes
-            .iter()
-            .filter(|m| m.as_deref() == Some("leader"))
-            .count();
-        if leaders == 1 && modes.iter().all(|m| m.is_some()) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no ensemble: {modes:?}\n{}",
-            logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    Three {
+        _procs: procs,
+        dir,
+        out,
+        client,
+        election,
+        secure,
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
+        .unwrap()
+}
+
+/// Write through 127.0.0.2's TLS port with the operator's certificate, read through
+/// 127.0.0.3's plain port.
+fn write_tls_read_plain(t: &Three, path: &'static str) {
+    #[allow(deprecated)]
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (secure, client) = (t.secure, t.client);
+    let out = t.out.clone();
+    let logs = t.logs();
+    runtime().block_on(async move {
         let ca = std::fs::read_to_string(out.join("ca/ca.pem")).unwrap();
         let admin = std::fs::read_to_string(out.join("ca/client-admin.pem")).unwrap();
         let tls = zk::TlsOptions::new()
@@ -197,9 +243,9 @@ fn three_hosts_from_generated_files_form_a_tls_ensemble() {
             .with_session_timeout(Duration::from_secs(10))
             .connect(&format!("tcp+tls://127.0.0.2:{secure}"))
             .await
-            .unwrap_or_else(|e| panic!("TLS client: {e}\n{}", logs()));
+            .unwrap_or_else(|e| panic!("TLS client: {e}\n{logs}"));
         c.create(
-            "/deployed",
+            path,
             b"on three hosts",
             &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
         )
@@ -210,12 +256,145 @@ fn three_hosts_from_generated_files_form_a_tls_ensemble() {
             .connect(&format!("127.0.0.3:{client}"))
             .await
             .expect("plain client");
-        plain.sync("/deployed").await.unwrap();
-        assert_eq!(
-            plain.get_data("/deployed").await.unwrap().0,
-            b"on three hosts"
-        );
+        plain.sync(path).await.unwrap();
+        assert_eq!(plain.get_data(path).await.unwrap().0, b"on three hosts");
     });
+}
+
+#[test]
+fn three_hosts_from_generated_files_form_a_tls_ensemble() {
+    let t = three_from_generated_files(&[]);
+    t.wait_leader();
+    write_tls_read_plain(&t, "/deployed");
+}
+
+/// A rogue peer: TLS to `ip`'s election port with the certificate in `pem`, then a Hello that
+/// claims server `sid`. Whether the other side answered (a refused peer is closed without an
+/// answer).
+fn hello_over_tls(t: &Three, ip: &str, pem: &Path, sid: u64) -> bool {
+    use keeper::codec::peer::{encode_frame, PeerMessage, PROTOCOL_VERSION};
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(t.out.join("ca/ca.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pem)
+        .unwrap()
+        .map(|c| c.unwrap())
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(pem).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let (ip, port) = (ip.to_string(), t.election);
+    runtime().block_on(async move {
+        let tcp = tokio::net::TcpStream::connect((ip.as_str(), port))
+            .await
+            .unwrap();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = ServerName::try_from(ip.clone()).unwrap();
+        let Ok(mut tls) = connector.connect(name, tcp).await else {
+            return false;
+        };
+        let mut frame = Vec::new();
+        encode_frame(
+            &PeerMessage::Hello {
+                version: PROTOCOL_VERSION,
+                sid,
+            },
+            &mut frame,
+        )
+        .unwrap();
+        if tls.write_all(&frame).await.is_err() {
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await,
+            Ok(Ok(n)) if n > 0
+        )
+    })
+}
+
+/// Mutual TLS between the members (sslQuorum): the ensemble forms and replicates over it; a
+/// peer with a valid certificate of one host that claims another member's id is refused and
+/// said so in the log; a peer of another CA, or in plain text, cannot even finish a handshake.
+#[test]
+fn peers_prove_who_they_are_with_mutual_tls() {
+    let t = three_from_generated_files(&["tls.quorum=true"]);
+    let leader = t.wait_leader();
+    write_tls_read_plain(&t, "/over-quorum-tls");
+    for ip in IPS {
+        assert!(t.log(ip).contains("mutual TLS (sslQuorum)"), "{}", t.logs());
+    }
+    // 127.0.0.2's certificate, claiming to be server 3 (127.0.0.3), to the leader.
+    let cert2 = t.out.join("127.0.0.2/tls/server.pem");
+    let target = if leader == "127.0.0.3" {
+        "127.0.0.1"
+    } else {
+        leader
+    };
+    assert!(
+        !hello_over_tls(&t, target, &cert2, 3),
+        "a member posing as another was answered"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t
+        .log(target)
+        .contains("certificate is not valid for 127.0.0.3")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no log line for the impostor:\n{}",
+            t.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A certificate of another CA: no handshake.
+    let foreign = tempfile::tempdir().unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_keeper"))
+        .args(["certs", "--hosts", "127.0.0.2", "--out"])
+        .arg(foreign.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    assert!(!hello_over_tls(
+        &t,
+        target,
+        &foreign.path().join("server-127.0.0.2.pem"),
+        2
+    ));
+    // Plain text on the election port: refused, the ensemble unchanged.
+    let mut plain = TcpStream::connect((target, t.election)).unwrap();
+    let mut frame = Vec::new();
+    keeper::codec::peer::encode_frame(
+        &keeper::codec::peer::PeerMessage::Hello {
+            version: keeper::codec::peer::PROTOCOL_VERSION,
+            sid: 2,
+        },
+        &mut frame,
+    )
+    .unwrap();
+    let _ = plain.write_all(&frame);
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = plain.read(&mut buf).unwrap_or(0);
+    assert!(
+        n == 0 || buf[0] == 0x15,
+        "a plain-text peer was answered: {:?}",
+        &buf[..n]
+    );
+    assert_eq!(t.wait_leader(), leader);
+    write_tls_read_plain(&t, "/after-the-impostors");
 }
 
 /// What the package installs loads as it is, and its maintainer scripts parse.

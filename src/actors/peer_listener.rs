@@ -591,6 +591,10 @@ async fn dial_handshake(
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().map_err(|e| e.to_string())?;
     let remote = stream.peer_addr().map_err(|e| e.to_string())?;
+    let stream = match crate::tls::quorum::get() {
+        Some(t) => t.dial(stream, member).await.map_err(|e| e.to_string())?,
+        None => stream,
+    };
     let (r, w) = stream.into_split();
     let mut read = FramedRead::new(r, PeerCodec);
     let mut write = FramedWrite::new(w, PeerCodec);
@@ -647,6 +651,16 @@ async fn accept(
     let _ = stream.set_nodelay(true);
     let Ok(local) = stream.local_addr() else {
         return;
+    };
+    let stream = match crate::tls::quorum::get() {
+        Some(t) => match t.accept(stream).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(myid = me, "refusing election connection from {remote}: {e}");
+                return;
+            }
+        },
+        None => stream,
     };
     let (r, w) = stream.into_split();
     let mut read = FramedRead::new(r, PeerCodec);

@@ -65,6 +65,12 @@ pub async fn start(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .extend(locks);
+    if ensemble && settings.tls.quorum {
+        let t = crate::tls::quorum::QuorumTls::new(&settings.tls, &members)
+            .map_err(std::io::Error::other)?;
+        crate::tls::quorum::install(t);
+        tracing::info!("quorum and election ports: mutual TLS (sslQuorum)");
+    }
     let quorum_listener = match members.iter().find(|m| m.id == settings.server.id) {
         Some(me) if ensemble => {
             let addr = me.listen_addr(me.quorum_port, settings.quorum.listen_on_all_ips);

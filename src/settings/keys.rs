@@ -377,6 +377,30 @@ pub(super) static SPECS: &[Spec] = &[
         get: |s| Typed::Bool(s.tls.cert_reload),
     },
     Spec {
+        key: "tls.quorum",
+        ty: Ty::Bool,
+        expect: BOOL_EXPECT,
+        get: |s| Typed::Bool(s.tls.quorum),
+    },
+    Spec {
+        key: "tls.quorum_key_store",
+        ty: Ty::Str(check_any),
+        expect: "the path of a PEM file with the private key and certificate chain",
+        get: |s| Typed::Str(s.tls.quorum_key_store.clone()),
+    },
+    Spec {
+        key: "tls.quorum_trust_store",
+        ty: Ty::Str(check_any),
+        expect: "the path of a PEM file with CA certificates",
+        get: |s| Typed::Str(s.tls.quorum_trust_store.clone()),
+    },
+    Spec {
+        key: "tls.quorum_hostname_verification",
+        ty: Ty::Bool,
+        expect: BOOL_EXPECT,
+        get: |s| Typed::Bool(s.tls.quorum_hostname_verification),
+    },
+    Spec {
         key: "telemetry.metrics_host",
         ty: Ty::Str(check_non_empty),
         expect: "an address to listen on, e.g. 0.0.0.0 or 127.0.0.1",

@@ -198,6 +198,24 @@ impl Settings {
             }
         }
 
+        if self.tls.quorum {
+            let key = "tls.quorum";
+            let store = |q: &str, c: &str| if q.is_empty() { c.is_empty() } else { false };
+            if store(&self.tls.quorum_key_store, &self.tls.key_store)
+                || store(&self.tls.quorum_trust_store, &self.tls.trust_store)
+            {
+                return Err(SettingsError::InvalidValue {
+                    key: key.to_string(),
+                    value: "true".to_string(),
+                    layer: origin(key),
+                    reason: "TLS between the members (sslQuorum) needs tls.quorum_key_store and \
+                             tls.quorum_trust_store (ssl.quorum.keyStore.location, \
+                             ssl.quorum.trustStore.location), or tls.key_store and \
+                             tls.trust_store for both"
+                        .to_string(),
+                });
+            }
+        }
         if self.client.secure_port != 0 {
             let key = "client.secure_port";
             let needs = |what: &str| SettingsError::InvalidValue {

@@ -239,6 +239,16 @@ pub struct TlsSettings {
     /// Reload the key and trust stores when their files change, without a restart
     /// (`client.certReload`).
     pub cert_reload: bool,
+    /// Mutual TLS on the quorum and election ports (`sslQuorum`).
+    pub quorum: bool,
+    /// The member's key store for its peers (`ssl.quorum.keyStore.location`); "" = `key_store`.
+    pub quorum_key_store: String,
+    /// CAs the peers' certificates must chain to (`ssl.quorum.trustStore.location`); "" =
+    /// `trust_store`.
+    pub quorum_trust_store: String,
+    /// A peer's certificate must be valid for the host of the member it claims to be
+    /// (`ssl.quorum.hostnameVerification`).
+    pub quorum_hostname_verification: bool,
 }
 
 impl Default for TlsSettings {
@@ -252,6 +262,10 @@ impl Default for TlsSettings {
             client_auth: "need".to_string(),
             x509_super_user: String::new(),
             cert_reload: true,
+            quorum: false,
+            quorum_key_store: String::new(),
+            quorum_trust_store: String::new(),
+            quorum_hostname_verification: true,
         }
     }
 }

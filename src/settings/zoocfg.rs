@@ -81,6 +81,14 @@ const ZOO_KEYS: &[(&str, &str)] = &[
         "tls.x509_super_user",
     ),
     ("client.certReload", "tls.cert_reload"),
+    ("sslQuorum", "tls.quorum"),
+    ("ssl.quorum.keyStore.location", "tls.quorum_key_store"),
+    ("ssl.quorum.trustStore.location", "tls.quorum_trust_store"),
+    (
+        "ssl.quorum.hostnameVerification",
+        "tls.quorum_hostname_verification",
+    ),
+    ("sslQuorumReloadCertFiles", "tls.cert_reload"),
 ];
 
 /// ZooKeeper keys that mean nothing for Keeper: accepted and ignored with a debug note.
@@ -114,6 +122,7 @@ const ZOO_IGNORED: &[&str] = &[
     "maxBatchSize",
     // A PEM trust store has no password.
     "ssl.trustStore.password",
+    "ssl.quorum.trustStore.password",
     // For the client port ZooKeeper does not check client host names either.
     "ssl.hostnameVerification",
     // The x509 provider is built in and is the one TLS connections authenticate with.
@@ -173,16 +182,24 @@ const ZOO_NOT_IMPLEMENTED: &[NotImplemented] = &[
          expire",
     ),
     not_yet(
-        "sslQuorum",
-        &["false"],
-        "TLS between the members is not implemented yet; the quorum and election ports \
-         speak plain TCP",
+        "ssl.quorum.keyStore.type",
+        &["PEM", ""],
+        "Keeper reads PEM key stores only; convert with keytool / openssl",
+    ),
+    not_yet(
+        "ssl.quorum.trustStore.type",
+        &["PEM", ""],
+        "Keeper reads PEM trust stores only; convert with keytool / openssl",
+    ),
+    not_yet(
+        "ssl.quorum.keyStore.password",
+        &[""],
+        "Keeper reads unencrypted PEM keys only; decrypt with `openssl pkey`",
     ),
     not_yet(
         "ssl.quorum.*",
         &[],
-        "TLS between the members is not implemented yet (sslQuorum); the quorum and \
-         election ports speak plain TCP",
+        "not implemented for the quorum ports; ignored",
     ),
     not_yet(
         "client.portUnification",
@@ -328,7 +345,6 @@ const ZOO_NOT_IMPLEMENTED: &[NotImplemented] = &[
 /// ZooKeeper features Keeper does not implement: accepted with a warning.
 const ZOO_UNSUPPORTED: &[&str] = &[
     "ssl.*",
-    "sslQuorumReloadCertFiles",
     "portUnification",
     "authProvider.*",
     "quorum.auth.*",

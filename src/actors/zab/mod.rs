@@ -349,11 +349,11 @@ impl ZabActor {
             mode: if observer { "observer" } else { "follower" },
         });
         self.vote = Some(vote);
-        let Some(addr) = self
+        let Some((addr, member)) = self
             .members
             .iter()
             .find(|m| m.id == leader)
-            .map(|m| m.quorum_addr())
+            .map(|m| (m.quorum_addr(), m.clone()))
         else {
             self.look("the elected leader is not in the configuration", ctx);
             return;
@@ -368,9 +368,14 @@ impl ZabActor {
                 let last = tree.send(Window).await.map(|w| w.1).unwrap_or(0);
                 let deadline = Instant::now() + Duration::from_millis(init);
                 loop {
-                    match tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&addr))
-                        .await
-                    {
+                    let dialed = tokio::time::timeout(Duration::from_secs(2), async {
+                        let s = TcpStream::connect(&addr).await?;
+                        match crate::tls::quorum::get() {
+                            Some(t) => t.dial(s, &member).await,
+                            None => Ok(s),
+                        }
+                    });
+                    match dialed.await {
                         Ok(Ok(s)) => return (last, Ok(s)),
                         Ok(Err(e)) if Instant::now() >= deadline => {
                             return (last, Err(e.to_string()))
@@ -549,7 +554,28 @@ impl Actor for ZabActor {
 
 impl StreamHandler<Accepted> for ZabActor {
     fn handle(&mut self, item: Accepted, ctx: &mut Context<Self>) {
-        let Ok((stream, _peer)) = item.0 else { return };
+        let Ok((stream, peer)) = item.0 else { return };
+        match crate::tls::quorum::get() {
+            None => self.accepted_link(stream, ctx),
+            Some(t) => {
+                let t = t.clone();
+                ctx.spawn(async move { t.accept(stream).await }.into_actor(self).map(
+                    move |r, act, ctx| match r {
+                        Ok(s) => act.accepted_link(s, ctx),
+                        Err(e) => {
+                            tracing::warn!("refusing quorum connection from {peer}: {e}")
+                        }
+                    },
+                ));
+            }
+        }
+    }
+}
+
+impl ZabActor {
+    /// A quorum link accepted (and, with TLS, checked): parked until this server knows its
+    /// role, or one of the leader's.
+    fn accepted_link(&mut self, stream: TcpStream, ctx: &mut Context<Self>) {
         self.next_link += 1;
         let id = self.next_link;
         let thread = self.link_thread();

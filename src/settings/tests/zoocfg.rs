@@ -620,13 +620,28 @@ fn zoo_cfg_tls_keys() {
         "dataDir=/tmp/zk\nsecureClientPort=2281\nssl.keyStore.location=/k.pem\nssl.clientAuth=none\n",
     );
     load_with(Some(&ok), &[], &[]).unwrap();
-    // Quorum TLS and other protocols warn.
+    // Quorum TLS: ZooKeeper's ssl.quorum.* keys; without its stores, an error naming them.
     let q = write(
         dir.path(),
         "q.cfg",
-        "dataDir=/tmp/zk\nsslQuorum=true\nssl.quorum.keyStore.location=/q.pem\nssl.protocol=TLSv1.2\n",
+        "dataDir=/tmp/zk\nsslQuorum=true\nssl.quorum.keyStore.location=/q.pem\n\
+         ssl.quorum.trustStore.location=/qca.pem\nssl.quorum.hostnameVerification=false\n\
+         ssl.quorum.keyStore.type=PEM\nssl.protocol=TLSv1.2\n",
     );
-    let w = load_with(Some(&q), &[], &[]).unwrap().warnings;
-    assert_eq!(w.len(), 3, "{w:?}");
-    assert!(w.iter().all(|w| w.contains("not implemented yet")), "{w:?}");
+    let loaded = load_with(Some(&q), &[], &[]).unwrap();
+    let t = &loaded.settings.tls;
+    assert!(t.quorum && !t.quorum_hostname_verification);
+    assert_eq!(
+        (t.quorum_key_store.as_str(), t.quorum_trust_store.as_str()),
+        ("/q.pem", "/qca.pem")
+    );
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(
+        loaded.warnings[0].contains("ssl.protocol"),
+        "{:?}",
+        loaded.warnings
+    );
+    let bare = write(dir.path(), "qb.cfg", "dataDir=/tmp/zk\nsslQuorum=true\n");
+    let msg = err_text(load_with(Some(&bare), &[], &[]));
+    assert!(msg.contains("ssl.quorum.keyStore.location"), "{msg}");
 }
