@@ -539,11 +539,27 @@ pub(super) fn zoo_layer(
             )?;
             continue;
         }
-        if key
-            .trim_start_matches("zookeeper.")
-            .starts_with("authProvider.")
-            && value.ends_with(".X509AuthenticationProvider")
+        let bare = key.trim_start_matches("zookeeper.");
+        if matches!(
+            bare,
+            "quorum.auth.enableSasl"
+                | "quorum.auth.learnerRequireSasl"
+                | "quorum.auth.serverRequireSasl"
+        ) && value.eq_ignore_ascii_case("true")
         {
+            // Running on without the peer authentication the operator asked for would be
+            // worse than not starting.
+            return Err(SettingsError::InvalidValue {
+                key: key.to_string(),
+                value: value.to_string(),
+                layer: line_layer,
+                reason: "SASL between the members is not supported; authenticate them with \
+                         mutual TLS instead: sslQuorum=true with ssl.quorum.keyStore.location and \
+                         ssl.quorum.trustStore.location (`keeper certs` makes the certificates)"
+                    .to_string(),
+            });
+        }
+        if bare.starts_with("authProvider.") && value.ends_with(".X509AuthenticationProvider") {
             // What ZooKeeper needs to authenticate TLS clients by certificate: built in here.
             tracing::debug!(key, value, "the x509 provider is built in");
             continue;

@@ -645,3 +645,28 @@ fn zoo_cfg_tls_keys() {
     let msg = err_text(load_with(Some(&bare), &[], &[]));
     assert!(msg.contains("ssl.quorum.keyStore.location"), "{msg}");
 }
+
+/// ZooKeeper's SASL between the members: refused, naming mutual TLS, rather than run without
+/// the peer authentication asked for.
+#[test]
+fn zoo_cfg_quorum_sasl_is_refused_naming_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "zoo.cfg",
+        "dataDir=/tmp/zk\nquorum.auth.enableSasl=true\nquorum.auth.learnerRequireSasl=true\n",
+    );
+    let msg = err_text(load_with(Some(&cfg), &[], &[]));
+    assert!(
+        msg.contains("quorum.auth.enableSasl")
+            && msg.contains("sslQuorum=true")
+            && msg.contains("line 2"),
+        "{msg}"
+    );
+    let off = write(
+        dir.path(),
+        "off.cfg",
+        "dataDir=/tmp/zk\nquorum.auth.enableSasl=false\n",
+    );
+    assert!(load_with(Some(&off), &[], &[]).is_ok());
+}
