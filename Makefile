@@ -45,7 +45,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export ZKCLI CLI_MT
 
-.PHONY: build run test verify fix deps deb deb-tools zookeeper-deps prometheus-deps venv cargo-test compat compat-keeper \
+.PHONY: build run test verify fix deps deb deb-tools upgrade-test zookeeper-deps prometheus-deps venv cargo-test compat compat-keeper \
         compat-zookeeper clean-venv bench-tools bench-compare profile bench-threads simulate observe \
         fuzz fuzz-tools fuzz-seeds fuzz-smoke
 
@@ -149,6 +149,23 @@ deb-tools:
 # systemd unit (installed disabled), /etc/keeper/keeper.toml and the keeper user.
 deb: deb-tools
 	$(CARGO) deb --strip
+
+# A rolling upgrade from an earlier build (KEEPER_PREVIOUS: a commit or tag; default the
+# newest tag) to this one, under writes: tests/upgrade.rs. The earlier source is taken with
+# git archive and built apart, in target/previous.
+KEEPER_PREVIOUS ?= $(shell git describe --tags --abbrev=0 2>/dev/null)
+
+upgrade-test:
+	@if [ -z "$(KEEPER_PREVIOUS)" ]; then \
+	  echo "make upgrade-test: name the release to upgrade from: KEEPER_PREVIOUS=<commit or tag>"; \
+	  exit 2; \
+	fi
+	rm -rf target/previous/src && mkdir -p target/previous/src
+	git archive "$(KEEPER_PREVIOUS)" | tar -x -C target/previous/src
+	cd target/previous/src && GIT_CEILING_DIRECTORIES="$(CURDIR)/target/previous" \
+	  $(CARGO) build --bin keeper --target-dir ../target
+	KEEPER_PREVIOUS_BIN=target/previous/target/debug/keeper \
+	  $(CARGO) test --test upgrade -- --nocapture
 
 # ---- fuzzing (cargo-fuzz on stable Rust: no sanitizer) -----------------------------------
 

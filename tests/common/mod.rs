@@ -233,6 +233,8 @@ pub struct Ensemble {
     envs: Vec<(String, String)>,
     /// And of one member's (e.g. `KEEPER_FAULTS`), for its next starts.
     member_envs: std::collections::BTreeMap<u64, Vec<(String, String)>>,
+    /// Another `keeper` binary for a member's next starts (an upgrade from an earlier build).
+    bins: std::collections::BTreeMap<u64, PathBuf>,
 }
 
 impl Ensemble {
@@ -270,6 +272,7 @@ impl Ensemble {
             http: Default::default(),
             envs: Vec::new(),
             member_envs: Default::default(),
+            bins: std::collections::BTreeMap::new(),
         };
         std::fs::write(e.config_path(), e.config_text()).expect("write config");
         e
@@ -292,6 +295,33 @@ impl Ensemble {
     pub fn with_env(mut self, key: &str, value: &str) -> Ensemble {
         self.envs.push((key.to_string(), value.to_string()));
         self
+    }
+
+    /// Run member `id`'s next starts with `bin` (None: this build's `keeper`).
+    pub fn set_member_binary(&mut self, id: u64, bin: Option<PathBuf>) {
+        match bin {
+            Some(b) => self.bins.insert(id, b),
+            None => self.bins.remove(&id),
+        };
+    }
+
+    /// Stop member `id` as an operator does (SIGTERM), waiting for it to exit (kill -9 after
+    /// 30 s).
+    pub fn terminate(&mut self, id: u64) {
+        if let Some(mut c) = self.procs.remove(&id) {
+            unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    self.paused.remove(&id);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.paused.remove(&id);
     }
 
     /// Set (Some) or clear (None) an environment variable of member `id`'s next starts.
@@ -761,7 +791,12 @@ impl Ensemble {
         } else {
             let _ = writeln!(log, "=== start {n} of server {id}");
         }
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
+        let bin = self
+            .bins
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_keeper")));
+        let mut cmd = Command::new(bin);
         cmd.arg("server")
             .arg("--config")
             .arg(&config)
