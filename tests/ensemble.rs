@@ -1148,3 +1148,123 @@ fn slow_disks_everywhere_cause_no_election() {
     assert!(acked > 0, "no write acknowledged");
     assert!(failed.is_empty(), "{failed:?}");
 }
+
+/// Issue 15, a connection storm after a failover: 1,500 client sessions spread over the three
+/// members with ZooKeeper's timing (tickTime 2000), the leader killed (-9). The followers drop
+/// their clients while they elect, so every session reconnects at about the same moment. All
+/// of them are served again, none expires, a client writing all along waits only for the
+/// election, and the servers' memory stays where it was.
+#[test]
+fn a_connection_storm_after_a_failover_loses_no_session() {
+    let _serial = serial();
+    // 1,500 sockets here and as many spread over the servers: the hard descriptor limit.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    let mut e = Ensemble::new(
+        3,
+        0,
+        &["server.tick_time=2000", "server.max_client_cnxns=0"],
+    );
+    e.start_all();
+    let leader = e.wait_leader(ELECTION);
+    let all = e.connect_string_all();
+    let n = 1500;
+    let rt = rt();
+    let clients: Vec<zk::Client> = rt.block_on(async {
+        let mut clients = Vec::with_capacity(n);
+        for chunk in 0..n / 100 {
+            let opened: Vec<_> = (0..100)
+                .map(|_| {
+                    zk::Client::connector()
+                        .with_session_timeout(Duration::from_secs(20))
+                        .connect(&all)
+                })
+                .collect();
+            for c in within(60, "sessions", futures::future::join_all(opened)).await {
+                clients.push(c.unwrap_or_else(|err| panic!("session {chunk}: {err}")));
+            }
+        }
+        clients
+    });
+    let rss = |e: &Ensemble| -> Vec<u64> {
+        e.running()
+            .into_iter()
+            .map(|id| {
+                let pid = e.pid(id).unwrap();
+                std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .unwrap_or_default()
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    let before = rss(&e);
+    let writer = rt.block_on(connect(&all));
+    rt.block_on(async { writer.create("/storm", b"", OPEN).await.unwrap() });
+
+    let killed = Instant::now();
+    e.kill(leader);
+    let (reconnected, expired, writes, worst) = rt.block_on(async {
+        // The well-behaved writer, through the storm.
+        let w = async {
+            let (mut acked, mut worst) = (0, Duration::ZERO);
+            let until = Instant::now() + Duration::from_secs(8);
+            let mut i = 0;
+            while Instant::now() < until {
+                let p = format!("/storm/n{i:05}");
+                i += 1;
+                let t = Instant::now();
+                if let Ok(Ok(_)) =
+                    tokio::time::timeout(Duration::from_secs(20), writer.create(&p, b"", OPEN))
+                        .await
+                {
+                    acked += 1;
+                    worst = worst.max(t.elapsed());
+                }
+            }
+            (acked, worst)
+        };
+        // Every session served again: a read answered on it.
+        let back = futures::future::join_all(clients.iter().map(|c| async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                match c.check_stat("/").await {
+                    Ok(_) => return Ok(killed.elapsed()),
+                    Err(zk::Error::SessionExpired) => return Err(()),
+                    Err(_) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await
+                    }
+                    Err(_) => return Err(()),
+                }
+            }
+        }));
+        let ((acked, worst), back) = tokio::join!(w, back);
+        let expired = back.iter().filter(|r| r.is_err()).count();
+        let last = back.iter().filter_map(|r| r.as_ref().ok()).max().copied();
+        (last, expired, acked, worst)
+    });
+    let after = rss(&e);
+    println!(
+        "{n} sessions, leader {leader} killed: every session served again {reconnected:?} after \
+         the kill, {expired} lost; a writer through the storm: {writes} writes, the slowest \
+         {worst:?}; servers' RSS {before:?} KiB before (three), {after:?} KiB after (two)"
+    );
+    assert_eq!(expired, 0, "sessions lost in the storm");
+    assert!(writes > 0);
+    for (i, kib) in after.iter().enumerate() {
+        assert!(
+            *kib < 512 * 1024,
+            "server {i} holds {kib} KiB after the storm"
+        );
+    }
+    drop(clients);
+}
