@@ -1853,3 +1853,69 @@ fn a_failed_fsync_stops_the_writes_and_loses_no_acknowledged_one() {
             .expect("a write after the restart");
     });
 }
+
+/// The backup of docs/deploy.md, made while the server runs: the newest snapshot and the log
+/// segments, copied as they are. Restored into an empty data directory, the server starts with
+/// exactly the tree of the moment of the copy (data and stats), and what was written after the
+/// copy is not there.
+#[test]
+fn a_backup_copied_from_a_running_server_restores() {
+    let mut server = Server::start(&["storage.snap_count=50", "storage.preallocate_size=65536"]);
+    let _keep = KeepOnPanic::new(&server, "backup");
+    let addr = server.addr();
+    let r = rt();
+    let backup = tempfile::tempdir().unwrap();
+    let dir = version_dir(&server);
+    let at_backup = r.block_on(async {
+        let c = connect(&addr, Duration::from_secs(10)).await;
+        c.create("/b", b"", OPEN).await.unwrap();
+        write_nodes(&c, "/b", 0..300).await;
+        // A snapshot in progress finishes (bounded) before the copy, as `ls -t` would show.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while (tmp_files(&dir) > 0 || snapshots(&dir).len() < 2) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let tree = dump(&c, "/b").await;
+        let (_, newest) = snapshots(&dir).last().cloned().expect("a snapshot");
+        std::fs::copy(&newest, backup.path().join(newest.file_name().unwrap())).unwrap();
+        for (_, seg) in segments(&dir) {
+            std::fs::copy(&seg, backup.path().join(seg.file_name().unwrap())).unwrap();
+        }
+        // Written after the backup: not in it.
+        write_nodes(&c, "/b", 300..350).await;
+        tree
+    });
+    server.kill();
+    // Restore: an empty data directory with the backup's files.
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in std::fs::read_dir(backup.path()).unwrap().flatten() {
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    server.restart();
+    r.block_on(async {
+        let c = connect(&addr, Duration::from_secs(10)).await;
+        let restored = dump(&c, "/b").await;
+        // Every node of the moment of the copy, with its stats, and nothing written after.
+        let extra: Vec<&String> = restored
+            .keys()
+            .filter(|k| !at_backup.contains_key(*k))
+            .collect();
+        assert!(
+            extra.is_empty(),
+            "written after the copy, restored: {extra:?}"
+        );
+        for (path, node) in &at_backup {
+            if path == "/b" {
+                continue;
+            }
+            assert_eq!(restored.get(path), Some(node), "{path} after the restore");
+        }
+        assert!(restored.len() >= 301, "{} nodes restored", restored.len());
+        println!(
+            "restored {} nodes from a snapshot and {} log segments copied while the server ran",
+            restored.len(),
+            std::fs::read_dir(backup.path()).unwrap().count() - 1,
+        );
+    });
+}

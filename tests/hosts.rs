@@ -13,6 +13,9 @@
 //! 3. A host replaced under its name with a new address: its server starts there with an empty
 //!    data directory; the others find it by its name (names are resolved on every connection
 //!    attempt) and it catches up and serves.
+//! 4. Under writes through every host: a follower killed (-9) and started again, the leader
+//!    paused (SIGSTOP) for 3 s and continued, then a rolling restart (SIGTERM, followers first,
+//!    the leader last): every acknowledged write on every host, the session never lost.
 
 mod common;
 
@@ -104,6 +107,42 @@ impl Hosts {
         self.procs[i - 1] = Some(child);
     }
 
+    fn signal(&self, i: usize, sig: i32) {
+        let pid = self.procs[i - 1].as_ref().expect("running").id();
+        // SAFETY: a signal to a child process of this test.
+        assert_eq!(unsafe { libc::kill(pid as libc::pid_t, sig) }, 0);
+    }
+
+    /// SIGTERM, as an operator stops a server, and wait for it to exit.
+    fn terminate(&mut self, i: usize) {
+        self.signal(i, libc::SIGTERM);
+        if let Some(mut c) = self.procs[i - 1].take() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Wait until host `i` serves in `mode`.
+    fn wait_mode(&self, i: usize, mode: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.modes()[i - 1].as_deref() != Some(mode) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {:?}\n{}",
+                self.modes(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn kill(&mut self, i: usize) {
         if let Some(mut c) = self.procs[i - 1].take() {
             let _ = c.kill();
@@ -127,9 +166,21 @@ impl Hosts {
 
     /// Each server's mode, asked from the client host (`None`: not serving or unreachable).
     fn modes(&self) -> Vec<Option<String>> {
-        let addrs: Vec<String> = (1..=self.procs.len()).map(|i| self.net.addr(i)).collect();
+        let all: Vec<usize> = (1..=self.procs.len()).collect();
+        self.modes_of(&all)
+    }
+
+    /// The modes of `ids` only (a paused server would hold the question for seconds), at
+    /// their places in a vector of every server.
+    fn modes_of(&self, ids: &[usize]) -> Vec<Option<String>> {
+        let n = self.procs.len();
+        let asked: Vec<(usize, String)> = ids.iter().map(|&i| (i, self.net.addr(i))).collect();
         self.net.run_in(self.net.client_host(), move || {
-            addrs.iter().map(|a| mode(a)).collect()
+            let mut modes = vec![None; n];
+            for (i, a) in asked {
+                modes[i - 1] = mode(&a);
+            }
+            modes
         })
     }
 
@@ -137,7 +188,7 @@ impl Hosts {
     fn wait_leader_among(&self, ids: &[usize], within: Duration, what: &str) -> usize {
         let deadline = Instant::now() + within;
         loop {
-            let modes = self.modes();
+            let modes = self.modes_of(ids);
             let of: Vec<Option<&str>> = ids.iter().map(|&i| modes[i - 1].as_deref()).collect();
             let leaders: Vec<usize> = ids
                 .iter()
@@ -444,4 +495,64 @@ fn a_host_replaced_under_its_name_with_a_new_address_rejoins() {
         "host {gone} replaced at {}: found by name, synced, serving",
         h.net.addr(gone)
     );
+}
+
+#[test]
+fn kill_pause_and_a_rolling_restart_on_hosts_lose_nothing() {
+    let _serial = serial();
+    let Some(mut h) = Hosts::start(3) else { return };
+    let leader = h.wait_leader_among(&[1, 2, 3], Duration::from_secs(60), "start");
+    let w = Writers::start(&h, h.connect_string(&[1, 2, 3]), "/faults");
+    w.wait_more(50, Duration::from_secs(30), "writes at first");
+
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    h.kill(follower);
+    w.wait_more(50, Duration::from_secs(30), "writes with a follower killed");
+    h.start_server(follower);
+    h.wait_mode(follower, "follower", "the killed follower back");
+
+    let paused = Instant::now();
+    h.signal(leader, libc::SIGSTOP);
+    let others: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+    let new = h.wait_leader_among(&others, Duration::from_secs(30), "the leader paused");
+    let replaced = paused.elapsed();
+    w.wait_more(50, Duration::from_secs(30), "writes with the leader paused");
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(paused.elapsed()));
+    h.signal(leader, libc::SIGCONT);
+    h.wait_mode(leader, "follower", "the paused leader continued");
+
+    // Rolling restart: followers first, the leader last.
+    let mut order: Vec<usize> = (1..=3).filter(|&i| i != new).collect();
+    order.push(new);
+    let mut leaderless = Duration::ZERO;
+    for i in order {
+        let t = Instant::now();
+        h.terminate(i);
+        h.start_server(i);
+        h.wait_leader_among(&[1, 2, 3], Duration::from_secs(60), "the rolling restart");
+        if i == new {
+            leaderless = t.elapsed();
+        }
+        w.wait_more(
+            20,
+            Duration::from_secs(30),
+            "writes during the rolling restart",
+        );
+    }
+    let acked = w.stop();
+    println!(
+        "hosts: follower {follower} killed and back, leader {leader} paused (replaced by {new} \
+         after {replaced:?}), rolling restart (the leader's SIGTERM to all serving under a new \
+         one: {leaderless:?}): {} writes acknowledged",
+        acked.len()
+    );
+    let paths: Vec<String> = acked.into_iter().map(|a| a.0).collect();
+    for i in 1..=3 {
+        let missing = h.missing_on(i, paths.clone());
+        assert!(
+            missing.is_empty(),
+            "host {i} misses {} acknowledged writes",
+            missing.len()
+        );
+    }
 }
