@@ -108,6 +108,8 @@ struct Three {
     client: u16,
     election: u16,
     secure: u16,
+    /// More `--set` settings of every server.
+    extra: Vec<String>,
 }
 
 const IPS: [&str; 3] = ["127.0.0.1", "127.0.0.2", "127.0.0.3"];
@@ -169,14 +171,37 @@ fn three_from_generated_files(extra: &[&str]) -> Three {
         .output()
         .expect("keeper ensemble --hosts");
     assert!(made.status.success(), "{made:?}");
-    let mut procs = Procs(Vec::new());
-    for ip in IPS {
-        let host = out.join(ip);
+    let mut t = Three {
+        _procs: Procs(Vec::new()),
+        dir,
+        out,
+        client,
+        election,
+        secure,
+        extra: extra.iter().map(|s| s.to_string()).collect(),
+    };
+    for (i, ip) in IPS.iter().enumerate() {
         // What the install steps do: myid into the data directory; the rest stays in place.
-        let data = dir.path().join(format!("data-{ip}"));
+        let data = t.dir.path().join(format!("data-{ip}"));
         std::fs::create_dir_all(&data).unwrap();
-        std::fs::copy(host.join("myid"), data.join("myid")).unwrap();
-        let log = std::fs::File::create(dir.path().join(format!("{ip}.log"))).unwrap();
+        std::fs::copy(t.out.join(ip).join("myid"), data.join("myid")).unwrap();
+        let child = t.spawn(i);
+        t._procs.0.push(child);
+    }
+    t
+}
+
+impl Three {
+    /// Start the server of `IPS[i]` from its host's files (its log appended).
+    fn spawn(&self, i: usize) -> Child {
+        let ip = IPS[i];
+        let host = self.out.join(ip);
+        let data = self.dir.path().join(format!("data-{ip}"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{ip}.log")))
+            .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_keeper"));
         cmd.arg("server")
             .arg("--config")
@@ -193,23 +218,20 @@ fn three_from_generated_files(extra: &[&str]) -> Three {
             ])
             // The AdminServer's port would be shared by the three; the four-letter words serve.
             .args(["--set", "admin.enabled=false"]);
-        for e in extra {
+        for e in &self.extra {
             cmd.args(["--set", e]);
         }
-        let child = cmd
-            .stdout(Stdio::null())
+        cmd.stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
-            .expect("keeper server");
-        procs.0.push(child);
+            .expect("keeper server")
     }
-    Three {
-        _procs: procs,
-        dir,
-        out,
-        client,
-        election,
-        secure,
+
+    /// kill -9 the server of `IPS[i]` and start it again.
+    fn restart(&mut self, i: usize) {
+        let _ = self._procs.0[i].kill();
+        let _ = self._procs.0[i].wait();
+        self._procs.0[i] = self.spawn(i);
     }
 }
 
@@ -224,6 +246,12 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Write through 127.0.0.2's TLS port with the operator's certificate, read through
 /// 127.0.0.3's plain port.
 fn write_tls_read_plain(t: &Three, path: &'static str) {
+    write_via(t, "127.0.0.2", path)
+}
+
+/// Write through `via`'s TLS port with the operator's certificate, read through 127.0.0.3's
+/// plain port.
+fn write_via(t: &Three, via: &'static str, path: &'static str) {
     #[allow(deprecated)]
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (secure, client) = (t.secure, t.client);
@@ -241,7 +269,7 @@ fn write_tls_read_plain(t: &Three, path: &'static str) {
         let c = zk::Client::connector()
             .with_tls(tls)
             .with_session_timeout(Duration::from_secs(10))
-            .connect(&format!("tcp+tls://127.0.0.2:{secure}"))
+            .connect(&format!("tcp+tls://{via}:{secure}"))
             .await
             .unwrap_or_else(|e| panic!("TLS client: {e}\n{logs}"));
         c.create(
@@ -423,4 +451,66 @@ fn the_package_files_are_sound() {
     assert!(UNIT.contains("ExecStart=/usr/bin/keeper server --config /etc/keeper/keeper.toml"));
     let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     assert!(cargo.contains("\"packaging/keeper.toml\", \"etc/keeper/keeper.toml\""));
+}
+
+/// Certificates rotated on every host without a restart (a new CA: the hard case): the files
+/// replaced in place, the running members take them for new links; a member started afresh
+/// with the new files joins the two that never restarted, over mutual TLS, and clients with a
+/// certificate of the new CA are served by them.
+#[test]
+fn rotated_certificates_are_taken_without_a_restart() {
+    let mut t = three_from_generated_files(&["tls.quorum=true"]);
+    let leader = t.wait_leader();
+    let rotated = tempfile::tempdir().unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_keeper"))
+        .args([
+            "certs",
+            "--hosts",
+            &IPS.join(","),
+            "--clients",
+            "admin",
+            "--out",
+        ])
+        .arg(rotated.path())
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    for ip in IPS {
+        let tls = t.out.join(ip).join("tls");
+        std::fs::copy(
+            rotated.path().join(format!("server-{ip}.pem")),
+            tls.join("server.pem"),
+        )
+        .unwrap();
+        std::fs::copy(rotated.path().join("ca.pem"), tls.join("ca.pem")).unwrap();
+    }
+    for f in ["ca.pem", "client-admin.pem"] {
+        std::fs::copy(rotated.path().join(f), t.out.join("ca").join(f)).unwrap();
+    }
+    // Reloads are looked for at most once a second, when a connection comes.
+    std::thread::sleep(Duration::from_millis(1200));
+    // A follower restarts: it has only the new certificates; the two others must have
+    // reloaded theirs to let it in.
+    let follower = (0..3).find(|&i| IPS[i] != leader).unwrap();
+    t.restart(follower);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mode(IPS[follower], t.client).as_deref() != Some("follower") {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted member did not rejoin:\n{}",
+            t.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(t.wait_leader(), leader, "the leader never restarted");
+    for ip in IPS.iter().filter(|ip| **ip != IPS[follower]) {
+        assert!(
+            t.log(ip).contains("key / trust store changed"),
+            "{}",
+            t.logs()
+        );
+    }
+    // Clients with a certificate of the new CA, served by a member that never restarted.
+    let kept = IPS.iter().find(|ip| **ip != IPS[follower]).unwrap();
+    write_via(&t, kept, "/after-the-rotation");
 }
