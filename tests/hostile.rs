@@ -649,3 +649,172 @@ fn ten_thousand_idle_sessions_cost_little_and_expire_together() {
         assert_eq!(kids.len(), 200);
     });
 }
+
+const EXISTS: i32 = 3;
+
+/// Set `count` exists-watches on missing nodes `<prefix>n<i>` over `s`, pipelined, reading (and
+/// dropping) the replies on a thread of its own. Returns when every reply is in.
+fn set_watches(s: TcpStream, prefix: String, count: usize) -> std::thread::JoinHandle<TcpStream> {
+    std::thread::spawn(move || {
+        let mut reader = s.try_clone().unwrap();
+        reader
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let replies = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            let (mut bytes, mut frames, mut need) = (Vec::<u8>::new(), 0usize, None::<usize>);
+            while frames < count {
+                let n = reader.read(&mut buf).expect("replies");
+                assert!(n > 0, "connection closed after {frames} replies");
+                bytes.extend_from_slice(&buf[..n]);
+                loop {
+                    match need {
+                        None if bytes.len() >= 4 => {
+                            need =
+                                Some(i32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize);
+                            bytes.drain(..4);
+                        }
+                        Some(k) if bytes.len() >= k => {
+                            bytes.drain(..k);
+                            need = None;
+                            frames += 1;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        });
+        let mut s = s;
+        let mut batch = Vec::new();
+        for i in 0..count {
+            batch.extend(request(
+                i as i32 + 1,
+                EXISTS,
+                &format!("{prefix}n{i}"),
+                &[1],
+            ));
+            if batch.len() > 64 << 10 {
+                s.write_all(&batch).expect("requests");
+                batch.clear();
+            }
+        }
+        s.write_all(&batch).expect("requests");
+        replies.join().expect("reader");
+        s
+    })
+}
+
+fn total_watches(port: u16) -> u64 {
+    common::four_letter(port, "wchs")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Total watches:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A million watches (issue 15): ten sessions set 100,000 exists-watches each. What they cost
+/// the server per watch; that a client beside them is served; that they go when their
+/// connections do. Then one path watched by 1,000 sessions at once: one change fires them all.
+#[test]
+fn a_million_watches_cost_a_bounded_amount_and_go_with_their_sessions() {
+    let server = Server::start(&["server.max_client_cnxns=0"]);
+    let pid = server.pid().expect("pid");
+    let addr = server.addr();
+    let idle = rss_kib(pid);
+    let (sessions, per) = (10, 100_000);
+    let started = Instant::now();
+    let setters: Vec<_> = (0..sessions)
+        .map(|k| set_watches(raw_session(&addr), format!("/w{k}/"), per))
+        .collect();
+    let conns: Vec<TcpStream> = setters
+        .into_iter()
+        .map(|h| h.join().expect("setter"))
+        .collect();
+    let took = started.elapsed();
+    let watches = total_watches(server.port);
+    let held = rss_kib(pid);
+    println!(
+        "{} watches set in {took:?}; server RSS {idle} KiB idle, {held} KiB holding them \
+         ({} B per watch)",
+        watches,
+        (held.saturating_sub(idle) << 10) / watches.max(1)
+    );
+    assert_eq!(watches, (sessions * per) as u64);
+    assert!(
+        held < idle + 1024 * 1024,
+        "{held} KiB for {watches} watches (idle {idle} KiB)"
+    );
+    // A client beside them is served.
+    rt().block_on(async {
+        let c = connect(&addr).await;
+        c.create("/beside", b"", OPEN).await.expect("create");
+        c.get_data("/beside").await.expect("read");
+    });
+    // The connections go, and their watches with them.
+    for c in &conns {
+        let _ = c.shutdown(std::net::Shutdown::Both);
+    }
+    drop(conns);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while total_watches(server.port) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} watches left after their connections closed",
+            total_watches(server.port)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // RSS says little here: the allocator hands freed pages back lazily (MADV_FREE), and the
+    // kernel takes them when it needs them.
+    println!(
+        "their connections closed: 0 watches (RSS {} KiB, freed pages given back lazily)",
+        rss_kib(pid)
+    );
+
+    // One path, 1,000 watchers: one change fires them all.
+    let watchers: Vec<TcpStream> = (0..1000).map(|_| raw_session(&addr)).collect();
+    rt().block_on(async {
+        let c = connect(&addr).await;
+        c.create("/hot", b"0", OPEN).await.expect("create");
+    });
+    let mut watchers: Vec<TcpStream> = watchers
+        .into_iter()
+        .map(|s| set_watches(s, "/hot".into(), 0).join().unwrap())
+        .collect();
+    for (i, s) in watchers.iter_mut().enumerate() {
+        s.write_all(&request(i as i32 + 1, GET_DATA, "/hot", &[1]))
+            .unwrap();
+    }
+    // Each reads its getData reply, then waits for its event.
+    let mut replies = 0;
+    for s in watchers.iter_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).unwrap();
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).unwrap();
+        replies += 1;
+    }
+    assert_eq!(replies, 1000);
+    assert_eq!(total_watches(server.port), 1000);
+    let fired = Instant::now();
+    rt().block_on(async {
+        let c = connect(&addr).await;
+        c.set_data("/hot", b"1", None).await.expect("set");
+    });
+    for s in watchers.iter_mut() {
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).expect("an event");
+        let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+        s.read_exact(&mut body).unwrap();
+        // A notification: xid -1.
+        assert_eq!(i32::from_be_bytes(body[..4].try_into().unwrap()), -1);
+    }
+    println!(
+        "one change of a path watched by 1,000 sessions: every event delivered {:?} after it",
+        fired.elapsed()
+    );
+}

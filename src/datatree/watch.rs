@@ -78,6 +78,21 @@ impl Table {
             .is_some_and(|f| f & modes != 0)
     }
 
+    /// Give back the room of watches that are gone: a hash map keeps its largest size, so a
+    /// client that set a million watches and left would otherwise leave their table behind.
+    fn shrink(&mut self) {
+        fn fit<K, V>(m: &mut HashMap<K, V>)
+        where
+            K: std::hash::Hash + Eq,
+        {
+            if m.capacity() > 4096 && m.capacity() > 4 * m.len() {
+                m.shrink_to(2 * m.len());
+            }
+        }
+        fit(&mut self.by_path);
+        fit(&mut self.by_conn);
+    }
+
     fn remove_conn(&mut self, conn: ConnId) {
         if let Some(paths) = self.by_conn.remove(&conn) {
             for p in paths {
@@ -90,6 +105,7 @@ impl Table {
                     }
                 }
             }
+            self.shrink();
         }
     }
 
@@ -98,6 +114,15 @@ impl Table {
     fn trigger(&mut self, p: &str, ev: i32, out: &mut Vec<ConnId>, skip: &HashSet<ConnId>) {
         let children_event = ev == event::NODE_CHILDREN_CHANGED;
         let mut fired_standard = Vec::new();
+        // Who is in `out` already, made when a first watcher is found: a path watched by a
+        // hundred thousand sessions must not cost a scan of `out` per watcher.
+        let mut seen: Option<HashSet<ConnId>> = None;
+        let mut add = |c: ConnId, out: &mut Vec<ConnId>| {
+            let seen = seen.get_or_insert_with(|| out.iter().copied().collect());
+            if !skip.contains(&c) && seen.insert(c) {
+                out.push(c);
+            }
+        };
         if let Some(m) = self.by_path.get(p) {
             for (&c, &flags) in m {
                 let fires = flags & (STANDARD | PERSISTENT) != 0
@@ -105,24 +130,25 @@ impl Table {
                 if !fires {
                     continue;
                 }
-                if !skip.contains(&c) && !out.contains(&c) {
-                    out.push(c);
-                }
+                add(c, out);
                 if flags & STANDARD != 0 {
                     fired_standard.push(c);
                 }
             }
         }
-        for c in fired_standard {
-            self.remove(p, c, STANDARD);
+        if !fired_standard.is_empty() {
+            for c in fired_standard {
+                self.remove(p, c, STANDARD);
+            }
+            self.shrink();
         }
         if self.recursive > 0 && !children_event {
             let mut cur = p;
             while let Some(parent) = path::parent(cur) {
                 if let Some(m) = self.by_path.get(parent) {
                     for (&c, &flags) in m {
-                        if flags & RECURSIVE != 0 && !skip.contains(&c) && !out.contains(&c) {
-                            out.push(c);
+                        if flags & RECURSIVE != 0 {
+                            add(c, out);
                         }
                     }
                 }
