@@ -144,58 +144,79 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// What the secure client port accepts with: the configuration, reloaded when its files
-/// change (`tls.cert_reload`). A file that fails to load keeps the last good configuration
-/// and is logged once per change.
-pub struct ClientTls {
+/// A TLS configuration that follows its files (`tls.cert_reload`): looked at, at most once a
+/// second, when a connection comes; a file that fails to load keeps the last good
+/// configuration and is logged once per change.
+struct Reloading<T> {
+    /// Whose files: "TLS" (the client port) or "quorum TLS".
+    what: &'static str,
     settings: TlsSettings,
-    state: Mutex<Reload>,
+    /// The configuration, the files' (mtime, size) it was made from, when they were looked at.
+    state: Mutex<(T, Stamps, Instant)>,
 }
 
-struct Reload {
-    acceptor: TlsAcceptor,
-    stamps: Vec<Option<(SystemTime, u64)>>,
-    checked: Instant,
+/// The key and trust stores' modification times and sizes.
+type Stamps = Vec<Option<(SystemTime, u64)>>;
+
+impl<T: Clone> Reloading<T> {
+    fn new(what: &'static str, settings: &TlsSettings, value: T) -> Self {
+        Reloading {
+            what,
+            state: Mutex::new((value, stamps(settings), Instant::now())),
+            settings: settings.clone(),
+        }
+    }
+
+    /// The configuration for a new connection; `load` makes it again from the files.
+    fn get(&self, load: impl FnOnce(&TlsSettings) -> Result<T, String>) -> T {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if self.settings.cert_reload && st.2.elapsed() >= RELOAD_CHECK {
+            st.2 = Instant::now();
+            let now = stamps(&self.settings);
+            if now != st.1 {
+                st.1 = now;
+                match load(&self.settings) {
+                    Ok(value) => {
+                        tracing::info!(
+                            "{} key / trust store changed: new connections use {} and {}",
+                            self.what,
+                            self.settings.key_store,
+                            self.settings.trust_store
+                        );
+                        st.0 = value;
+                    }
+                    Err(e) => tracing::warn!(
+                        "{} key / trust store changed but cannot be loaded, the previous one \
+                         stays in use: {e}",
+                        self.what
+                    ),
+                }
+            }
+        }
+        st.0.clone()
+    }
+}
+
+/// What the secure client port accepts with: the configuration, reloaded when its files
+/// change.
+pub struct ClientTls {
+    settings: TlsSettings,
+    acceptor: Reloading<TlsAcceptor>,
 }
 
 impl ClientTls {
     pub fn new(settings: &TlsSettings) -> Result<ClientTls, String> {
         let config = server_config(settings)?;
         Ok(ClientTls {
-            state: Mutex::new(Reload {
-                acceptor: TlsAcceptor::from(config),
-                stamps: stamps(settings),
-                checked: Instant::now(),
-            }),
+            acceptor: Reloading::new("TLS", settings, TlsAcceptor::from(config)),
             settings: settings.clone(),
         })
     }
 
     /// The acceptor for a new connection.
     pub fn acceptor(&self) -> TlsAcceptor {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if self.settings.cert_reload && st.checked.elapsed() >= RELOAD_CHECK {
-            st.checked = Instant::now();
-            let now = stamps(&self.settings);
-            if now != st.stamps {
-                st.stamps = now;
-                match server_config(&self.settings) {
-                    Ok(config) => {
-                        tracing::info!(
-                            "TLS key / trust store changed: new connections use {} and {}",
-                            self.settings.key_store,
-                            self.settings.trust_store
-                        );
-                        st.acceptor = TlsAcceptor::from(config);
-                    }
-                    Err(e) => tracing::warn!(
-                        "TLS key / trust store changed but cannot be loaded, the previous one \
-                         stays in use: {e}"
-                    ),
-                }
-            }
-        }
-        st.acceptor.clone()
+        self.acceptor
+            .get(|s| server_config(s).map(TlsAcceptor::from))
     }
 
     /// The identity of a client by its certificate, if it gave one.
@@ -208,7 +229,7 @@ impl ClientTls {
     }
 }
 
-fn stamps(s: &TlsSettings) -> Vec<Option<(SystemTime, u64)>> {
+fn stamps(s: &TlsSettings) -> Stamps {
     [&s.key_store, &s.trust_store]
         .iter()
         .map(|p| {

@@ -70,23 +70,8 @@ fn the_systemd_unit_verifies_and_is_hardened() {
     assert!(level <= 2.0, "exposure {level}:\n{out}");
 }
 
-fn four_letter(ip: &str, port: u16, word: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(
-        &format!("{ip}:{port}").parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(word.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
 fn mode(ip: &str, port: u16) -> Option<String> {
-    four_letter(ip, port, "srvr")?
-        .lines()
-        .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
+    common::mode_at(ip, port)
 }
 
 struct Procs(Vec<Child>);

@@ -20,8 +20,6 @@
 mod common;
 
 use common::netns::Net;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,7 +130,7 @@ impl Hosts {
     /// Wait until host `i` serves in `mode`.
     fn wait_mode(&self, i: usize, mode: &str, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while self.modes()[i - 1].as_deref() != Some(mode) {
+        while self.modes_of(&[i])[i - 1].as_deref() != Some(mode) {
             assert!(
                 Instant::now() < deadline,
                 "{what}: {:?}\n{}",
@@ -245,23 +243,8 @@ impl Hosts {
     }
 }
 
-fn four_letter(addr: &str, word: &str) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(
-        &format!("{addr}:{CLIENT}").parse().ok()?,
-        Duration::from_millis(500),
-    )
-    .ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(word.as_bytes()).ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
 fn mode(addr: &str) -> Option<String> {
-    four_letter(addr, "srvr")?
-        .lines()
-        .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
+    common::mode_at(addr, CLIENT)
 }
 
 async fn session(hosts: &str) -> zk::Client {
@@ -381,16 +364,7 @@ fn a_host_whose_link_dies_silently_is_replaced_in_about_a_second() {
     );
 
     h.net.link(leader, true);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while h.modes()[leader - 1].as_deref() != Some("follower") {
-        assert!(
-            Instant::now() < deadline,
-            "the old leader did not rejoin: {:?}\n{}",
-            h.modes(),
-            h.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    h.wait_mode(leader, "follower", "the old leader rejoining");
     let paths: Vec<String> = acked.into_iter().map(|a| a.0).collect();
     for i in 1..=3 {
         let missing = h.missing_on(i, paths.clone());
@@ -423,16 +397,7 @@ fn a_one_way_cut_to_a_follower_leaves_the_others_serving() {
     assert_eq!(modes[leader - 1].as_deref(), Some("leader"), "{modes:?}");
     assert_eq!(modes[other - 1].as_deref(), Some("follower"), "{modes:?}");
     h.net.heal_route(leader, cut_off);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while h.modes()[cut_off - 1].as_deref() != Some("follower") {
-        assert!(
-            Instant::now() < deadline,
-            "the cut-off follower did not rejoin: {:?}\n{}",
-            h.modes(),
-            h.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    h.wait_mode(cut_off, "follower", "the cut-off follower rejoining");
     let acked = w.stop();
     println!(
         "one way cut from leader {leader} to follower {cut_off}: {} writes through {other}, \
@@ -468,17 +433,7 @@ fn a_host_replaced_under_its_name_with_a_new_address_rejoins() {
     std::fs::remove_dir_all(h.data(gone)).unwrap();
     h.net.readdress(gone, 50 + gone as u8);
     h.start_server(gone);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while h.modes()[gone - 1].as_deref() != Some("follower") {
-        assert!(
-            Instant::now() < deadline,
-            "host {gone} at {} did not rejoin: {:?}\n{}",
-            h.net.addr(gone),
-            h.modes(),
-            h.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    h.wait_mode(gone, "follower", "the replaced host rejoining");
     let missing = h.missing_on(gone, before);
     assert!(
         missing.is_empty(),

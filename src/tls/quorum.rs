@@ -10,7 +10,7 @@
 //! decrypts. The encryption and the pumping happen there, off the tree's thread; plain
 //! ensembles do not go through any of this.
 
-use super::{provider, stamps, trust_store, RELOAD_CHECK};
+use super::{provider, trust_store, Reloading};
 use crate::codec::peer::{encode_frame, PeerCodec, PeerMessage};
 use crate::settings::{Member, TlsSettings};
 use futures::StreamExt;
@@ -21,8 +21,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme}
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -36,14 +36,7 @@ pub struct QuorumTls {
     settings: TlsSettings,
     /// Member id -> host, as the configuration names it.
     hosts: HashMap<u64, String>,
-    state: Mutex<State>,
-}
-
-struct State {
-    acceptor: TlsAcceptor,
-    connector: TlsConnector,
-    stamps: Vec<Option<(SystemTime, u64)>>,
-    checked: Instant,
+    configs: Reloading<(TlsAcceptor, TlsConnector)>,
 }
 
 fn store(quorum: &str, client: &str) -> String {
@@ -139,43 +132,20 @@ fn configs(s: &TlsSettings) -> Result<(TlsAcceptor, TlsConnector), String> {
 
 impl QuorumTls {
     pub fn new(settings: &TlsSettings, members: &[Member]) -> Result<QuorumTls, String> {
-        let (acceptor, connector) = configs(settings)?;
+        // The quorum's own stores, or the client port's: reloads watch the ones in use.
         let mut s = settings.clone();
         s.key_store = store(&s.quorum_key_store, &s.key_store);
         s.trust_store = store(&s.quorum_trust_store, &s.trust_store);
+        let first = configs(&s)?;
         Ok(QuorumTls {
-            state: Mutex::new(State {
-                acceptor,
-                connector,
-                stamps: stamps(&s),
-                checked: Instant::now(),
-            }),
+            configs: Reloading::new("quorum TLS", &s, first),
             settings: s,
             hosts: members.iter().map(|m| (m.id, m.host.clone())).collect(),
         })
     }
 
     fn current(&self) -> (TlsAcceptor, TlsConnector) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if self.settings.cert_reload && st.checked.elapsed() >= RELOAD_CHECK {
-            st.checked = Instant::now();
-            let now = stamps(&self.settings);
-            if now != st.stamps {
-                st.stamps = now;
-                match configs(&self.settings) {
-                    Ok((a, c)) => {
-                        tracing::info!("quorum TLS key / trust store changed: new links use them");
-                        st.acceptor = a;
-                        st.connector = c;
-                    }
-                    Err(e) => tracing::warn!(
-                        "quorum TLS key / trust store changed but cannot be loaded, the previous \
-                         one stays in use: {e}"
-                    ),
-                }
-            }
-        }
-        (st.acceptor.clone(), st.connector.clone())
+        self.configs.get(configs)
     }
 
     /// TLS to member `to` over a connected `stream`: its certificate must be valid for the

@@ -28,6 +28,25 @@ pub fn four_letter(port: u16, word: &str) -> std::io::Result<String> {
     Ok(out)
 }
 
+/// A four-letter word to `ip:port` (another loopback address, a namespace's host), with short
+/// timeouts: a host that is down or paused answers `None` quickly.
+pub fn four_letter_at(ip: &str, port: u16, word: &str) -> Option<String> {
+    let to = std::net::SocketAddr::new(ip.parse().ok()?, port);
+    let mut s = TcpStream::connect_timeout(&to, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(word.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The `Mode:` line of `srvr` at `ip:port`.
+pub fn mode_at(ip: &str, port: u16) -> Option<String> {
+    four_letter_at(ip, port, "srvr")?
+        .lines()
+        .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
+}
+
 /// A plain HTTP/1.0 GET on loopback: (status code, body).
 pub fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
