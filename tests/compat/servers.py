@@ -107,6 +107,8 @@ class ServerOptions:
     extra_keeper_set: dict = field(default_factory=dict)
     # more jars for ZooKeeper (e.g. Netty, which its TLS port needs)
     zk_classpath_extra: list = field(default_factory=list)
+    # ZooKeeper's heap (-Xmx): its whole tree lives there
+    zk_heap: str = "256m"
 
 
 class Server:
@@ -157,7 +159,7 @@ class Server:
             if o.zk_classpath_extra:
                 cp = ":".join([cp, *o.zk_classpath_extra])
             props = [
-                "-Xmx256m",
+                f"-Xmx{o.zk_heap}",
                 "-XX:+UseSerialGC",
                 "-XX:TieredStopAtLevel=1",
                 "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",

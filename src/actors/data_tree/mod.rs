@@ -284,6 +284,8 @@ pub struct DataTreeActor {
     outgoing: HashMap<ConnId, Vec<ToClient>>,
     tracker: Option<Addr<SessionTracker>>,
     persister: Option<Persister>,
+    /// Take a snapshot as soon as the log writer runs (recovery replayed the log).
+    pub snapshot_at_start: bool,
     batch: Vec<Txn>,
     started_ms: i64,
     snap: Option<SnapJob>,
@@ -311,6 +313,7 @@ impl DataTreeActor {
             outgoing: HashMap::new(),
             tracker: Some(tracker),
             persister: None,
+            snapshot_at_start: false,
             batch: Vec::new(),
             started_ms: now_ms(),
             snap: None,
@@ -456,6 +459,9 @@ impl Actor for DataTreeActor {
                 crate::error::stop_server(crate::error::Fatal::io("the transaction log writer", e));
                 return;
             }
+        }
+        if self.snapshot_at_start {
+            self.start_snapshot(ctx);
         }
         // Sessions restored from disk start their timeouts afresh.
         if let Some(t) = &self.tracker {
