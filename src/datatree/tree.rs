@@ -65,7 +65,8 @@ pub struct DataTree {
     ttls: BTreeSet<String>,
     /// Every distinct ACL list in use, shared by the nodes that carry it (as ZooKeeper's ACL
     /// cache): most trees use a handful, and a list per node cost ~170 bytes each.
-    acls: HashSet<Arc<Vec<Acl>>>,
+    /// Every distinct ACL once (nodes share them); hashed once per created or loaded node.
+    acls: HashSet<Arc<Vec<Acl>>, ahash::RandomState>,
     /// Lists only this set still holds are dropped when it grows past this.
     acl_purge_at: usize,
     pub last_zxid: i64,
@@ -87,7 +88,7 @@ impl DataTree {
             sessions: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
-            acls: HashSet::new(),
+            acls: HashSet::default(),
             acl_purge_at: ACL_PURGE_MIN,
             last_zxid: 0,
             config,
@@ -216,6 +217,8 @@ impl DataTree {
     ) -> Result<DataTree, String> {
         let mut t = DataTree::new(config);
         t.nodes.clear();
+        // Sized once: a million nodes otherwise rehash the table some twenty times.
+        t.nodes.reserve(nodes.len());
         t.approx_data_size = 0;
         for (p, data, acl, stat) in nodes {
             if p != "/" {
