@@ -35,10 +35,18 @@ static OPEN: &zk::CreateOptions<'static> =
     &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
 
 struct Hosts {
-    // Dropped first: the servers stop before their namespaces go.
     procs: Vec<Option<Child>>,
     net: Net,
     dir: tempfile::TempDir,
+}
+
+/// The servers stop before their namespaces go (a child process outlives its handle).
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for i in 1..=self.procs.len() {
+            self.kill(i);
+        }
+    }
 }
 
 impl Hosts {
