@@ -234,6 +234,19 @@ impl Hosts {
         })
     }
 
+    /// Every acknowledged write is on every host.
+    fn assert_everywhere(&self, acked: Vec<(String, Instant, Instant)>) {
+        let paths: Vec<String> = acked.into_iter().map(|a| a.0).collect();
+        for i in 1..=self.procs.len() {
+            let missing = self.missing_on(i, paths.clone());
+            assert!(
+                missing.is_empty(),
+                "host {i} misses {} acknowledged writes",
+                missing.len()
+            );
+        }
+    }
+
     /// Every path in `paths` exists on server `i` (after a sync), else the missing ones.
     fn missing_on(&self, i: usize, paths: Vec<String>) -> Vec<String> {
         let addr = format!("{}:{CLIENT}", self.net.addr(i));
@@ -373,15 +386,7 @@ fn a_host_whose_link_dies_silently_is_replaced_in_about_a_second() {
 
     h.net.link(leader, true);
     h.wait_mode(leader, "follower", "the old leader rejoining");
-    let paths: Vec<String> = acked.into_iter().map(|a| a.0).collect();
-    for i in 1..=3 {
-        let missing = h.missing_on(i, paths.clone());
-        assert!(
-            missing.is_empty(),
-            "host {i} misses {} acknowledged writes",
-            missing.len()
-        );
-    }
+    h.assert_everywhere(acked);
 }
 
 #[test]
@@ -509,13 +514,5 @@ fn kill_pause_and_a_rolling_restart_on_hosts_lose_nothing() {
          one: {leaderless:?}): {} writes acknowledged",
         acked.len()
     );
-    let paths: Vec<String> = acked.into_iter().map(|a| a.0).collect();
-    for i in 1..=3 {
-        let missing = h.missing_on(i, paths.clone());
-        assert!(
-            missing.is_empty(),
-            "host {i} misses {} acknowledged writes",
-            missing.len()
-        );
-    }
+    h.assert_everywhere(acked);
 }
